@@ -1,0 +1,152 @@
+//! MQTT 3.1.1 packets and their wire format: pure functions over byte slices, no IO, no clock.
+//!
+//! Decoding borrows from the input buffer (no allocation for PUBLISH, acks or pings); only
+//! SUBSCRIBE/SUBACK/UNSUBSCRIBE collect their lists. Every error is a [`DecodeError`], never a panic.
+
+mod decode;
+mod encode;
+mod error;
+
+pub use decode::{decode, decode_fixed_header, FixedHeader};
+pub use encode::{encode_publish_into, encoded_publish_len};
+pub use error::{DecodeError, EncodeError};
+
+/// Quality of service of a PUBLISH or a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QoS {
+    /// Fire and forget.
+    AtMostOnce = 0,
+    /// Acknowledged by PUBACK; may be delivered twice.
+    AtLeastOnce = 1,
+    /// Four-step PUBREC/PUBREL/PUBCOMP handshake; delivered once.
+    ExactlyOnce = 2,
+}
+
+impl QoS {
+    /// The QoS for a wire value 0..=2, `None` for anything else.
+    pub fn from_u8(value: u8) -> Option<QoS> {
+        match value {
+            0 => Some(QoS::AtMostOnce),
+            1 => Some(QoS::AtLeastOnce),
+            2 => Some(QoS::ExactlyOnce),
+            _ => None,
+        }
+    }
+}
+
+/// CONNACK return codes (MQTT 3.1.1 section 3.2.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectReturnCode {
+    /// 0: connection accepted.
+    Accepted,
+    /// 1: the server does not support MQTT 3.1.1.
+    UnacceptableProtocolVersion,
+    /// 2: the client identifier is not allowed.
+    IdentifierRejected,
+    /// 3: the MQTT service is unavailable.
+    ServerUnavailable,
+    /// 4: the user name or password is malformed or wrong.
+    BadUserNameOrPassword,
+    /// 5: the client is not authorised to connect.
+    NotAuthorized,
+}
+
+/// The will message of a CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastWill<'a> {
+    /// Topic the will is published to.
+    pub topic: &'a str,
+    /// Will payload.
+    pub message: &'a [u8],
+    /// Will QoS.
+    pub qos: QoS,
+    /// Will retain flag.
+    pub retain: bool,
+}
+
+/// CONNECT (client to server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect<'a> {
+    /// Client identifier (may be empty with clean_session).
+    pub client_id: &'a str,
+    /// Keep alive in seconds; 0 disables it.
+    pub keep_alive: u16,
+    /// Clean session flag.
+    pub clean_session: bool,
+    /// Optional user name.
+    pub username: Option<&'a str>,
+    /// Optional password (only valid with a user name).
+    pub password: Option<&'a [u8]>,
+    /// Optional will message.
+    pub will: Option<LastWill<'a>>,
+}
+
+/// PUBLISH (both directions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish<'a> {
+    /// Re-delivery flag.
+    pub dup: bool,
+    /// Delivery guarantee.
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+    /// Topic name (no wildcards).
+    pub topic: &'a str,
+    /// Packet identifier; present exactly when qos > 0 (0 is used for QoS 0 and never encoded).
+    pub packet_id: u16,
+    /// Application payload.
+    pub payload: &'a [u8],
+}
+
+/// One MQTT 3.1.1 control packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// Client asks to open a session.
+    Connect(Connect<'a>),
+    /// Server answers a CONNECT.
+    ConnAck {
+        /// Server holds state from an earlier session.
+        session_present: bool,
+        /// Outcome.
+        code: ConnectReturnCode,
+    },
+    /// Application message.
+    Publish(Publish<'a>),
+    /// QoS 1 acknowledgement.
+    PubAck(u16),
+    /// QoS 2 step 1: received.
+    PubRec(u16),
+    /// QoS 2 step 2: release.
+    PubRel(u16),
+    /// QoS 2 step 3: complete.
+    PubComp(u16),
+    /// Subscribe to topic filters.
+    Subscribe {
+        /// Packet identifier.
+        packet_id: u16,
+        /// (filter, requested QoS) pairs; at least one.
+        filters: Vec<(&'a str, QoS)>,
+    },
+    /// Answer to SUBSCRIBE: granted QoS per filter, `None` for failure (0x80).
+    SubAck {
+        /// Packet identifier.
+        packet_id: u16,
+        /// One entry per requested filter.
+        return_codes: Vec<Option<QoS>>,
+    },
+    /// Unsubscribe from topic filters.
+    Unsubscribe {
+        /// Packet identifier.
+        packet_id: u16,
+        /// Filters; at least one.
+        filters: Vec<&'a str>,
+    },
+    /// Answer to UNSUBSCRIBE.
+    UnsubAck(u16),
+    /// Keep-alive probe.
+    PingReq,
+    /// Keep-alive answer.
+    PingResp,
+    /// Client closes cleanly.
+    Disconnect,
+}
