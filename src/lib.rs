@@ -1,6 +1,13 @@
 //! mqload: one host behaving like tens of thousands of MQTT-over-TLS devices, to load-test a broker.
 
+pub mod app;
+pub mod cli;
+pub mod engine;
 pub mod mqtt;
+pub mod net;
 pub mod payload;
+pub mod plan;
 pub mod report;
+pub mod session;
+pub mod signals;
 pub mod stats;

@@ -1,0 +1,100 @@
+//! One simulated device: its connection phase, its publish plan, and its reconnect backoff.
+
+use std::time::{Duration, Instant};
+
+use crate::net::Transport;
+use crate::session::Session;
+
+/// Where a device is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet (spawn schedule) or waiting out a reconnect backoff.
+    Idle,
+    /// TCP, TLS and CONNECT under way.
+    Connecting,
+    /// CONNACK accepted; publishing.
+    Connected,
+    /// Stopping: waiting for outstanding acks before DISCONNECT.
+    Draining,
+    /// Finished for good.
+    Closed,
+}
+
+/// A device and its connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Global user index (`{i}`).
+    pub user: u64,
+    /// MQTT client id.
+    pub client_id: String,
+    /// Topic its messages go to.
+    pub topic: String,
+    /// Life phase.
+    pub phase: Phase,
+    /// Socket (with TLS) while connecting or connected.
+    pub transport: Option<Transport>,
+    /// MQTT state while connecting or connected.
+    pub session: Option<Session>,
+    /// When the current connection attempt started.
+    pub attempt_started: Instant,
+    /// When the next Idle phase ends (spawn time or end of backoff).
+    pub idle_until: Instant,
+    /// Due time of message 0 of the current plan.
+    pub first_due: Instant,
+    /// Messages of the current plan already handled (sent or counted as failed).
+    pub planned: u64,
+    /// Messages built for this client so far (`info.seq`).
+    pub seq: u64,
+    /// Failed connection attempts in a row (for the backoff).
+    pub failures_in_row: u32,
+    /// Tick of the wheel entry that is current for this device.
+    pub scheduled_tick: Option<u64>,
+}
+
+impl Conn {
+    /// A device that first connects at `start`.
+    pub fn new(user: u64, client_id: String, topic: String, start: Instant) -> Conn {
+        Conn {
+            user,
+            client_id,
+            topic,
+            phase: Phase::Idle,
+            transport: None,
+            session: None,
+            attempt_started: start,
+            idle_until: start,
+            first_due: start,
+            planned: 0,
+            seq: 0,
+            failures_in_row: 0,
+            scheduled_tick: None,
+        }
+    }
+
+    /// Due time of message `planned` of the current plan.
+    pub fn next_due(&self, period: Duration) -> Instant {
+        self.first_due + period.mul_f64(self.planned as f64)
+    }
+}
+
+/// Exponential backoff with jitter: 100 ms doubling to 10 s, times a factor in [0.5, 1.5).
+pub fn backoff(failures_in_row: u32, jitter: f64) -> Duration {
+    let base = Duration::from_millis(100)
+        .saturating_mul(1u32 << failures_in_row.min(7))
+        .min(Duration::from_secs(10));
+    base.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(0, 0.5), Duration::from_millis(100));
+        assert_eq!(backoff(3, 0.5), Duration::from_millis(800));
+        assert_eq!(backoff(30, 0.5), Duration::from_secs(10));
+        assert_eq!(backoff(0, 0.0), Duration::from_millis(50));
+        assert!(backoff(0, 0.999) < Duration::from_millis(150));
+    }
+}

@@ -1,0 +1,89 @@
+//! The load engine: one mio event loop per worker thread, a collector thread, and the stop signal.
+
+mod conn;
+pub mod wheel;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::Sender;
+
+use crate::plan::RunPlan;
+use crate::stats::StatsMsg;
+
+pub use worker::WorkerError;
+
+/// The clock origin every worker shares: instants are converted to unix time through it.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch {
+    /// When the run started.
+    pub instant: Instant,
+    /// The same moment as unix seconds.
+    pub unix: f64,
+}
+
+impl Epoch {
+    /// Now.
+    pub fn now() -> Epoch {
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Epoch {
+            instant: Instant::now(),
+            unix,
+        }
+    }
+
+    /// Unix seconds of an instant of this run.
+    pub fn unix_at(&self, at: Instant) -> f64 {
+        self.unix + at.saturating_duration_since(self.instant).as_secs_f64()
+    }
+}
+
+/// Runs the plan's users on `plan.threads` workers until `stop` is set, then drains and
+/// returns. Each worker sends its statistics to `stats` every second and once at the end.
+pub fn run(
+    plan: &Arc<RunPlan>,
+    stats: &Sender<StatsMsg>,
+    stop: &Arc<AtomicBool>,
+    epoch: Epoch,
+) -> Vec<WorkerError> {
+    let handles: Vec<_> = (0..plan.threads)
+        .map(|index| {
+            let plan = Arc::clone(plan);
+            let stats = stats.clone();
+            let stop = Arc::clone(stop);
+            thread::Builder::new()
+                .name(format!("mqload-worker-{index}"))
+                .spawn(move || worker::run_worker(index, &plan, stats, &stop, epoch))
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for handle in handles {
+        match handle {
+            Ok(h) => match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push(WorkerError::Panicked),
+            },
+            Err(e) => errors.push(WorkerError::Spawn(e.to_string())),
+        }
+    }
+    errors
+}
+
+/// Sets `stop` after `run_time` (if any) or when SIGINT/SIGTERM arrives, whichever is first.
+pub fn stop_after(run_time: Option<Duration>, stop: &Arc<AtomicBool>, done: &Arc<AtomicBool>) {
+    crate::signals::install();
+    let deadline = run_time.map(|t| Instant::now() + t);
+    while !done.load(Ordering::Relaxed) {
+        if crate::signals::received() || deadline.is_some_and(|d| Instant::now() >= d) {
+            stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,432 @@
+//! One worker thread: a mio `Poll` over its devices' sockets, a timer wheel, and its statistics.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::{Events, Interest, Poll, Token};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::Epoch;
+use super::conn::{Conn, Phase, backoff};
+use super::wheel::TimerWheel;
+use crate::mqtt::QoS;
+use crate::net::Transport;
+use crate::payload::PayloadBuilder;
+use crate::plan::{NAME_CONNECT, NAME_DISCONNECT, NAME_PUBLISH, RunPlan, expand_template};
+use crate::session::{Event, Session};
+use crate::stats::{StatsMsg, WorkerStats};
+
+/// Longest sleep of the loop, so a stop request is seen promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Statistics go to the collector this often.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// The seed waits this long after connecting before its first publish.
+const FIRST_PUBLISH_DELAY: Duration = Duration::from_secs(1);
+
+/// Why a worker thread could not run.
+#[derive(Debug)]
+pub enum WorkerError {
+    /// The epoll instance could not be created or polled.
+    Poll(io::Error),
+    /// The thread could not be started.
+    Spawn(String),
+    /// The thread panicked (a bug: please report it).
+    Panicked,
+}
+
+impl fmt::Display for WorkerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerError::Poll(e) => write!(f, "event loop failed: {e}"),
+            WorkerError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            WorkerError::Panicked => f.write_str("a worker thread panicked (a bug in mqload)"),
+        }
+    }
+}
+
+impl std::error::Error for WorkerError {}
+
+/// What the devices of one thread share.
+struct Shared<'a> {
+    plan: &'a RunPlan,
+    epoch: Epoch,
+    poll: Poll,
+    wheel: TimerWheel,
+    stats: WorkerStats,
+    payload: PayloadBuilder,
+    body: Vec<u8>,
+    scratch: Vec<u8>,
+    rng: SmallRng,
+    period: Duration,
+    connected: u64,
+    /// Set once the run is stopping: no more publishes or reconnects.
+    stop_deadline: Option<Instant>,
+}
+
+/// Runs the users `index, index + threads, ...` until stopped and drained.
+pub fn run_worker(
+    index: usize,
+    plan: &RunPlan,
+    stats_tx: Sender<StatsMsg>,
+    stop: &AtomicBool,
+    epoch: Epoch,
+) -> Result<(), WorkerError> {
+    let poll = Poll::new().map_err(WorkerError::Poll)?;
+    let seed = epoch.unix.to_bits() ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut shared = Shared {
+        plan,
+        epoch,
+        poll,
+        wheel: TimerWheel::new(),
+        stats: WorkerStats::new(index, plan.request_names.len()),
+        payload: PayloadBuilder::new(&plan.payload, seed),
+        body: Vec::new(),
+        scratch: vec![0u8; 64 * 1024],
+        rng: SmallRng::seed_from_u64(seed),
+        period: Duration::from_secs_f64(1.0 / plan.throughput),
+        connected: 0,
+        stop_deadline: None,
+    };
+    let mut conns = make_users(index, plan, epoch.instant);
+    for (slot, conn) in conns.iter_mut().enumerate() {
+        shared.schedule(slot, conn, conn.idle_until);
+    }
+    let mut events = Events::with_capacity(1024);
+    let mut fired = Vec::new();
+    let mut next_stats = epoch.instant + STATS_INTERVAL;
+    let mut now = Instant::now();
+    loop {
+        if shared.stop_deadline.is_none() && stop.load(Ordering::Relaxed) {
+            shared.begin_stop(&mut conns, now);
+        }
+        if shared.stop_deadline.is_some() && conns.iter().all(|c| c.phase == Phase::Closed) {
+            break;
+        }
+        let timeout = shared
+            .wheel
+            .next_tick()
+            .map(|tick| shared.instant_of(tick).saturating_duration_since(now))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        if let Err(e) = shared.poll.poll(&mut events, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(WorkerError::Poll(e));
+            }
+        }
+        now = Instant::now();
+        for event in events.iter() {
+            let slot = event.token().0;
+            if let Some(conn) = conns.get_mut(slot) {
+                shared.drive(slot, conn, now);
+            }
+        }
+        fired.clear();
+        shared.wheel.advance(shared.tick_of(now), &mut fired);
+        for &(tick, slot) in &fired {
+            let slot = slot as usize;
+            if let Some(conn) = conns.get_mut(slot) {
+                if conn.scheduled_tick == Some(tick) {
+                    conn.scheduled_tick = None;
+                    shared.drive(slot, conn, now);
+                }
+            }
+        }
+        if now >= next_stats {
+            shared.send_stats(&stats_tx, now);
+            next_stats += STATS_INTERVAL;
+        }
+    }
+    shared.send_stats(&stats_tx, now);
+    Ok(())
+}
+
+fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
+    let threads = plan.threads as u64;
+    (index as u64..plan.users)
+        .step_by(plan.threads)
+        .map(|user| {
+            debug_assert_eq!(user % threads, index as u64);
+            let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
+            let topic = expand_template(&plan.topic_template, user, &plan.run_id, &client_id);
+            let at = start + Duration::from_secs_f64(user as f64 / plan.spawn_rate);
+            Conn::new(user, client_id, topic, at)
+        })
+        .collect()
+}
+
+impl Shared<'_> {
+    fn tick_of(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch.instant).as_millis() as u64
+    }
+
+    fn instant_of(&self, tick: u64) -> Instant {
+        self.epoch.instant + Duration::from_millis(tick)
+    }
+
+    /// Makes sure `conn` is woken at `at` (rounded up to the next tick).
+    fn schedule(&mut self, slot: usize, conn: &mut Conn, at: Instant) {
+        let nanos = at.saturating_duration_since(self.epoch.instant).as_nanos();
+        let tick = nanos.div_ceil(1_000_000) as u64;
+        if conn.scheduled_tick.is_some_and(|t| t <= tick) {
+            return;
+        }
+        conn.scheduled_tick = Some(tick);
+        self.wheel.schedule(tick, slot as u32);
+    }
+
+    fn send_stats(&mut self, tx: &Sender<StatsMsg>, now: Instant) {
+        self.stats.set_users_connected(self.connected);
+        let delta = self.stats.take_delta(self.epoch.unix_at(now));
+        let _ = tx.send(StatsMsg::Delta(delta));
+    }
+
+    fn begin_stop(&mut self, conns: &mut [Conn], now: Instant) {
+        self.stop_deadline = Some(now + self.plan.stop_timeout);
+        for (slot, conn) in conns.iter_mut().enumerate() {
+            match conn.phase {
+                Phase::Connected => {
+                    conn.phase = Phase::Draining;
+                    self.drive(slot, conn, now);
+                }
+                Phase::Idle | Phase::Connecting => self.close(conn, false),
+                Phase::Draining | Phase::Closed => {}
+            }
+        }
+    }
+
+    /// Everything a device has to do now: socket IO, session events, publishes, timers.
+    fn drive(&mut self, slot: usize, conn: &mut Conn, now: Instant) {
+        match conn.phase {
+            Phase::Closed => return,
+            Phase::Idle => {
+                if self.stop_deadline.is_some() {
+                    self.close(conn, false);
+                    return;
+                }
+                if now < conn.idle_until {
+                    self.schedule(slot, conn, conn.idle_until);
+                    return;
+                }
+                if let Err(reason) = self.start_connect(slot, conn, now) {
+                    self.fail_connect(slot, conn, now, &reason);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if let Err(reason) = self.pump(conn, now) {
+            match conn.phase {
+                Phase::Connecting => self.fail_connect(slot, conn, now, &reason),
+                _ => self.fail_connection(slot, conn, now, &reason),
+            }
+            return;
+        }
+        if conn.phase == Phase::Closed {
+            return;
+        }
+        // Wake again for the next due publish, the session's timers or the connect deadline.
+        let mut wake = conn
+            .session
+            .as_ref()
+            .and_then(Session::poll_timeout)
+            .unwrap_or(now + Duration::from_secs(3600));
+        match conn.phase {
+            Phase::Connecting => wake = wake.min(conn.attempt_started + self.plan.connect_timeout),
+            Phase::Connected => {
+                let blocked = conn.transport.as_ref().is_some_and(Transport::has_backlog)
+                    || !conn
+                        .session
+                        .as_ref()
+                        .is_some_and(|s| s.can_publish(self.plan.qos));
+                if !blocked {
+                    wake = wake.min(conn.next_due(self.period));
+                }
+            }
+            Phase::Draining => {
+                if let Some(deadline) = self.stop_deadline {
+                    wake = wake.min(deadline);
+                }
+            }
+            Phase::Idle | Phase::Closed => {}
+        }
+        self.schedule(slot, conn, wake);
+    }
+
+    fn start_connect(&mut self, slot: usize, conn: &mut Conn, now: Instant) -> Result<(), String> {
+        conn.attempt_started = now;
+        let addr = self.plan.addrs[(conn.user as usize) % self.plan.addrs.len()];
+        let tls = self.plan.tls.as_ref().map(|(config, name)| (config, name));
+        let mut transport = Transport::connect(addr, tls).map_err(|e| e.to_string())?;
+        self.poll
+            .registry()
+            .register(
+                transport.socket(),
+                Token(slot),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| e.to_string())?;
+        let session = Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
+        conn.transport = Some(transport);
+        conn.session = Some(session);
+        conn.phase = Phase::Connecting;
+        Ok(())
+    }
+
+    /// Reads, handles events, publishes what is due, handles timers, writes.
+    fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<(), String> {
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+            return Ok(());
+        };
+        if conn.phase == Phase::Connecting {
+            if now >= conn.attempt_started + self.plan.connect_timeout {
+                return Err("connect timeout (TCP + TLS + CONNACK)".into());
+            }
+            if !transport.check_connected().map_err(|e| e.to_string())? {
+                return Ok(());
+            }
+        }
+        let read = transport
+            .read(&mut self.scratch, |data| session.handle_input(data, now))
+            .map_err(|e| e.to_string());
+        // Events first: acks that arrived with a close still count.
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Connected { .. } => {
+                    let took = now.saturating_duration_since(conn.attempt_started);
+                    self.stats.record_success(NAME_CONNECT, micros(took), 0);
+                    self.connected += 1;
+                    conn.failures_in_row = 0;
+                    conn.phase = Phase::Connected;
+                    conn.first_due = now + FIRST_PUBLISH_DELAY;
+                    conn.planned = 0;
+                }
+                Event::Acked(done) => {
+                    let latency = now.saturating_duration_since(done.due);
+                    self.stats
+                        .record_success(NAME_PUBLISH, micros(latency), u64::from(done.payload_len));
+                }
+                Event::Received { .. } => {}
+            }
+        }
+        read?.map_err(|e| e.to_string())?;
+        if conn.phase == Phase::Connected && self.stop_deadline.is_none() {
+            self.publish_due(conn, now)?;
+        }
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+            return Ok(());
+        };
+        if session.poll_timeout().is_some_and(|t| t <= now) {
+            session.handle_timeout(now).map_err(|e| e.to_string())?;
+        }
+        if conn.phase == Phase::Draining {
+            let expired = self.stop_deadline.is_some_and(|d| now >= d);
+            if session.inflight_len() == 0 || expired {
+                for _ in session.take_unacked() {
+                    self.stats
+                        .record_failure(NAME_PUBLISH, 0, "no ack before the stop timeout");
+                }
+                session.disconnect();
+            }
+        }
+        if !session.pending_output().is_empty() {
+            transport.queue(session.pending_output()).map_err(|e| e.to_string())?;
+            session.output_sent(now);
+        }
+        transport.flush().map_err(|e| e.to_string())?;
+        if conn.phase == Phase::Draining && !session.is_connected() {
+            self.stats.record_success(NAME_DISCONNECT, 0, 0);
+            self.close(conn, true);
+        }
+        Ok(())
+    }
+
+    /// Publishes every message the plan says is due, while the socket and window allow.
+    fn publish_due(&mut self, conn: &mut Conn, now: Instant) -> Result<(), String> {
+        let qos = self.plan.qos;
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+            return Ok(());
+        };
+        loop {
+            let due = conn.first_due + self.period.mul_f64(conn.planned as f64);
+            if due > now || transport.has_backlog() || !session.can_publish(qos) {
+                return Ok(());
+            }
+            self.payload
+                .build(&conn.client_id, conn.seq, self.epoch.unix_at(due), &mut self.body);
+            session
+                .publish(&conn.topic, &self.body, qos, due, now)
+                .map_err(|e| e.to_string())?;
+            conn.seq += 1;
+            conn.planned += 1;
+            let lag = micros(now.saturating_duration_since(due));
+            self.stats.record_send_lag(lag);
+            if qos == QoS::AtMostOnce {
+                self.stats
+                    .record_success(NAME_PUBLISH, lag, self.body.len() as u64);
+            }
+            // One TLS write per batch: flush only when the batch is large.
+            if session.pending_output().len() >= 64 * 1024 {
+                transport.queue(session.pending_output()).map_err(|e| e.to_string())?;
+                session.output_sent(now);
+                transport.flush().map_err(|e| e.to_string())?;
+            }
+        }
+    }
+
+    fn fail_connect(&mut self, slot: usize, conn: &mut Conn, now: Instant, reason: &str) {
+        let took = now.saturating_duration_since(conn.attempt_started);
+        self.stats.record_failure(NAME_CONNECT, micros(took), reason);
+        self.retry_later(slot, conn, now);
+    }
+
+    fn fail_connection(&mut self, slot: usize, conn: &mut Conn, now: Instant, reason: &str) {
+        self.stats.record_failure(NAME_DISCONNECT, 0, reason);
+        self.retry_later(slot, conn, now);
+    }
+
+    /// Drops the connection, counts what it loses, and plans a reconnect after a backoff.
+    fn retry_later(&mut self, slot: usize, conn: &mut Conn, now: Instant) {
+        let was_connected = matches!(conn.phase, Phase::Connected | Phase::Draining);
+        if let Some(session) = conn.session.as_mut() {
+            for _ in session.take_unacked() {
+                self.stats
+                    .record_failure(NAME_PUBLISH, 0, "connection lost before the ack");
+            }
+        }
+        if was_connected {
+            self.connected = self.connected.saturating_sub(1);
+        }
+        if let Some(mut transport) = conn.transport.take() {
+            let _ = self.poll.registry().deregister(transport.socket());
+        }
+        conn.session = None;
+        if self.stop_deadline.is_some() {
+            conn.phase = Phase::Closed;
+            return;
+        }
+        conn.failures_in_row = conn.failures_in_row.saturating_add(1);
+        conn.phase = Phase::Idle;
+        conn.idle_until = now + backoff(conn.failures_in_row - 1, self.rng.random::<f64>());
+        self.schedule(slot, conn, conn.idle_until);
+    }
+
+    fn close(&mut self, conn: &mut Conn, was_connected: bool) {
+        if was_connected {
+            self.connected = self.connected.saturating_sub(1);
+        }
+        if let Some(mut transport) = conn.transport.take() {
+            transport.close();
+            let _ = self.poll.registry().deregister(transport.socket());
+        }
+        conn.session = None;
+        conn.phase = Phase::Closed;
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

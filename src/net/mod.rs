@@ -1,0 +1,7 @@
+//! The byte stream under a session: TCP (mio, non-blocking) with optional rustls on top.
+
+pub mod tls;
+pub mod transport;
+
+pub use tls::{client_config, TlsConfigError, TlsFiles};
+pub use transport::{Transport, TransportError};

@@ -1,0 +1,159 @@
+//! rustls client configuration from PEM files: CA (or webpki roots), client certificate and key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The PEM files a run's TLS uses.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// CA bundle that signed the broker's certificate; `None` trusts the webpki roots.
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (mutual TLS).
+    pub cert: Option<PathBuf>,
+    /// Private key of the client certificate.
+    pub key: Option<PathBuf>,
+}
+
+/// Why a TLS configuration could not be built; each says which file and what to do.
+#[derive(Debug)]
+pub enum TlsConfigError {
+    /// A file could not be read at all.
+    Unreadable {
+        /// Which option named the file.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file was read but holds no usable PEM item of the expected kind.
+    NoPemItem {
+        /// Which option named the file.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What was expected in it.
+        expected: &'static str,
+    },
+    /// Only one of certificate and key was given.
+    CertWithoutKey,
+    /// A CA certificate was rejected by the trust store.
+    BadCa {
+        /// The CA file.
+        path: PathBuf,
+        /// rustls' reason.
+        reason: String,
+    },
+    /// The private key does not belong to the certificate, or is of an unsupported kind.
+    KeyMismatch {
+        /// rustls' reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsConfigError::Unreadable { what, path, source } => write!(
+                f,
+                "cannot read the {what} file {}: {source}; check the path given to --{what} (or LOCUST_MQTT_{})",
+                path.display(),
+                env_suffix(what)
+            ),
+            TlsConfigError::NoPemItem { what, path, expected } => write!(
+                f,
+                "the {what} file {} holds no {expected}; give a PEM file (-----BEGIN ...-----) to --{what}",
+                path.display()
+            ),
+            TlsConfigError::CertWithoutKey => f.write_str(
+                "a client certificate needs its key and a key its certificate: give both --cert and --key (LOCUST_MQTT_CERT, LOCUST_MQTT_KEY)",
+            ),
+            TlsConfigError::BadCa { path, reason } => write!(
+                f,
+                "the CA file {} was rejected ({reason}); give the PEM of the CA that signed the broker's certificate to --cafile",
+                path.display()
+            ),
+            TlsConfigError::KeyMismatch { reason } => write!(
+                f,
+                "the private key does not match the client certificate ({reason}); give the key that belongs to --cert via --key"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsConfigError {}
+
+fn env_suffix(what: &str) -> &'static str {
+    match what {
+        "cafile" => "CAFILE",
+        "cert" => "CERT",
+        _ => "KEY",
+    }
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+    std::fs::read(path).map_err(|source| TlsConfigError::Unreadable {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let pem = read_file(what, path)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsConfigError::NoPemItem {
+            what,
+            path: path.to_path_buf(),
+            expected: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+/// Builds the one shared client configuration of a run.
+pub fn client_config(files: &TlsFiles, alpn: &[String]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    match &files.ca {
+        Some(path) => {
+            for cert in read_certs("cafile", path)? {
+                roots.add(cert).map_err(|e| TlsConfigError::BadCa {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError::KeyMismatch { reason: e.to_string() })?
+        .with_root_certificates(roots);
+    let mut config = match (&files.cert, &files.key) {
+        (Some(cert_path), Some(key_path)) => {
+            let chain = read_certs("cert", cert_path)?;
+            let key_pem = read_file("key", key_path)?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsConfigError::NoPemItem {
+                what: "key",
+                path: key_path.clone(),
+                expected: "private key (PKCS#1, PKCS#8 or SEC1)",
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsConfigError::KeyMismatch { reason: e.to_string() })?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => return Err(TlsConfigError::CertWithoutKey),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Arc::new(config))
+}

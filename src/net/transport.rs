@@ -1,0 +1,220 @@
+//! One non-blocking socket, plain or TLS, driven by mio readiness: plaintext in, plaintext out.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::{ClientConfig, ClientConnection};
+use rustls_pki_types::ServerName;
+
+/// Why a transport stopped working.
+#[derive(Debug)]
+pub enum TransportError {
+    /// The socket failed (refused, reset, ...).
+    Io(io::Error),
+    /// TLS failed (bad certificate, alert from the peer, ...).
+    Tls(rustls::Error),
+    /// The peer closed the connection.
+    Closed,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Io(e) => write!(f, "{e}"),
+            TransportError::Tls(e) => write!(f, "TLS: {e}"),
+            TransportError::Closed => f.write_str("connection closed by the broker"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<io::Error> for TransportError {
+    fn from(e: io::Error) -> Self {
+        TransportError::Io(e)
+    }
+}
+
+/// A TCP connection with optional TLS; buffers what the socket cannot take yet.
+pub struct Transport {
+    tcp: TcpStream,
+    tls: Option<Box<ClientConnection>>,
+    /// Plain TCP only: bytes the socket has not accepted yet.
+    unsent: Vec<u8>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("tls", &self.tls.is_some())
+            .field("unsent", &self.unsent.len())
+            .finish()
+    }
+}
+
+impl Transport {
+    /// Starts a non-blocking connect; TLS (when given) starts once the socket is writable.
+    pub fn connect(
+        addr: SocketAddr,
+        tls: Option<(&Arc<ClientConfig>, &ServerName<'static>)>,
+    ) -> Result<Transport, TransportError> {
+        let tcp = TcpStream::connect(addr)?;
+        let _ = tcp.set_nodelay(true);
+        let tls = match tls {
+            Some((config, name)) => {
+                let mut conn = ClientConnection::new(Arc::clone(config), name.clone())
+                    .map_err(TransportError::Tls)?;
+                conn.set_buffer_limit(None);
+                Some(Box::new(conn))
+            }
+            None => None,
+        };
+        Ok(Transport {
+            tcp,
+            tls,
+            unsent: Vec::new(),
+        })
+    }
+
+    /// The socket, for registering with mio.
+    pub fn socket(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// The connect's outcome once the socket reported writable: `Ok(true)` connected,
+    /// `Ok(false)` still in progress.
+    pub fn check_connected(&mut self) -> Result<bool, TransportError> {
+        if let Some(err) = self.tcp.take_error()? {
+            return Err(TransportError::Io(err));
+        }
+        match self.tcp.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+            Err(e) => Err(TransportError::Io(e)),
+        }
+    }
+
+    /// Whether the TLS handshake is still under way (always false without TLS).
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Queues plaintext to send; call [`Transport::flush`] to push it to the socket.
+    pub fn queue(&mut self, plain: &[u8]) -> Result<(), TransportError> {
+        match &mut self.tls {
+            Some(tls) => {
+                tls.writer().write_all(plain)?;
+            }
+            None => self.unsent.extend_from_slice(plain),
+        }
+        Ok(())
+    }
+
+    /// Writes as much as the socket takes; `Ok(true)` when nothing is left waiting.
+    pub fn flush(&mut self) -> Result<bool, TransportError> {
+        match &mut self.tls {
+            Some(tls) => {
+                while tls.wants_write() {
+                    match tls.write_tls(&mut self.tcp) {
+                        Ok(0) => return Err(TransportError::Closed),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(TransportError::Io(e)),
+                    }
+                }
+                Ok(true)
+            }
+            None => {
+                let mut written = 0;
+                while written < self.unsent.len() {
+                    match self.tcp.write(&self.unsent[written..]) {
+                        Ok(0) => return Err(TransportError::Closed),
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(TransportError::Io(e)),
+                    }
+                }
+                self.unsent.drain(..written);
+                Ok(self.unsent.is_empty())
+            }
+        }
+    }
+
+    /// Whether bytes are waiting for the socket to become writable.
+    pub fn has_backlog(&self) -> bool {
+        match &self.tls {
+            Some(tls) => tls.wants_write(),
+            None => !self.unsent.is_empty(),
+        }
+    }
+
+    /// Reads everything the socket has, handing each plaintext chunk to `on_data`.
+    /// Returns `Err(Closed)` once the peer has closed and all its data was handed over.
+    pub fn read<E>(
+        &mut self,
+        scratch: &mut [u8],
+        mut on_data: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, TransportError> {
+        match &mut self.tls {
+            Some(tls) => loop {
+                let eof = match tls.read_tls(&mut self.tcp) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(TransportError::Io(e)),
+                };
+                let state = match tls.process_new_packets() {
+                    Ok(state) => state,
+                    Err(e) => {
+                        // Let the alert reach the peer before the caller drops us.
+                        let _ = tls.write_tls(&mut self.tcp);
+                        return Err(TransportError::Tls(e));
+                    }
+                };
+                let mut available = state.plaintext_bytes_to_read();
+                while available > 0 {
+                    let n = tls.reader().read(scratch)?;
+                    if n == 0 {
+                        break;
+                    }
+                    available = available.saturating_sub(n);
+                    if let Err(e) = on_data(&scratch[..n]) {
+                        return Ok(Err(e));
+                    }
+                }
+                if eof || state.peer_has_closed() {
+                    return Err(TransportError::Closed);
+                }
+            },
+            None => loop {
+                match self.tcp.read(scratch) {
+                    Ok(0) => return Err(TransportError::Closed),
+                    Ok(n) => {
+                        if let Err(e) = on_data(&scratch[..n]) {
+                            return Ok(Err(e));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(TransportError::Io(e)),
+                }
+            },
+        }
+    }
+
+    /// Sends TLS close_notify (when TLS) and shuts the socket down.
+    pub fn close(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+        }
+        let _ = self.flush();
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+    }
+}

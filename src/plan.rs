@@ -1,0 +1,437 @@
+//! From options to a validated, resolved [`RunPlan`]: every user mistake stops here, with a fix.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+
+use crate::cli::{Cli, PayloadFormatArg};
+use crate::mqtt::QoS;
+use crate::net::{self, TlsConfigError, TlsFiles};
+use crate::payload::{PayloadFormat, PayloadRecipe};
+use crate::session::SessionConfig;
+
+/// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
+pub const MAX_INCOMING_PACKET: usize = 1 << 20;
+/// File descriptors kept free for the process itself (stdio, epoll, CSV files, ...).
+const RESERVED_FDS: u64 = 64;
+
+/// A configuration mistake; each names the fix. The process exits with code 2.
+#[derive(Debug)]
+pub enum PlanError {
+    /// No broker host was given.
+    MissingHost,
+    /// The broker host does not resolve.
+    Unresolvable {
+        /// Host as given.
+        host: String,
+        /// Resolver's reason.
+        reason: String,
+    },
+    /// `--users 0`.
+    NoUsers,
+    /// QoS other than 0, 1, 2.
+    BadQos(u8),
+    /// A duration that is not Locust syntax.
+    BadDuration {
+        /// Which option.
+        option: &'static str,
+        /// Value given.
+        value: String,
+    },
+    /// A rate that is zero, negative or not a number.
+    BadRate {
+        /// Which option.
+        option: &'static str,
+        /// Value given.
+        value: f64,
+    },
+    /// More users than open files allow.
+    TooManyUsers {
+        /// Users asked for.
+        users: u64,
+        /// The hard open-file limit.
+        limit: u64,
+    },
+    /// TLS files missing, unreadable or inconsistent.
+    Tls(TlsConfigError),
+    /// `--server-name` (or the host) is not a valid TLS server name.
+    BadServerName(String),
+    /// `--processes 0` or below -1.
+    BadProcesses(i64),
+    /// A template names a placeholder mqload does not know.
+    BadTemplate {
+        /// Which option.
+        option: &'static str,
+        /// The template.
+        template: String,
+    },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::MissingHost => f.write_str("no broker host: give --host or set LOCUST_MQTT_HOST"),
+            PlanError::Unresolvable { host, reason } => write!(
+                f,
+                "cannot resolve broker host {host:?} ({reason}); check --host / LOCUST_MQTT_HOST"
+            ),
+            PlanError::NoUsers => f.write_str("--users is 0: give at least 1 user (-u 10)"),
+            PlanError::BadQos(q) => write!(f, "--qos {q} is not an MQTT QoS: use 0, 1 or 2 (LOCUST_MQTT_QOS)"),
+            PlanError::BadDuration { option, value } => write!(
+                f,
+                "--{option} {value:?} is not a duration: use Locust's form, e.g. 30s, 10m, 1h30m"
+            ),
+            PlanError::BadRate { option, value } => {
+                write!(f, "--{option} {value} must be a positive number, e.g. 1 or 0.5")
+            }
+            PlanError::TooManyUsers { users, limit } => write!(
+                f,
+                "{users} users need {users} sockets but the open-file limit is {limit}: lower --users, raise `ulimit -Hn`, or run more mqload processes"
+            ),
+            PlanError::Tls(e) => write!(f, "{e}"),
+            PlanError::BadServerName(name) => {
+                write!(f, "{name:?} is not a valid TLS server name: fix --server-name or --host")
+            }
+            PlanError::BadProcesses(n) => {
+                write!(f, "--processes {n}: give a thread count of 1 or more, or -1 for one per CPU")
+            }
+            PlanError::BadTemplate { option, template } => write!(
+                f,
+                "--{option} {template:?} has an unknown placeholder: use {{i}}, {{run_id}}, {{client_id}}, {{rand}}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Everything a run needs, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Broker addresses (connections spread over them).
+    pub addrs: Vec<SocketAddr>,
+    /// Host as the user gave it (for reports).
+    pub host: String,
+    /// TLS configuration and server name; `None` for `--no-tls`.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// Number of users.
+    pub users: u64,
+    /// Users started per second.
+    pub spawn_rate: f64,
+    /// Run duration; `None` runs until Ctrl-C.
+    pub run_time: Option<Duration>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How long to wait for outstanding acks at the end.
+    pub stop_timeout: Duration,
+    /// TCP + TLS + CONNACK deadline.
+    pub connect_timeout: Duration,
+    /// Publish QoS.
+    pub qos: QoS,
+    /// Messages per second per user.
+    pub throughput: f64,
+    /// Message bodies.
+    pub payload: PayloadRecipe,
+    /// Client id template.
+    pub client_id_template: String,
+    /// Topic template.
+    pub topic_template: String,
+    /// MQTT session settings.
+    pub session: SessionConfig,
+    /// Run identifier.
+    pub run_id: String,
+    /// Request names (the stats table rows), indexed by the `NAME_*` constants.
+    pub request_names: Vec<String>,
+}
+
+/// Row of `connect` in [`RunPlan::request_names`].
+pub const NAME_CONNECT: usize = 0;
+/// Row of `disconnect`.
+pub const NAME_DISCONNECT: usize = 1;
+/// Row of `publish:<qos>:<topic template>`.
+pub const NAME_PUBLISH: usize = 2;
+
+/// Parses Locust's duration syntax: `90`, `30s`, `10m`, `1h30m`, `1h 30m 10s`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut saw_unit = false;
+    for c in text.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            ' ' => {}
+            'h' | 'm' | 's' => {
+                let value: f64 = number.parse().ok()?;
+                number.clear();
+                total += value
+                    * match c {
+                        'h' => 3600.0,
+                        'm' => 60.0,
+                        _ => 1.0,
+                    };
+                saw_unit = true;
+            }
+            _ => return None,
+        }
+    }
+    if !number.is_empty() || !saw_unit || !total.is_finite() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+fn duration(option: &'static str, value: &str) -> Result<Duration, PlanError> {
+    parse_duration(value).ok_or_else(|| PlanError::BadDuration {
+        option,
+        value: value.to_string(),
+    })
+}
+
+fn positive(option: &'static str, value: f64) -> Result<f64, PlanError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(PlanError::BadRate { option, value })
+    }
+}
+
+/// Substitutes `{i}`, `{run_id}`, `{client_id}` and `{rand}` in a template.
+pub fn expand_template(template: &str, index: u64, run_id: &str, client_id: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let (replacement, len): (std::borrow::Cow<'_, str>, usize) = if after.starts_with("{i}") {
+            (index.to_string().into(), 3)
+        } else if after.starts_with("{run_id}") {
+            (run_id.into(), 8)
+        } else if after.starts_with("{client_id}") {
+            (client_id.into(), 11)
+        } else if after.starts_with("{rand}") {
+            (random_alphanumerics(16).into(), 6)
+        } else {
+            ("{".into(), 1)
+        };
+        out.push_str(&replacement);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn template_ok(template: &str) -> bool {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start..];
+        let Some(len) = ["{i}", "{run_id}", "{client_id}", "{rand}"]
+            .iter()
+            .find(|p| after.starts_with(**p))
+            .map(|p| p.len())
+        else {
+            return false;
+        };
+        rest = &after[len..];
+    }
+    true
+}
+
+fn random_alphanumerics(n: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+/// Raises the soft open-file limit to the hard one; returns the limit now in force.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+impl RunPlan {
+    /// Validates the options and resolves host, TLS files and limits.
+    pub fn from_cli(cli: &Cli) -> Result<RunPlan, PlanError> {
+        if cli.users == 0 {
+            return Err(PlanError::NoUsers);
+        }
+        let qos = QoS::from_u8(cli.qos).ok_or(PlanError::BadQos(cli.qos))?;
+        let spawn_rate = positive("spawn-rate", cli.spawn_rate)?;
+        let throughput = positive("throughput", cli.throughput)?;
+        let run_time = cli
+            .run_time
+            .as_deref()
+            .map(|t| duration("run-time", t))
+            .transpose()?;
+        let stop_timeout = duration("stop-timeout", &cli.stop_timeout)?;
+        let keep_alive = duration("keepalive", &cli.keepalive)?;
+        let ack_timeout = duration("ack-timeout", &cli.ack_timeout)?;
+        let connect_timeout = duration("connect-timeout", &cli.connect_timeout)?;
+        for (option, template) in [("client-id", &cli.client_id), ("topic", &cli.topic)] {
+            if !template_ok(template) {
+                return Err(PlanError::BadTemplate {
+                    option,
+                    template: template.clone(),
+                });
+            }
+        }
+        let threads = match cli.processes {
+            None | Some(-1) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Some(n) if n >= 1 => usize::try_from(n).unwrap_or(1),
+            Some(n) => return Err(PlanError::BadProcesses(n)),
+        };
+        let limit = raise_open_file_limit();
+        if cli.users + RESERVED_FDS > limit {
+            return Err(PlanError::TooManyUsers {
+                users: cli.users,
+                limit,
+            });
+        }
+        let tls = if cli.no_tls {
+            None
+        } else {
+            let files = TlsFiles {
+                ca: cli.cafile.clone(),
+                cert: cli.cert.clone(),
+                key: cli.key.clone(),
+            };
+            let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
+            Some(config)
+        };
+        let host = cli.host.clone().ok_or(PlanError::MissingHost)?;
+        let addrs: Vec<SocketAddr> = (host.as_str(), cli.port)
+            .to_socket_addrs()
+            .map_err(|e| PlanError::Unresolvable {
+                host: host.clone(),
+                reason: e.to_string(),
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(PlanError::Unresolvable {
+                host,
+                reason: "no addresses".into(),
+            });
+        }
+        let tls = match tls {
+            Some(config) => {
+                let name_text = cli.server_name.clone().unwrap_or_else(|| host.clone());
+                let name = ServerName::try_from(name_text.clone())
+                    .map_err(|_| PlanError::BadServerName(name_text))?;
+                Some((config, name))
+            }
+            None => None,
+        };
+        let run_id = cli
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("mqload-{}", random_alphanumerics(12)));
+        let random_bytes = cli
+            .payload_bytes
+            .unwrap_or(cli.payload_kb as usize * 1024);
+        let payload = PayloadRecipe {
+            format: match cli.payload_format {
+                PayloadFormatArg::Json => PayloadFormat::Json,
+                PayloadFormatArg::Raw => PayloadFormat::Raw,
+            },
+            run_id: run_id.clone(),
+            random_bytes,
+        };
+        let request_names = vec![
+            "connect".to_string(),
+            "disconnect".to_string(),
+            format!("publish:{}:{}", qos as u8, cli.topic),
+        ];
+        Ok(RunPlan {
+            addrs,
+            host,
+            tls,
+            users: cli.users,
+            spawn_rate,
+            run_time,
+            threads: threads.min(usize::try_from(cli.users).unwrap_or(usize::MAX)).max(1),
+            stop_timeout,
+            connect_timeout,
+            qos,
+            throughput,
+            payload,
+            client_id_template: cli.client_id.clone(),
+            topic_template: cli.topic.clone(),
+            session: SessionConfig {
+                keep_alive,
+                clean_session: cli.clean_session,
+                username: cli.username.clone(),
+                password: cli.password.clone(),
+                max_inflight: cli.max_inflight,
+                ack_timeout,
+                max_packet_size: MAX_INCOMING_PACKET,
+            },
+            run_id,
+            request_names,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locust_durations_parse() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m 10s"), Some(Duration::from_secs(5410)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn bad_durations_are_rejected() {
+        for bad in ["", "10x", "m", "-5", "1h30", "ten minutes", "5s5"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn templates_expand() {
+        assert_eq!(expand_template("dev/{i}/{run_id}", 7, "R1", "c"), "dev/7/R1");
+        assert_eq!(expand_template("t/{client_id}", 0, "R", "cid"), "t/cid");
+        let id = expand_template("locust-{rand}", 0, "R", "");
+        assert_eq!(id.len(), 23);
+        assert!(id[7..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(template_ok("a/{i}/{rand}"));
+        assert!(!template_ok("a/{user}"));
+    }
+}

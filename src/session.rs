@@ -1,0 +1,682 @@
+//! The MQTT client state machine, sans-IO: bytes and `now` in; bytes, events and deadlines out.
+//!
+//! Shaped like quinn-proto: the worker feeds [`Session::handle_input`] with plaintext from the
+//! socket, takes [`Session::pending_output`], asks [`Session::poll_timeout`] when to wake it,
+//! calls [`Session::handle_timeout`] then, and drains [`Session::poll_event`]. It never reads the
+//! clock or touches a socket, so tests drive it on virtual time.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::mqtt::{self, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS};
+
+/// What every session of a run shares.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Keep alive announced in CONNECT; a PINGREQ goes out after this much silence.
+    pub keep_alive: Duration,
+    /// CONNECT's clean session flag.
+    pub clean_session: bool,
+    /// Optional MQTT user name.
+    pub username: Option<String>,
+    /// Optional MQTT password.
+    pub password: Option<String>,
+    /// Most QoS 1/2 publishes awaiting their ack at once.
+    pub max_inflight: u16,
+    /// A publish or PINGREQ unanswered for this long fails the session.
+    pub ack_timeout: Duration,
+    /// Largest packet accepted from the broker.
+    pub max_packet_size: usize,
+}
+
+/// Why a session ended; the engine counts each as a named failure and reconnects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The broker refused the CONNECT with this return code.
+    Refused(ConnectReturnCode),
+    /// The broker sent bytes that are not MQTT 3.1.1.
+    Decode(DecodeError),
+    /// The broker sent a packet a client never expects at this point.
+    Unexpected(&'static str),
+    /// A publish was not acknowledged within the ack timeout.
+    AckTimeout,
+    /// A PINGREQ was not answered within the ack timeout.
+    PingTimeout,
+    /// A packet could not be encoded (a topic or payload too long for MQTT).
+    Encode(EncodeError),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Refused(code) => write!(f, "CONNACK refused: {}", refusal_text(*code)),
+            SessionError::Decode(e) => write!(f, "malformed packet from broker: {e}"),
+            SessionError::Unexpected(what) => write!(f, "unexpected packet from broker: {what}"),
+            SessionError::AckTimeout => f.write_str("no PUBACK/PUBCOMP within the ack timeout"),
+            SessionError::PingTimeout => f.write_str("no PINGRESP within the ack timeout"),
+            SessionError::Encode(e) => write!(f, "cannot encode packet: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// The spec's words for a CONNACK return code, plus what usually causes it.
+pub fn refusal_text(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::Accepted => "accepted",
+        ConnectReturnCode::UnacceptableProtocolVersion => "1 unacceptable protocol version",
+        ConnectReturnCode::IdentifierRejected => "2 identifier rejected (check --client-id)",
+        ConnectReturnCode::ServerUnavailable => "3 server unavailable",
+        ConnectReturnCode::BadUserNameOrPassword => {
+            "4 bad user name or password (check --username/--password)"
+        }
+        ConnectReturnCode::NotAuthorized => "5 not authorized (check the certificate's policy)",
+    }
+}
+
+/// Something the engine should know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// CONNACK accepted.
+    Connected {
+        /// The broker kept state from an earlier session.
+        session_present: bool,
+    },
+    /// A QoS 1/2 publish completed (PUBACK or PUBCOMP).
+    Acked(Completed),
+    /// The broker delivered a message to us (subscriptions).
+    Received {
+        /// Its QoS.
+        qos: QoS,
+        /// Payload bytes.
+        payload_len: usize,
+    },
+}
+
+/// A publish that the broker acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completed {
+    /// When the message was due by the plan (latency is measured from here).
+    pub due: Instant,
+    /// Payload bytes.
+    pub payload_len: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    packet_id: u16,
+    qos: QoS,
+    /// QoS 2: PUBREC arrived and PUBREL went out.
+    released: bool,
+    due: Instant,
+    sent: Instant,
+    payload_len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingConnAck,
+    Connected,
+    Closed,
+}
+
+/// One MQTT connection's protocol state.
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    keep_alive: Duration,
+    ack_timeout: Duration,
+    max_inflight: usize,
+    max_packet_size: usize,
+    out: Vec<u8>,
+    rx: Vec<u8>,
+    inflight: VecDeque<InFlight>,
+    next_packet_id: u16,
+    last_sent: Instant,
+    ping_sent: Option<Instant>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A session whose CONNECT is already queued in the output.
+    pub fn new(config: &SessionConfig, client_id: &str, now: Instant) -> Result<Session, SessionError> {
+        let mut out = Vec::with_capacity(64);
+        let keep_alive_s = config.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
+        Packet::Connect(mqtt::Connect {
+            client_id,
+            keep_alive: keep_alive_s,
+            clean_session: config.clean_session,
+            username: config.username.as_deref(),
+            password: config.password.as_deref().map(str::as_bytes),
+            will: None,
+        })
+        .encode(&mut out)
+        .map_err(SessionError::Encode)?;
+        Ok(Session {
+            state: State::AwaitingConnAck,
+            keep_alive: config.keep_alive,
+            ack_timeout: config.ack_timeout,
+            max_inflight: usize::from(config.max_inflight.max(1)),
+            max_packet_size: config.max_packet_size,
+            out,
+            rx: Vec::new(),
+            inflight: VecDeque::new(),
+            next_packet_id: 1,
+            last_sent: now,
+            ping_sent: None,
+            events: VecDeque::new(),
+        })
+    }
+
+    /// CONNACK accepted and not closed.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Publishes awaiting their acknowledgement.
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Whether a publish of `qos` may go out now (connected, window and packet ids free).
+    pub fn can_publish(&self, qos: QoS) -> bool {
+        if self.state != State::Connected {
+            return false;
+        }
+        if qos == QoS::AtMostOnce {
+            return true;
+        }
+        self.inflight.len() < self.max_inflight
+            && self
+                .inflight
+                .front()
+                .is_none_or(|oldest| oldest.packet_id != self.next_packet_id)
+    }
+
+    /// Queues a PUBLISH; check [`Session::can_publish`] first for QoS 1/2.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        due: Instant,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        if !self.can_publish(qos) {
+            return Err(SessionError::Unexpected("publish while the window is full"));
+        }
+        let packet_id = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            let id = self.next_packet_id;
+            self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
+            id
+        };
+        mqtt::encode_publish_into(
+            &Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic,
+                packet_id,
+                payload,
+            },
+            &mut self.out,
+        )
+        .map_err(SessionError::Encode)?;
+        if qos != QoS::AtMostOnce {
+            self.inflight.push_back(InFlight {
+                packet_id,
+                qos,
+                released: false,
+                due,
+                sent: now,
+                payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues a DISCONNECT; the session is closed afterwards.
+    pub fn disconnect(&mut self) {
+        if self.state == State::Connected {
+            // Encoding a fixed two-byte packet cannot fail.
+            let _ = Packet::Disconnect.encode(&mut self.out);
+        }
+        self.state = State::Closed;
+    }
+
+    /// Bytes to send. After queueing them on the socket call [`Session::output_sent`].
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The pending output was handed to the transport at `now`.
+    pub fn output_sent(&mut self, now: Instant) {
+        if !self.out.is_empty() {
+            self.out.clear();
+            self.last_sent = now;
+        }
+    }
+
+    /// Feeds plaintext received from the broker.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
+        if self.rx.is_empty() {
+            let used = self.decode_all(data, now)?;
+            self.rx.extend_from_slice(&data[used..]);
+        } else {
+            self.rx.extend_from_slice(data);
+            let rx = std::mem::take(&mut self.rx);
+            let result = self.decode_all(&rx, now);
+            self.rx = rx;
+            let used = result?;
+            self.rx.drain(..used);
+        }
+        Ok(())
+    }
+
+    fn decode_all(&mut self, mut buf: &[u8], now: Instant) -> Result<usize, SessionError> {
+        let mut used = 0;
+        while let Some((packet, n)) =
+            mqtt::decode(buf, self.max_packet_size).map_err(SessionError::Decode)?
+        {
+            self.handle_packet(packet, now)?;
+            used += n;
+            buf = &buf[n..];
+        }
+        Ok(used)
+    }
+
+    fn handle_packet(&mut self, packet: Packet<'_>, _now: Instant) -> Result<(), SessionError> {
+        match packet {
+            Packet::ConnAck {
+                session_present,
+                code,
+            } => {
+                if self.state != State::AwaitingConnAck {
+                    return Err(SessionError::Unexpected("second CONNACK"));
+                }
+                if code != ConnectReturnCode::Accepted {
+                    self.state = State::Closed;
+                    return Err(SessionError::Refused(code));
+                }
+                self.state = State::Connected;
+                self.events.push_back(Event::Connected { session_present });
+            }
+            _ if self.state == State::AwaitingConnAck => {
+                return Err(SessionError::Unexpected("packet before CONNACK"));
+            }
+            Packet::PubAck(id) => self.complete(id, QoS::AtLeastOnce)?,
+            Packet::PubRec(id) => {
+                let entry = self
+                    .inflight
+                    .iter_mut()
+                    .find(|f| f.packet_id == id && f.qos == QoS::ExactlyOnce)
+                    .ok_or(SessionError::Unexpected("PUBREC for no QoS 2 publish in flight"))?;
+                entry.released = true;
+                let _ = Packet::PubRel(id).encode(&mut self.out);
+            }
+            Packet::PubComp(id) => self.complete(id, QoS::ExactlyOnce)?,
+            Packet::Publish(p) => {
+                match p.qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => {
+                        let _ = Packet::PubAck(p.packet_id).encode(&mut self.out);
+                    }
+                    QoS::ExactlyOnce => {
+                        let _ = Packet::PubRec(p.packet_id).encode(&mut self.out);
+                    }
+                }
+                self.events.push_back(Event::Received {
+                    qos: p.qos,
+                    payload_len: p.payload.len(),
+                });
+            }
+            Packet::PubRel(id) => {
+                let _ = Packet::PubComp(id).encode(&mut self.out);
+            }
+            Packet::PingResp => self.ping_sent = None,
+            Packet::SubAck { .. } | Packet::UnsubAck(_) => {}
+            Packet::Connect(_) => return Err(SessionError::Unexpected("CONNECT")),
+            Packet::Subscribe { .. } => return Err(SessionError::Unexpected("SUBSCRIBE")),
+            Packet::Unsubscribe { .. } => return Err(SessionError::Unexpected("UNSUBSCRIBE")),
+            Packet::PingReq => return Err(SessionError::Unexpected("PINGREQ")),
+            Packet::Disconnect => return Err(SessionError::Unexpected("DISCONNECT")),
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, id: u16, qos: QoS) -> Result<(), SessionError> {
+        // Acks nearly always arrive in order: the front is checked first.
+        let position = self
+            .inflight
+            .iter()
+            .position(|f| f.packet_id == id && f.qos == qos)
+            .ok_or(match qos {
+                QoS::ExactlyOnce => SessionError::Unexpected("PUBCOMP for no publish in flight"),
+                _ => SessionError::Unexpected("PUBACK for no publish in flight"),
+            })?;
+        if qos == QoS::ExactlyOnce && !self.inflight[position].released {
+            return Err(SessionError::Unexpected("PUBCOMP before PUBREC"));
+        }
+        if let Some(done) = self.inflight.remove(position) {
+            self.events.push_back(Event::Acked(Completed {
+                due: done.due,
+                payload_len: done.payload_len,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The next instant [`Session::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state != State::Connected {
+            return None;
+        }
+        let keep_alive = match self.ping_sent {
+            Some(sent) => Some(sent + self.ack_timeout),
+            None if self.keep_alive.is_zero() => None,
+            None => Some(self.last_sent + self.keep_alive),
+        };
+        let ack = self.inflight.front().map(|f| f.sent + self.ack_timeout);
+        match (keep_alive, ack) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends a PINGREQ when idle; fails when an ack or PINGRESP is overdue.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.state != State::Connected {
+            return Ok(());
+        }
+        if let Some(oldest) = self.inflight.front() {
+            if now >= oldest.sent + self.ack_timeout {
+                return Err(SessionError::AckTimeout);
+            }
+        }
+        match self.ping_sent {
+            Some(sent) if now >= sent + self.ack_timeout => return Err(SessionError::PingTimeout),
+            Some(_) => {}
+            None if !self.keep_alive.is_zero() && now >= self.last_sent + self.keep_alive => {
+                let _ = Packet::PingReq.encode(&mut self.out);
+                self.ping_sent = Some(now);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Takes every publish still awaiting its ack (the connection is gone); returns their due times.
+    pub fn take_unacked(&mut self) -> impl Iterator<Item = Instant> + '_ {
+        self.inflight.drain(..).map(|f| f.due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_inflight: u16) -> SessionConfig {
+        SessionConfig {
+            keep_alive: Duration::from_secs(60),
+            clean_session: true,
+            username: None,
+            password: None,
+            max_inflight,
+            ack_timeout: Duration::from_secs(10),
+            max_packet_size: 1 << 20,
+        }
+    }
+
+    fn bytes(packet: Packet<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        packet.encode(&mut out).expect("encodable");
+        out
+    }
+
+    /// Every packet in the session's output, decoded, as owned debug strings.
+    fn sent(session: &mut Session, now: Instant) -> Vec<String> {
+        let mut buf: &[u8] = session.pending_output();
+        let mut packets = Vec::new();
+        while let Some((p, n)) = mqtt::decode(buf, 1 << 20).expect("valid output") {
+            packets.push(format!("{p:?}"));
+            buf = &buf[n..];
+        }
+        assert!(buf.is_empty(), "output ends with a partial packet");
+        session.output_sent(now);
+        packets
+    }
+
+    fn connected(max_inflight: u16) -> (Session, Instant) {
+        let t0 = Instant::now();
+        let mut s = Session::new(&config(max_inflight), "dev-1", t0).expect("session");
+        let out = sent(&mut s, t0);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].contains("client_id: \"dev-1\"") && out[0].contains("keep_alive: 60"));
+        s.handle_input(
+            &bytes(Packet::ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::Accepted,
+            }),
+            t0,
+        )
+        .expect("connack");
+        assert_eq!(s.poll_event(), Some(Event::Connected { session_present: false }));
+        (s, t0)
+    }
+
+    #[test]
+    fn refused_connack_is_a_named_failure() {
+        let t0 = Instant::now();
+        let mut s = Session::new(&config(10), "dev", t0).expect("session");
+        let err = s
+            .handle_input(
+                &bytes(Packet::ConnAck {
+                    session_present: false,
+                    code: ConnectReturnCode::NotAuthorized,
+                }),
+                t0,
+            )
+            .expect_err("refused");
+        assert_eq!(err, SessionError::Refused(ConnectReturnCode::NotAuthorized));
+        assert!(err.to_string().contains("not authorized"));
+        assert!(!s.can_publish(QoS::AtMostOnce));
+    }
+
+    #[test]
+    fn packets_before_connack_and_server_only_packets_are_rejected() {
+        let t0 = Instant::now();
+        let mut s = Session::new(&config(10), "dev", t0).expect("session");
+        assert!(matches!(
+            s.handle_input(&bytes(Packet::PubAck(1)), t0),
+            Err(SessionError::Unexpected(_))
+        ));
+        let (mut s, t0) = connected(10);
+        assert!(matches!(
+            s.handle_input(&bytes(Packet::PingReq), t0),
+            Err(SessionError::Unexpected("PINGREQ"))
+        ));
+    }
+
+    #[test]
+    fn qos1_acks_complete_in_any_order_with_their_due_time() {
+        let (mut s, t0) = connected(10);
+        for k in 0..3u64 {
+            let due = t0 + Duration::from_millis(10 * k);
+            s.publish("t", b"hello", QoS::AtLeastOnce, due, t0).expect("publish");
+        }
+        let out = sent(&mut s, t0);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].contains("packet_id: 1") && out[2].contains("packet_id: 3"));
+        let mut input = bytes(Packet::PubAck(2));
+        input.extend(bytes(Packet::PubAck(1)));
+        input.extend(bytes(Packet::PubAck(3)));
+        s.handle_input(&input, t0).expect("acks");
+        let dues: Vec<_> = std::iter::from_fn(|| s.poll_event())
+            .map(|e| match e {
+                Event::Acked(c) => c.due.duration_since(t0).as_millis(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(dues, vec![10, 0, 20]);
+        assert_eq!(s.inflight_len(), 0);
+        assert!(matches!(
+            s.handle_input(&bytes(Packet::PubAck(3)), t0),
+            Err(SessionError::Unexpected(_))
+        ));
+    }
+
+    #[test]
+    fn input_split_at_every_byte_still_decodes() {
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"x", QoS::AtLeastOnce, t0, t0).expect("publish");
+        s.publish("t", b"y", QoS::AtLeastOnce, t0, t0).expect("publish");
+        let mut input = bytes(Packet::PubAck(1));
+        input.extend(bytes(Packet::PubAck(2)));
+        for b in input {
+            s.handle_input(&[b], t0).expect("byte");
+        }
+        assert_eq!(s.inflight_len(), 0);
+    }
+
+    #[test]
+    fn the_window_limits_publishes_in_flight() {
+        let (mut s, t0) = connected(2);
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0).expect("1");
+        s.publish("t", b"b", QoS::AtLeastOnce, t0, t0).expect("2");
+        assert!(!s.can_publish(QoS::AtLeastOnce));
+        assert!(s.can_publish(QoS::AtMostOnce));
+        assert!(s.publish("t", b"c", QoS::AtLeastOnce, t0, t0).is_err());
+        s.handle_input(&bytes(Packet::PubAck(1)), t0).expect("ack");
+        assert!(s.can_publish(QoS::AtLeastOnce));
+    }
+
+    #[test]
+    fn packet_ids_skip_zero_and_never_reuse_one_in_flight() {
+        let (mut s, t0) = connected(100);
+        // Packet id 1 stays unacknowledged while the ids wrap all the way round.
+        s.publish("t", b"stuck", QoS::AtLeastOnce, t0, t0).expect("publish");
+        for expected in 2..=u16::MAX {
+            s.publish("t", b"", QoS::AtLeastOnce, t0, t0).expect("publish");
+            let out = sent(&mut s, t0);
+            assert!(out[0].contains(&format!("packet_id: {expected},")), "{out:?}");
+            s.handle_input(&bytes(Packet::PubAck(expected)), t0).expect("ack");
+        }
+        // The next id would be 1 again (0 is skipped), and 1 is still in flight.
+        assert!(!s.can_publish(QoS::AtLeastOnce));
+        s.handle_input(&bytes(Packet::PubAck(1)), t0).expect("ack 1");
+        assert!(s.can_publish(QoS::AtLeastOnce));
+        s.publish("t", b"", QoS::AtLeastOnce, t0, t0).expect("publish");
+        assert!(sent(&mut s, t0)[0].contains("packet_id: 1,"));
+    }
+
+    #[test]
+    fn qos2_runs_the_four_step_handshake() {
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0).expect("publish");
+        sent(&mut s, t0);
+        assert!(matches!(
+            s.handle_input(&bytes(Packet::PubComp(1)), t0),
+            Err(SessionError::Unexpected("PUBCOMP before PUBREC"))
+        ));
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0).expect("publish");
+        sent(&mut s, t0);
+        s.handle_input(&bytes(Packet::PubRec(1)), t0).expect("pubrec");
+        assert_eq!(sent(&mut s, t0), vec!["PubRel(1)".to_string()]);
+        assert_eq!(s.poll_event(), None);
+        s.handle_input(&bytes(Packet::PubComp(1)), t0).expect("pubcomp");
+        assert!(matches!(s.poll_event(), Some(Event::Acked(_))));
+    }
+
+    #[test]
+    fn incoming_publishes_are_acknowledged() {
+        let (mut s, t0) = connected(10);
+        let publish = |qos, packet_id| {
+            bytes(Packet::Publish(Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic: "in",
+                packet_id,
+                payload: b"abc",
+            }))
+        };
+        s.handle_input(&publish(QoS::AtLeastOnce, 7), t0).expect("q1");
+        s.handle_input(&publish(QoS::ExactlyOnce, 8), t0).expect("q2");
+        s.handle_input(&bytes(Packet::PubRel(8)), t0).expect("pubrel");
+        assert_eq!(sent(&mut s, t0), vec!["PubAck(7)", "PubRec(8)", "PubComp(8)"]);
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::Received {
+                qos: QoS::AtLeastOnce,
+                payload_len: 3
+            })
+        );
+    }
+
+    #[test]
+    fn idle_sessions_ping_and_fail_without_pingresp() {
+        let (mut s, t0) = connected(10);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        s.handle_timeout(t0 + Duration::from_secs(59)).expect("early");
+        assert!(s.pending_output().is_empty());
+        let t1 = t0 + Duration::from_secs(60);
+        s.handle_timeout(t1).expect("ping");
+        assert_eq!(sent(&mut s, t1), vec!["PingReq".to_string()]);
+        s.handle_input(&bytes(Packet::PingResp), t1).expect("pingresp");
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!(s.poll_timeout(), Some(t2));
+        s.handle_timeout(t2).expect("ping again");
+        sent(&mut s, t2);
+        assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(10)));
+        assert_eq!(
+            s.handle_timeout(t2 + Duration::from_secs(10)),
+            Err(SessionError::PingTimeout)
+        );
+    }
+
+    #[test]
+    fn an_unacknowledged_publish_times_out() {
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0).expect("publish");
+        sent(&mut s, t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(
+            s.handle_timeout(t0 + Duration::from_secs(10)),
+            Err(SessionError::AckTimeout)
+        );
+        assert_eq!(s.take_unacked().count(), 1);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let (mut s, t0) = connected(10);
+        assert!(matches!(
+            s.handle_input(&[0x00, 0x00], t0),
+            Err(SessionError::Decode(_))
+        ));
+        let (mut s, t0) = connected(10);
+        // A remaining length of 268 MB is refused from the header alone.
+        assert!(matches!(
+            s.handle_input(&[0x30, 0xff, 0xff, 0xff, 0x7f], t0),
+            Err(SessionError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn disconnect_is_sent_once_connected() {
+        let (mut s, t0) = connected(10);
+        s.disconnect();
+        assert_eq!(sent(&mut s, t0), vec!["Disconnect".to_string()]);
+        assert!(!s.is_connected());
+    }
+}
