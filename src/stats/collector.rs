@@ -114,6 +114,7 @@ pub(crate) struct Collector {
     total: Series,
     errors: BTreeMap<(NameId, String), ErrorTotals>,
     send_lag: Histogram<u64>,
+    send_lag_max_us: u64,
     /// Latest users-connected gauge per thread.
     users: BTreeMap<usize, u64>,
     start_unix: Option<f64>,
@@ -129,6 +130,7 @@ impl Collector {
             total: Series::new(),
             errors: BTreeMap::new(),
             send_lag: new_histogram(),
+            send_lag_max_us: 0,
             users: BTreeMap::new(),
             start_unix: None,
             end_unix: None,
@@ -165,6 +167,7 @@ impl Collector {
         if let Some(lag) = &delta.send_lag {
             let _ = self.send_lag.add(lag);
         }
+        self.send_lag_max_us = self.send_lag_max_us.max(delta.send_lag_max_us);
         self.users.insert(delta.thread, delta.users_connected);
         if let Some(last) = self.last_second() {
             let oldest = last - KEEP_SECONDS;
@@ -199,7 +202,7 @@ impl Collector {
                 last_seen_unix: e.last_seen,
             })
             .collect();
-        let lag = &self.send_lag;
+        let (lag, lag_max) = (&self.send_lag, self.send_lag_max_us);
         Snapshot {
             timestamp_unix: unix_now(),
             users_connected: self.users.values().sum(),
@@ -209,9 +212,9 @@ impl Collector {
             errors,
             send_lag: LagStats {
                 count: lag.len(),
-                p50_us: quantile_in(lag, 0.5, lag.min(), lag.max()),
-                p99_us: quantile_in(lag, 0.99, lag.min(), lag.max()),
-                max_us: if lag.is_empty() { 0 } else { lag.max() },
+                p50_us: quantile_in(lag, 0.5, lag.min(), lag_max),
+                p99_us: quantile_in(lag, 0.99, lag.min(), lag_max),
+                max_us: lag_max,
             },
         }
     }
@@ -340,4 +343,181 @@ fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 
 fn report_csv_error(e: report::csv::CsvError) {
     eprintln!("mqload: {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::WorkerStats;
+
+    const NAMES: [&str; 3] = ["connect", "disconnect", "publish:1:t"];
+
+    fn collector() -> Collector {
+        Collector::new(NAMES.iter().map(|s| s.to_string()).collect(), 10)
+    }
+
+    /// Two threads over the same second: thread 0 publishes 1..=500 µs, thread 1 501..=1000 µs
+    /// (one of them failing), and each connects once (one refused).
+    fn two_thread_deltas() -> (StatsDelta, StatsDelta) {
+        let mut a = WorkerStats::with_start(0, NAMES.len(), 1000.0);
+        let mut b = WorkerStats::with_start(1, NAMES.len(), 1000.0);
+        for us in 1..=500 {
+            a.record_success(2, us, 10);
+        }
+        for us in 501..=999 {
+            b.record_success(2, us, 30);
+        }
+        b.record_failure(2, 1000, "timeout");
+        a.record_success(0, 0, 0);
+        b.record_failure(0, 0, "refused");
+        a.record_send_lag(100);
+        b.record_send_lag(20_000);
+        a.set_users_connected(3);
+        b.set_users_connected(4);
+        (a.take_delta(1001.0), b.take_delta(1001.0))
+    }
+
+    #[test]
+    fn merging_two_threads_gives_exact_totals_and_percentiles() {
+        let mut c = collector();
+        let (a, b) = two_thread_deltas();
+        c.merge(a);
+        c.merge(b);
+        let s = c.snapshot();
+
+        let names: Vec<&str> = s.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["connect", "publish:1:t"], "idle names are left out");
+        let publish = &s.rows[1];
+        assert_eq!(publish.method, "MQTT");
+        assert_eq!((publish.num_requests, publish.num_failures), (1000, 1));
+        assert_eq!((publish.min_us, publish.max_us), (1, 1000));
+        assert_eq!(publish.avg_us, 500.5);
+        assert_eq!(publish.median_us, 500);
+        assert_eq!(publish.percentiles_us[0], 500);
+        assert_eq!(publish.percentiles_us[7], 990, "p99");
+        assert_eq!(publish.percentiles_us[10], 1000, "p100");
+        assert_eq!(
+            publish.avg_content_length,
+            (500.0 * 10.0 + 499.0 * 30.0) / 1000.0
+        );
+        assert_eq!(publish.total_rps, 1000.0, "1000 requests over one second");
+        assert_eq!(publish.total_fail_per_sec, 1.0);
+
+        let connect = &s.rows[0];
+        assert_eq!((connect.num_requests, connect.num_failures), (2, 1));
+        assert_eq!(connect.fail_ratio(), 0.5);
+
+        assert_eq!(s.total.name, "Aggregated");
+        assert_eq!(s.total.method, "");
+        assert_eq!((s.total.num_requests, s.total.num_failures), (1002, 2));
+        assert_eq!((s.total.min_us, s.total.max_us), (0, 1000));
+
+        let errors: Vec<(&str, &str, u64)> = s
+            .errors
+            .iter()
+            .map(|e| (e.name.as_str(), e.error.as_str(), e.occurrences))
+            .collect();
+        assert_eq!(
+            errors,
+            [("connect", "refused", 1), ("publish:1:t", "timeout", 1)]
+        );
+        assert_eq!(s.errors[0].first_seen_unix, 1001.0);
+
+        assert_eq!(s.users_connected, 7);
+        assert_eq!(s.target_users, 10);
+        assert_eq!(s.send_lag.count, 2);
+        assert_eq!(s.send_lag.max_us, 20_000);
+        assert!(s.send_lag.is_bottleneck(), "p99 is the 20 ms sample");
+    }
+
+    #[test]
+    fn current_rate_averages_the_locust_window() {
+        let mut c = collector();
+        let mut w = WorkerStats::with_start(0, NAMES.len(), 1000.0);
+        // 10 publishes a second for 20 s, then 100 a second for the last 2 s, which the
+        // window leaves out as possibly incomplete.
+        for k in 1..=22 {
+            let n = if k > 20 { 100 } else { 10 };
+            for _ in 0..n {
+                w.record_success(2, 500, 0);
+            }
+            if k % 4 == 0 {
+                w.record_failure(2, 500, "x");
+            }
+            c.merge(w.take_delta(1000.0 + k as f64));
+        }
+        let s = c.snapshot();
+        let publish = &s.rows[0];
+        // last second 1022, window [1010, 1020) = deltas k = 11..=20: 10 a second plus
+        // failures at k = 12, 16, 20.
+        assert_eq!(publish.current_rps, 10.3);
+        assert_eq!(publish.current_fail_per_sec, 0.3);
+        assert_eq!(publish.current_percentiles_us.map(|p| p[0]), Some(500));
+        assert_eq!(publish.num_requests, 20 * 10 + 2 * 100 + 5);
+        assert!(c.total.per_second.len() <= KEEP_SECONDS as usize + 1);
+    }
+
+    #[test]
+    fn empty_run_reports_zeros_without_rows() {
+        let s = collector().snapshot();
+        assert!(s.rows.is_empty());
+        assert_eq!(s.total.num_requests, 0);
+        assert_eq!(s.total.current_rps, 0.0);
+        assert_eq!(s.total.current_percentiles_us, None);
+        assert_eq!(s.send_lag.count, 0);
+    }
+
+    #[test]
+    fn collector_thread_reports_and_writes_csvs_when_senders_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("run");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let handle = crate::stats::spawn_collector(
+            NAMES.iter().map(|s| s.to_string()).collect(),
+            rx,
+            ReportOptions {
+                csv_prefix: Some(prefix.clone()),
+                only_summary: true,
+                print_interval: Duration::from_secs(2),
+                target_users: 10,
+            },
+        );
+        let (a, b) = two_thread_deltas();
+        let tx2 = tx.clone();
+        tx.send(StatsMsg::Delta(a)).expect("collector alive");
+        tx2.send(StatsMsg::Delta(b)).expect("collector alive");
+        drop(tx);
+        drop(tx2);
+        let summary = handle.join().expect("collector thread");
+
+        assert_eq!(summary.total_requests, 1002);
+        assert_eq!(summary.total_failures, 2);
+        assert_eq!(summary.send_lag_p99_us, 20_000);
+        assert_eq!(summary.final_stats.rows.len(), 2);
+
+        let read = |suffix: &str| {
+            std::fs::read_to_string(report::csv::csv_path(&prefix, suffix)).expect("csv written")
+        };
+        let stats = read("_stats.csv");
+        let lines: Vec<&str> = stats.split("\r\n").collect();
+        assert_eq!(lines[0], report::csv::STATS_HEADER);
+        assert!(lines[1].starts_with("MQTT,connect,2,1,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("MQTT,publish:1:t,1000,1,0.50,0.50,0.00,1.00,"));
+        assert!(lines[3].starts_with(",Aggregated,1002,2,"), "{}", lines[3]);
+        let history = read("_stats_history.csv");
+        let history: Vec<&str> = history.split("\r\n").collect();
+        assert_eq!(history[0], report::csv::HISTORY_HEADER);
+        assert!(
+            history[1].contains(",7,MQTT,connect,"),
+            "users connected: {}",
+            history[1]
+        );
+        assert!(history[3].contains(",7,,Aggregated,"), "{}", history[3]);
+        let failures = read("_failures.csv");
+        assert!(
+            failures.contains("MQTT,publish:1:t,timeout,1,"),
+            "{failures}"
+        );
+        assert_eq!(read("_exceptions.csv"), "Count,Message,Traceback,Nodes\r\n");
+    }
 }

@@ -18,6 +18,7 @@ pub struct WorkerStats {
     /// allocation; only a text new to this interval allocates its key.
     errors: Vec<HashMap<String, u64>>,
     send_lag: Histogram<u64>,
+    send_lag_max_us: u64,
     users_connected: u64,
     interval_start: f64,
 }
@@ -35,6 +36,8 @@ pub struct StatsDelta {
     pub(crate) errors: Vec<(NameId, String, u64)>,
     /// `None` when nothing was sent in the interval.
     pub(crate) send_lag: Option<Histogram<u64>>,
+    /// Exact largest send lag in the interval (the histogram rounds up to its bucket's edge).
+    pub(crate) send_lag_max_us: u64,
 }
 
 impl StatsDelta {
@@ -73,6 +76,7 @@ impl WorkerStats {
             entries: (0..names).map(|_| Entry::new()).collect(),
             errors: (0..names).map(|_| HashMap::new()).collect(),
             send_lag: new_histogram(),
+            send_lag_max_us: 0,
             users_connected: 0,
             interval_start: start_unix,
         }
@@ -107,8 +111,9 @@ impl WorkerStats {
     /// How long after its due time a message was written (mqload's own lag).
     #[inline]
     pub fn record_send_lag(&mut self, lag_us: u64) {
-        self.send_lag
-            .saturating_record(lag_us.min(MAX_TRACKABLE_US));
+        let lag_us = lag_us.min(MAX_TRACKABLE_US);
+        self.send_lag.saturating_record(lag_us);
+        self.send_lag_max_us = self.send_lag_max_us.max(lag_us);
     }
 
     /// Current users connected on this thread (a gauge, not a delta).
@@ -143,6 +148,7 @@ impl WorkerStats {
             entries,
             errors,
             send_lag,
+            send_lag_max_us: std::mem::take(&mut self.send_lag_max_us),
         }
     }
 }
@@ -181,12 +187,14 @@ mod tests {
             vec![(0, "refused".to_owned(), 2), (1, "timeout".to_owned(), 1)]
         );
         assert_eq!(d.send_lag.as_ref().map(|h| h.len()), Some(1));
+        assert_eq!(d.send_lag_max_us, 30);
 
         let empty = w.take_delta(102.0);
         assert_eq!(empty.interval_unix(), (101.0, 102.0));
         assert!(empty.entries.iter().all(Option::is_none));
         assert!(empty.errors.is_empty());
         assert!(empty.send_lag.is_none());
+        assert_eq!(empty.send_lag_max_us, 0);
         assert_eq!(empty.users_connected, 7, "the gauge survives take_delta");
     }
 }
