@@ -236,3 +236,201 @@ pub fn final_report(snapshot: &Snapshot, name_width: usize) -> String {
     out.push_str(&send_lag_report(&snapshot.send_lag));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ErrorRow;
+
+    fn row(name: &str, reqs: u64, fails: u64, us: [u64; 4], rates: [f64; 4]) -> RowStats {
+        let [avg, min, max, med] = us;
+        RowStats {
+            method: "MQTT".to_owned(),
+            name: name.to_owned(),
+            num_requests: reqs,
+            num_failures: fails,
+            avg_us: avg as f64,
+            min_us: min,
+            max_us: max,
+            median_us: med,
+            avg_content_length: 0.0,
+            current_rps: rates[0],
+            current_fail_per_sec: rates[1],
+            total_rps: rates[2],
+            total_fail_per_sec: rates[3],
+            percentiles_us: [420, 450, 500, 510, 600, 700, 800, 900, 1_000, 20_000, max],
+            current_percentiles_us: None,
+        }
+    }
+
+    fn sample() -> Snapshot {
+        let mut total = row(
+            "Aggregated",
+            12_355,
+            3,
+            [420, 0, 1_234_567, 420],
+            [618.25, 0.15, 600.0, 0.1],
+        );
+        total.method = String::new();
+        Snapshot {
+            rows: vec![
+                row("connect", 10, 0, [0, 0, 0, 0], [1.0, 0.0, 0.5, 0.0]),
+                row(
+                    "publish:1:locust/test/topic",
+                    12_345,
+                    3,
+                    [420, 120, 1_234_567, 420],
+                    [617.25, 0.15, 599.5, 0.1],
+                ),
+            ],
+            total,
+            errors: vec![ErrorRow {
+                method: "MQTT".to_owned(),
+                name: "connect".to_owned(),
+                error: "CONNACK refused: not authorized (5)".to_owned(),
+                occurrences: 3,
+                first_seen_unix: 0.0,
+                last_seen_unix: 0.0,
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn milliseconds_keep_two_decimals_and_fit_six_characters() {
+        assert_eq!(ms(420), "0.42");
+        assert_eq!(ms(0), "0.00");
+        assert_eq!(ms(999_994), "999.99");
+        assert_eq!(ms(999_996), "1000.0");
+        assert_eq!(ms(1_234_567), "1234.6");
+        assert_eq!(ms(12_345_678), "12346");
+        assert_eq!(ms_f64(1_500.4), "1.50");
+    }
+
+    #[test]
+    fn stats_table_has_locust_layout_with_ms() {
+        let table = stats_table(&sample(), true, 40);
+        let lines: Vec<&str> = table.lines().collect();
+        let expected_header = concat!(
+            "Type     Name                                  # reqs      # fails |",
+            "    Avg     Min     Max    Med |   req/s  failures/s"
+        );
+        assert_eq!(lines[0], expected_header);
+        assert_eq!(
+            lines[1],
+            concat!(
+                "--------|------------------------------------|-------|-------------|",
+                "-------|-------|-------|-------|--------|-----------"
+            )
+        );
+        assert_eq!(
+            lines[2],
+            concat!(
+                "MQTT     connect                                   10     0(0.00%) |",
+                "   0.00    0.00    0.00   0.00 |    1.00        0.00"
+            )
+        );
+        assert_eq!(
+            lines[3],
+            concat!(
+                "MQTT     publish:1:locust/test/topic            12345     3(0.02%) |",
+                "   0.42    0.12  1234.6   0.42 |  617.25        0.15"
+            )
+        );
+        assert_eq!(lines[4], lines[1]);
+        assert_eq!(
+            lines[5],
+            concat!(
+                "         Aggregated                             12355     3(0.02%) |",
+                "   0.42    0.00  1234.6   0.42 |  618.25        0.15"
+            )
+        );
+        assert_eq!(lines.len(), 7);
+        assert_eq!(lines[6], "", "a blank line follows the table");
+        // Every row is as wide as the separator, so the pipes line up.
+        assert!(
+            lines[..6].iter().all(|l| l.len() == lines[1].len()),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn final_table_shows_whole_run_rates() {
+        let table = stats_table(&sample(), false, 40);
+        let publish = table.lines().nth(3).unwrap_or_default();
+        assert!(publish.ends_with("|  599.50        0.10"), "{publish}");
+    }
+
+    #[test]
+    fn percentile_table_lines_up_under_its_separator() {
+        let table = percentile_table(&sample(), 40);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "Response time percentiles (approximated)");
+        assert_eq!(
+            lines[1],
+            concat!(
+                "Type     Name                                          50%    66%    75%    80%",
+                "    90%    95%    98%    99%  99.9% 99.99%   100% # reqs"
+            )
+        );
+        assert_eq!(
+            lines[4],
+            concat!(
+                "MQTT     publish:1:locust/test/topic                  0.42   0.45   0.50   0.51",
+                "   0.60   0.70   0.80   0.90   1.00  20.00 1234.6  12345"
+            )
+        );
+        assert_eq!(lines[6].split_whitespace().next(), Some("Aggregated"));
+        assert!(
+            lines[1..=6].iter().all(|l| l.len() == lines[2].len()),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn error_report_lists_type_name_and_text() {
+        let report = error_report(&sample(), 40);
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines[0], "Error report");
+        assert_eq!(lines[1], "# occurrences      Error");
+        assert_eq!(lines[2], format!("{}|{}", "-".repeat(18), "-".repeat(101)));
+        assert_eq!(
+            lines[3],
+            "3                  MQTT connect: CONNACK refused: not authorized (5)"
+        );
+        assert_eq!(lines[4], lines[2]);
+        assert!(error_report(&Snapshot::default(), 40).is_empty());
+    }
+
+    #[test]
+    fn send_lag_names_mqload_as_bottleneck_only_above_10_ms() {
+        let mut lag = LagStats {
+            count: 100,
+            p50_us: 50,
+            p99_us: 10_000,
+            max_us: 12_500,
+        };
+        let ok = send_lag_report(&lag);
+        assert_eq!(
+            ok,
+            "Send lag (due -> written): p50 0.05 ms, p99 10.00 ms, max 12.50 ms over 100 messages\n"
+        );
+        lag.p99_us = 10_010;
+        let slow = send_lag_report(&lag);
+        assert!(
+            slow.contains("\nmqload was the bottleneck: send-lag p99 10.01 ms > 10 ms"),
+            "{slow}"
+        );
+        assert!(send_lag_report(&LagStats::default()).contains("no messages sent"));
+    }
+
+    #[test]
+    fn final_report_puts_the_sections_in_locust_order() {
+        let report = final_report(&sample(), 40);
+        let at = |needle: &str| report.find(needle).unwrap_or(usize::MAX);
+        assert!(at("Type     Name") < at("Response time percentiles"));
+        assert!(at("Response time percentiles") < at("Error report"));
+        assert!(at("Error report") < at("Send lag"));
+        assert!(at("Send lag") < report.len());
+    }
+}
