@@ -292,3 +292,206 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ErrorRow;
+
+    fn sample() -> Snapshot {
+        let publish = RowStats {
+            method: "MQTT".to_owned(),
+            name: "publish:1:a,\"b\"".to_owned(),
+            num_requests: 4,
+            num_failures: 1,
+            avg_us: 1_250.5,
+            min_us: 420,
+            max_us: 3_000,
+            median_us: 1_000,
+            avg_content_length: 6_900.0,
+            current_rps: 2.5,
+            current_fail_per_sec: 0.25,
+            total_rps: 2.0,
+            total_fail_per_sec: 0.5,
+            percentiles_us: [
+                1_000, 1_000, 1_500, 1_500, 3_000, 3_000, 3_000, 3_000, 3_000, 3_000, 3_000,
+            ],
+            current_percentiles_us: Some([420; 11]),
+        };
+        let total = RowStats {
+            method: String::new(),
+            name: "Aggregated".to_owned(),
+            ..publish.clone()
+        };
+        let idle = RowStats {
+            method: "MQTT".to_owned(),
+            name: "connect".to_owned(),
+            ..RowStats::default()
+        };
+        Snapshot {
+            timestamp_unix: 1_700_000_000.9,
+            users_connected: 42,
+            target_users: 50,
+            rows: vec![idle, publish],
+            total,
+            errors: vec![ErrorRow {
+                method: "MQTT".to_owned(),
+                name: "publish:1:a,\"b\"".to_owned(),
+                error: "timeout, no PUBACK".to_owned(),
+                occurrences: 1,
+                first_seen_unix: 1_700_000_000.5,
+                last_seen_unix: 1_700_000_061.0,
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn headers_are_locusts() {
+        let labels = PERCENTILE_LABELS.join(",");
+        assert_eq!(
+            STATS_HEADER,
+            format!(
+                "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
+                 Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,{labels}"
+            )
+        );
+        assert_eq!(
+            HISTORY_HEADER,
+            format!(
+                "Timestamp,User Count,Type,Name,Requests/s,Failures/s,{labels},Total Request Count,\
+                 Total Failure Count,Total Median Response Time,Total Average Response Time,\
+                 Total Min Response Time,Total Max Response Time,Total Average Content Size"
+            )
+        );
+    }
+
+    #[test]
+    fn stats_csv_rows_quote_names_and_keep_ms_decimals() {
+        let csv = stats_csv(&sample());
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], STATS_HEADER);
+        assert_eq!(
+            lines[1],
+            "MQTT,connect,0,0,0.00,0.00,0.00,0.00,0.00,0.000000,0.000000,\
+             N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A"
+        );
+        assert_eq!(
+            lines[2],
+            "MQTT,\"publish:1:a,\"\"b\"\"\",4,1,1.00,1.25,0.42,3.00,6900.00,2.000000,0.500000,\
+             1.00,1.00,1.50,1.50,3.00,3.00,3.00,3.00,3.00,3.00,3.00"
+        );
+        assert!(lines[3].starts_with(",Aggregated,4,1,"), "{}", lines[3]);
+        assert_eq!(lines[4], "", "file ends with a line break");
+        assert_eq!(lines.len(), 5);
+    }
+
+    #[test]
+    fn history_rows_carry_timestamp_users_and_current_figures() {
+        let rows = history_rows(&sample());
+        let lines: Vec<&str> = rows.split("\r\n").collect();
+        assert_eq!(
+            lines.len(),
+            4,
+            "connect, publish, Aggregated, then the final break"
+        );
+        assert_eq!(
+            lines[0],
+            "1700000000,42,MQTT,connect,0.000000,0.000000,\
+             N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0.00,0.00,0.00,0.00,0.00"
+        );
+        assert_eq!(
+            lines[1],
+            "1700000000,42,MQTT,\"publish:1:a,\"\"b\"\"\",2.500000,0.250000,\
+             0.42,0.42,0.42,0.42,0.42,0.42,0.42,0.42,0.42,0.42,0.42,4,1,1.00,1.25,0.42,3.00,6900.00"
+        );
+        assert!(
+            lines[2].starts_with("1700000000,42,,Aggregated,2.500000,"),
+            "{}",
+            lines[2]
+        );
+    }
+
+    #[test]
+    fn failures_csv_has_utc_first_and_last_seen() {
+        assert_eq!(
+            failures_csv(&sample()),
+            "Method,Name,Error,Occurrences,First Seen,Last Seen\r\n\
+             MQTT,\"publish:1:a,\"\"b\"\"\",\"timeout, no PUBACK\",1,\
+             2023-11-14T22:13:20Z,2023-11-14T22:14:21Z\r\n"
+        );
+    }
+
+    #[test]
+    fn utc_timestamps_cross_leap_days_and_epoch() {
+        assert_eq!(utc_timestamp(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400.0), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_709_251_199.0), "2024-02-29T23:59:59Z");
+        assert_eq!(utc_timestamp(-5.0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn quoting_is_minimal() {
+        assert_eq!(quote("plain"), "plain");
+        assert_eq!(quote("a,b"), "\"a,b\"");
+        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quote("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn files_are_written_under_the_prefix() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let prefix = dir.path().join("out");
+        let mut files = CsvFiles::create(&prefix)?;
+        let history_path = csv_path(&prefix, "_stats_history.csv");
+        assert_eq!(
+            std::fs::read_to_string(&history_path)?,
+            format!("{HISTORY_HEADER}\r\n")
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv_path(&prefix, "_stats.csv"))?,
+            format!(
+                "{STATS_HEADER}\r\n,Aggregated,0,0,0.00,0.00,0.00,0.00,0.00,0.000000,0.000000,\
+                 N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A\r\n"
+            ),
+            "an empty run still has its Aggregated row"
+        );
+
+        let snapshot = sample();
+        files.write_interval(&snapshot)?;
+        files.write_final(&snapshot)?;
+        let history = std::fs::read_to_string(&history_path)?;
+        assert_eq!(
+            history.matches("\r\n").count(),
+            1 + 2 * 3,
+            "header + two row sets"
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv_path(&prefix, "_stats.csv"))?,
+            stats_csv(&snapshot)
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv_path(&prefix, "_failures.csv"))?,
+            failures_csv(&snapshot)
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv_path(&prefix, "_exceptions.csv"))?,
+            "Count,Message,Traceback,Nodes\r\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unwritable_prefix_is_an_error_naming_the_path() {
+        let err = CsvFiles::create(Path::new("/nonexistent-dir/for/mqload/run"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with(
+                "cannot create CSV file /nonexistent-dir/for/mqload/run_stats_history.csv: "
+            ),
+            "{err}"
+        );
+    }
+}

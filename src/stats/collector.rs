@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hdrhistogram::Histogram;
 
 use super::entry::{Entry, new_histogram, quantile_in};
-use super::snapshot::{ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
+use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
 use super::worker::{StatsDelta, unix_now};
 use super::{METHOD, NameId, ReportOptions, RunSummary, StatsMsg};
 use crate::report;
@@ -208,7 +208,7 @@ impl Collector {
             users_connected: self.users.values().sum(),
             target_users: self.target_users,
             rows,
-            total: self.row(&self.total, "", "Aggregated"),
+            total: self.row(&self.total, "", AGGREGATED),
             errors,
             send_lag: LagStats {
                 count: lag.len(),

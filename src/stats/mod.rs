@@ -16,7 +16,8 @@ mod snapshot;
 mod worker;
 
 pub use snapshot::{
-    ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats, SEND_LAG_BOTTLENECK_US, Snapshot,
+    AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
+    SEND_LAG_BOTTLENECK_US, Snapshot,
 };
 pub use worker::{StatsDelta, WorkerStats};
 

@@ -11,8 +11,9 @@ pub const PERCENTILE_LABELS: [&str; 11] = [
     "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
 ];
 
-/// The state of a run at one moment.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The state of a run at one moment. `Snapshot::default()` is a run without requests: no
+/// rows, and an empty "Aggregated" total.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// Wall-clock time the snapshot was taken, Unix seconds.
     pub timestamp_unix: f64,
@@ -29,6 +30,26 @@ pub struct Snapshot {
     /// mqload's own lag between a message's due time and its write.
     pub send_lag: LagStats,
 }
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            timestamp_unix: 0.0,
+            users_connected: 0,
+            target_users: 0,
+            rows: Vec::new(),
+            total: RowStats {
+                name: AGGREGATED.to_owned(),
+                ..RowStats::default()
+            },
+            errors: Vec::new(),
+            send_lag: LagStats::default(),
+        }
+    }
+}
+
+/// Name of the total row, as Locust calls it.
+pub const AGGREGATED: &str = "Aggregated";
 
 /// One row of Locust's tables: a request name, or the "Aggregated" total.
 #[derive(Debug, Clone, Default, PartialEq)]
