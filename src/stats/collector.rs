@@ -66,9 +66,15 @@ impl Series {
         }
     }
 
-    fn prune(&mut self, oldest_kept: i64) {
-        self.per_second = self.per_second.split_off(&oldest_kept);
-        while self.recent.front().is_some_and(|(s, _)| *s < oldest_kept) {
+    /// Drops counts before `last - KEEP_SECONDS` and histograms older than the percentile
+    /// window (each is a few hundred KiB).
+    fn prune(&mut self, last: i64) {
+        self.per_second = self.per_second.split_off(&(last - KEEP_SECONDS));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(s, _)| *s < last - PERCENTILE_WINDOW)
+        {
             self.recent.pop_front();
         }
     }
@@ -170,9 +176,8 @@ impl Collector {
         self.send_lag_max_us = self.send_lag_max_us.max(delta.send_lag_max_us);
         self.users.insert(delta.thread, delta.users_connected);
         if let Some(last) = self.last_second() {
-            let oldest = last - KEEP_SECONDS;
-            self.total.prune(oldest);
-            self.series.iter_mut().for_each(|s| s.prune(oldest));
+            self.total.prune(last);
+            self.series.iter_mut().for_each(|s| s.prune(last));
         }
     }
 
@@ -455,6 +460,7 @@ mod tests {
         assert_eq!(publish.current_percentiles_us.map(|p| p[0]), Some(500));
         assert_eq!(publish.num_requests, 20 * 10 + 2 * 100 + 5);
         assert!(c.total.per_second.len() <= KEEP_SECONDS as usize + 1);
+        assert!(c.total.recent.len() <= PERCENTILE_WINDOW as usize + 1);
     }
 
     #[test]
@@ -519,5 +525,43 @@ mod tests {
             "{failures}"
         );
         assert_eq!(read("_exceptions.csv"), "Count,Message,Traceback,Nodes\r\n");
+    }
+
+    #[test]
+    fn missed_ticks_are_skipped_not_bunched() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(next_due(t0, second, t0), t0 + second);
+        assert_eq!(next_due(t0, second, t0 + 5 * second), t0 + 6 * second);
+    }
+
+    #[test]
+    fn history_gets_a_row_set_every_second_while_running() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("h");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let handle = crate::stats::spawn_collector(
+            NAMES.iter().map(|s| s.to_string()).collect(),
+            rx,
+            ReportOptions {
+                csv_prefix: Some(prefix.clone()),
+                only_summary: true,
+                print_interval: Duration::from_secs(2),
+                target_users: 1,
+            },
+        );
+        let (a, _) = two_thread_deltas();
+        tx.send(StatsMsg::Delta(a)).expect("collector alive");
+        std::thread::sleep(Duration::from_millis(1_300));
+        drop(tx);
+        let summary = handle.join().expect("collector thread");
+        assert_eq!(summary.total_requests, 501);
+        let history = std::fs::read_to_string(report::csv::csv_path(&prefix, "_stats_history.csv"))
+            .expect("history written");
+        let aggregated_rows = history
+            .lines()
+            .filter(|l| l.contains(",Aggregated,"))
+            .count();
+        assert_eq!(aggregated_rows, 2, "one at 1 s, one at the end:\n{history}");
     }
 }
