@@ -1,7 +1,8 @@
 //! Per-thread request statistics (HDR histograms in microseconds), sent as deltas to a collector.
 //!
-//! Skeleton of the contract between the engine and the stats/report helper; the helper fills
-//! in the bodies and may add private modules, but keeps these signatures.
+//! Workers record into [`WorkerStats`] without locks and send a [`StatsDelta`] every second;
+//! the collector thread ([`spawn_collector`]) merges them, prints Locust's tables, writes the
+//! CSVs and returns a [`RunSummary`]. Report writers read plain [`Snapshot`]s.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -9,50 +10,22 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+mod collector;
+mod entry;
+mod snapshot;
+mod worker;
+
+pub use snapshot::{
+    AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
+    SEND_LAG_BOTTLENECK_US, Snapshot,
+};
+pub use worker::{StatsDelta, WorkerStats};
+
 /// Locust's request type for every row mqload reports.
 pub const METHOD: &str = "MQTT";
 
 /// Index of a request name in the run's name table (`RunPlan::request_names`).
 pub type NameId = usize;
-
-/// What one worker thread measured; lives on that thread, no locks.
-#[derive(Debug)]
-pub struct WorkerStats {
-    _private: (),
-}
-
-impl WorkerStats {
-    /// Empty statistics for `names` request names.
-    pub fn new(_thread: usize, _names: usize) -> Self {
-        todo!("stats")
-    }
-    /// A request that succeeded after `response_us` microseconds, carrying `content_length` bytes.
-    pub fn record_success(&mut self, _name: NameId, _response_us: u64, _content_length: u64) {
-        todo!("stats")
-    }
-    /// A request that failed with `error` (Locust's error text) after `response_us`.
-    pub fn record_failure(&mut self, _name: NameId, _response_us: u64, _error: &str) {
-        todo!("stats")
-    }
-    /// How long after its due time a message was written (mqload's own lag).
-    pub fn record_send_lag(&mut self, _lag_us: u64) {
-        todo!("stats")
-    }
-    /// Current users connected on this thread (a gauge, not a delta).
-    pub fn set_users_connected(&mut self, _connected: u64) {
-        todo!("stats")
-    }
-    /// Everything recorded since the last call; resets the counters, keeps the gauge.
-    pub fn take_delta(&mut self, _now_unix: f64) -> StatsDelta {
-        todo!("stats")
-    }
-}
-
-/// One thread's measurements over one interval.
-#[derive(Debug)]
-pub struct StatsDelta {
-    _private: (),
-}
 
 /// What workers send the collector.
 #[derive(Debug)]
@@ -70,7 +43,8 @@ pub struct ReportOptions {
     pub only_summary: bool,
     /// Time between console tables (Locust: 2 s).
     pub print_interval: Duration,
-    /// Target number of users, for the history CSV's "User Count" and the summary.
+    /// Target number of users, for the summary (the history CSV's "User Count" is the
+    /// number of users actually connected, from the workers' gauges).
     pub target_users: u64,
 }
 
@@ -83,14 +57,19 @@ pub struct RunSummary {
     pub total_failures: u64,
     /// 99th percentile of send lag in microseconds.
     pub send_lag_p99_us: u64,
+    /// Everything the final report showed, per name and Aggregated (for JSON/HTML reports).
+    pub final_stats: Snapshot,
 }
 
 /// Starts the collector thread: it merges deltas, prints a table every `print_interval`, and
 /// when every sender is dropped prints the final report, writes the CSVs and returns.
+///
+/// # Panics
+/// When the OS cannot start a thread, as [`std::thread::spawn`] does.
 pub fn spawn_collector(
-    _names: Vec<String>,
-    _rx: Receiver<StatsMsg>,
-    _options: ReportOptions,
+    names: Vec<String>,
+    rx: Receiver<StatsMsg>,
+    options: ReportOptions,
 ) -> JoinHandle<RunSummary> {
-    todo!("stats")
+    collector::spawn(names, rx, options)
 }
