@@ -106,6 +106,10 @@ pub struct Cli {
     /// TCP + TLS + CONNACK must complete within this.
     #[arg(long, env = "MQLOAD_CONNECT_TIMEOUT", default_value = "60s", help_heading = "MQTT")]
     pub connect_timeout: String,
+    /// Shortest time between two wakeups of a worker: fewer, fuller wakeups cost less CPU;
+    /// ack times come from kernel timestamps, so this does not blur latency (`0ms` disables).
+    #[arg(long, env = "MQLOAD_WAKE_INTERVAL", default_value = "2ms", help_heading = "MQTT")]
+    pub wake_interval: String,
     /// TLS ALPN protocol (repeatable); AWS IoT on port 443 wants `x-amzn-mqtt-ca`.
     #[arg(long, env = "MQLOAD_ALPN", value_delimiter = ',', help_heading = "Broker and TLS")]
     pub alpn: Vec<String>,

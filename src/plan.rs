@@ -146,6 +146,8 @@ pub struct RunPlan {
     pub session: SessionConfig,
     /// Run identifier.
     pub run_id: String,
+    /// Shortest time between two wakeups of a worker loop.
+    pub wake_interval: Duration,
     /// Request names (the stats table rows), indexed by the `NAME_*` constants.
     pub request_names: Vec<String>,
 }
@@ -157,7 +159,7 @@ pub const NAME_DISCONNECT: usize = 1;
 /// Row of `publish:<qos>:<topic template>`.
 pub const NAME_PUBLISH: usize = 2;
 
-/// Parses Locust's duration syntax: `90`, `30s`, `10m`, `1h30m`, `1h 30m 10s`.
+/// Parses Locust's duration syntax (`90`, `30s`, `10m`, `1h30m`, `1h 30m 10s`), plus `ms`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
@@ -169,23 +171,27 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0f64;
     let mut number = String::new();
     let mut saw_unit = false;
-    for c in text.chars() {
-        match c {
-            '0'..='9' | '.' => number.push(c),
-            ' ' => {}
-            'h' | 'm' | 's' => {
-                let value: f64 = number.parse().ok()?;
-                number.clear();
-                total += value
-                    * match c {
-                        'h' => 3600.0,
-                        'm' => 60.0,
-                        _ => 1.0,
-                    };
-                saw_unit = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let unit = match c {
+            '0'..='9' | '.' => {
+                number.push(c);
+                continue;
             }
+            ' ' => continue,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                0.001
+            }
+            'h' => 3600.0,
+            'm' => 60.0,
+            's' => 1.0,
             _ => return None,
-        }
+        };
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        total += value * unit;
+        saw_unit = true;
     }
     if !number.is_empty() || !saw_unit || !total.is_finite() {
         return None;
@@ -299,6 +305,7 @@ impl RunPlan {
         let keep_alive = duration("keepalive", &cli.keepalive)?;
         let ack_timeout = duration("ack-timeout", &cli.ack_timeout)?;
         let connect_timeout = duration("connect-timeout", &cli.connect_timeout)?;
+        let wake_interval = duration("wake-interval", &cli.wake_interval)?;
         for (option, template) in [("client-id", &cli.client_id), ("topic", &cli.topic)] {
             if !template_ok(template) {
                 return Err(PlanError::BadTemplate {
@@ -398,6 +405,7 @@ impl RunPlan {
                 max_packet_size: MAX_INCOMING_PACKET,
             },
             run_id,
+            wake_interval,
             request_names,
         })
     }
@@ -415,6 +423,8 @@ mod tests {
         assert_eq!(parse_duration("1h 30m 10s"), Some(Duration::from_secs(5410)));
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2ms"), Some(Duration::from_millis(2)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub enum Event {
 pub struct Completed {
     /// When the message was due by the plan (latency is measured from here).
     pub due: Instant,
+    /// When the ack arrived.
+    pub acked: Instant,
     /// Payload bytes.
     pub payload_len: u32,
 }
@@ -261,7 +263,7 @@ impl Session {
         }
     }
 
-    /// Feeds plaintext received from the broker.
+    /// Feeds plaintext the broker sent, received at `now`.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
         if self.rx.is_empty() {
             let used = self.decode_all(data, now)?;
@@ -289,7 +291,7 @@ impl Session {
         Ok(used)
     }
 
-    fn handle_packet(&mut self, packet: Packet<'_>, _now: Instant) -> Result<(), SessionError> {
+    fn handle_packet(&mut self, packet: Packet<'_>, now: Instant) -> Result<(), SessionError> {
         match packet {
             Packet::ConnAck {
                 session_present,
@@ -308,7 +310,7 @@ impl Session {
             _ if self.state == State::AwaitingConnAck => {
                 return Err(SessionError::Unexpected("packet before CONNACK"));
             }
-            Packet::PubAck(id) => self.complete(id, QoS::AtLeastOnce)?,
+            Packet::PubAck(id) => self.complete(id, QoS::AtLeastOnce, now)?,
             Packet::PubRec(id) => {
                 let entry = self
                     .inflight
@@ -318,7 +320,7 @@ impl Session {
                 entry.released = true;
                 let _ = Packet::PubRel(id).encode(&mut self.out);
             }
-            Packet::PubComp(id) => self.complete(id, QoS::ExactlyOnce)?,
+            Packet::PubComp(id) => self.complete(id, QoS::ExactlyOnce, now)?,
             Packet::Publish(p) => {
                 match p.qos {
                     QoS::AtMostOnce => {}
@@ -348,7 +350,7 @@ impl Session {
         Ok(())
     }
 
-    fn complete(&mut self, id: u16, qos: QoS) -> Result<(), SessionError> {
+    fn complete(&mut self, id: u16, qos: QoS, now: Instant) -> Result<(), SessionError> {
         // Acks nearly always arrive in order: the front is checked first.
         let position = self
             .inflight
@@ -364,6 +366,7 @@ impl Session {
         if let Some(done) = self.inflight.remove(position) {
             self.events.push_back(Event::Acked(Completed {
                 due: done.due,
+                acked: now,
                 payload_len: done.payload_len,
             }));
         }

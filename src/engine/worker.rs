@@ -14,7 +14,7 @@ use super::Epoch;
 use super::conn::{Conn, Phase, backoff};
 use super::wheel::TimerWheel;
 use crate::mqtt::QoS;
-use crate::net::Transport;
+use crate::net::{Transport, WakeClock};
 use crate::payload::PayloadBuilder;
 use crate::plan::{NAME_CONNECT, NAME_DISCONNECT, NAME_PUBLISH, RunPlan, expand_template};
 use crate::session::{Event, Session};
@@ -62,6 +62,8 @@ struct Shared<'a> {
     scratch: Vec<u8>,
     rng: SmallRng,
     period: Duration,
+    /// Both clocks as read at the start of this wakeup.
+    clock: WakeClock,
     connected: u64,
     /// Set once the run is stopping: no more publishes or reconnects.
     stop_deadline: Option<Instant>,
@@ -88,6 +90,7 @@ pub fn run_worker(
         scratch: vec![0u8; 64 * 1024],
         rng: SmallRng::seed_from_u64(seed),
         period: Duration::from_secs_f64(1.0 / plan.throughput),
+        clock: WakeClock::now(),
         connected: 0,
         stop_deadline: None,
     };
@@ -106,6 +109,14 @@ pub fn run_worker(
         if shared.stop_deadline.is_some() && conns.iter().all(|c| c.phase == Phase::Closed) {
             break;
         }
+        if !plan.wake_interval.is_zero() {
+            // Bound wakeups per second: what arrives meanwhile keeps its kernel timestamp.
+            let busy = Instant::now().saturating_duration_since(now);
+            if busy < plan.wake_interval {
+                std::thread::sleep(plan.wake_interval - busy);
+            }
+            now = Instant::now();
+        }
         let timeout = shared
             .wheel
             .next_tick()
@@ -117,7 +128,8 @@ pub fn run_worker(
                 return Err(WorkerError::Poll(e));
             }
         }
-        now = Instant::now();
+        shared.clock = WakeClock::now();
+        now = shared.clock.instant;
         for event in events.iter() {
             let slot = event.token().0;
             if let Some(conn) = conns.get_mut(slot) {
@@ -290,7 +302,7 @@ impl Shared<'_> {
             }
         }
         let read = transport
-            .read(&mut self.scratch, |data| session.handle_input(data, now))
+            .read(&mut self.scratch, &self.clock, |data, at| session.handle_input(data, at))
             .map_err(|e| e.to_string());
         // Events first: acks that arrived with a close still count.
         while let Some(event) = session.poll_event() {
@@ -305,7 +317,7 @@ impl Shared<'_> {
                     conn.planned = 0;
                 }
                 Event::Acked(done) => {
-                    let latency = now.saturating_duration_since(done.due);
+                    let latency = done.acked.saturating_duration_since(done.due);
                     self.stats
                         .record_success(NAME_PUBLISH, micros(latency), u64::from(done.payload_len));
                 }

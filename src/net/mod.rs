@@ -1,7 +1,9 @@
 //! The byte stream under a session: TCP (mio, non-blocking) with optional rustls on top.
 
+pub mod timestamp;
 pub mod tls;
 pub mod transport;
 
+pub use timestamp::WakeClock;
 pub use tls::{client_config, TlsConfigError, TlsFiles};
 pub use transport::{Transport, TransportError};

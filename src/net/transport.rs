@@ -3,11 +3,15 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
+
+use super::timestamp::{self, StampedReader, WakeClock};
 
 /// Why a transport stopped working.
 #[derive(Debug)]
@@ -63,6 +67,8 @@ impl Transport {
     ) -> Result<Transport, TransportError> {
         let tcp = TcpStream::connect(addr)?;
         let _ = tcp.set_nodelay(true);
+        // Without kernel stamps, arrivals are stamped with the wakeup's clock instead.
+        let _ = timestamp::enable(tcp.as_raw_fd());
         let tls = match tls {
             Some((config, name)) => {
                 let mut conn = ClientConnection::new(Arc::clone(config), name.clone())
@@ -154,16 +160,24 @@ impl Transport {
         }
     }
 
-    /// Reads everything the socket has, handing each plaintext chunk to `on_data`.
+    /// Reads everything the socket has, handing each plaintext chunk to `on_data` with the
+    /// instant the kernel received it (or the wakeup's instant when it gave no stamp).
     /// Returns `Err(Closed)` once the peer has closed and all its data was handed over.
     pub fn read<E>(
         &mut self,
         scratch: &mut [u8],
-        mut on_data: impl FnMut(&[u8]) -> Result<(), E>,
+        clock: &WakeClock,
+        mut on_data: impl FnMut(&[u8], Instant) -> Result<(), E>,
     ) -> Result<Result<(), E>, TransportError> {
+        let mut socket = StampedReader::new(self.tcp.as_raw_fd());
+        let arrival = |socket: &StampedReader| {
+            socket
+                .stamp_ns
+                .map_or(clock.instant, |ns| clock.instant_of(ns))
+        };
         match &mut self.tls {
             Some(tls) => loop {
-                let eof = match tls.read_tls(&mut self.tcp) {
+                let eof = match tls.read_tls(&mut socket) {
                     Ok(0) => true,
                     Ok(_) => false,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
@@ -178,6 +192,7 @@ impl Transport {
                         return Err(TransportError::Tls(e));
                     }
                 };
+                let at = arrival(&socket);
                 let mut available = state.plaintext_bytes_to_read();
                 while available > 0 {
                     let n = tls.reader().read(scratch)?;
@@ -185,7 +200,7 @@ impl Transport {
                         break;
                     }
                     available = available.saturating_sub(n);
-                    if let Err(e) = on_data(&scratch[..n]) {
+                    if let Err(e) = on_data(&scratch[..n], at) {
                         return Ok(Err(e));
                     }
                 }
@@ -194,10 +209,10 @@ impl Transport {
                 }
             },
             None => loop {
-                match self.tcp.read(scratch) {
+                match socket.read(scratch) {
                     Ok(0) => return Err(TransportError::Closed),
                     Ok(n) => {
-                        if let Err(e) = on_data(&scratch[..n]) {
+                        if let Err(e) = on_data(&scratch[..n], arrival(&socket)) {
                             return Ok(Err(e));
                         }
                     }
