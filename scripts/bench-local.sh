@@ -68,6 +68,7 @@ option_value() {
 work="$(mktemp -d "${TMPDIR:-/tmp}/mqload-bench.XXXXXX")"
 broker_pid=""
 sampler_pid=""
+# shellcheck disable=SC2317  # reached through the trap
 cleanup() {
     [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
     [[ -n "$broker_pid" ]] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
@@ -94,7 +95,7 @@ port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
     port=$(( 20000 + RANDOM % 30000 ))
     plain_port=$(( port + 1 ))
-    port_is_free "$port" && port_is_free "$plain_port" || continue
+    if ! port_is_free "$port" || ! port_is_free "$plain_port"; then continue; fi
     bash "$root/scripts/mosquitto-conf.sh" "$work/pki" "$port" "$plain_port" "$work/mosquitto.log" \
         > "$work/mosquitto.conf"
     "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
@@ -112,6 +113,7 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
     (( attempt < 10 )) || die "mosquitto did not start: $(cat "$work/mosquitto.log" "$work/mosquitto.out" 2>/dev/null)"
 done
 
+# shellcheck disable=SC2016  # '$SYS' is a topic, not a variable
 sys_received() {
     mosquitto_sub -h 127.0.0.1 -p "$plain_port" -C 1 -W 3 -t '$SYS/broker/publish/messages/received' \
         || die "could not read \$SYS from the broker"
@@ -123,6 +125,7 @@ clk_tck="$(getconf CLK_TCK)"
 
 # A $SYS sampler for the per-second rate during the run: one line per update,
 # "unix-seconds count" (mosquitto republishes the counter every sys_interval = 1 s).
+# shellcheck disable=SC2016  # '$SYS' is a topic, not a variable
 mosquitto_sub -h 127.0.0.1 -p "$plain_port" -t '$SYS/broker/publish/messages/received' -F '%U %p' \
     > "$work/sys-samples.txt" 2>/dev/null &
 sampler_pid=$!
