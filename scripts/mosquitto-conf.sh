@@ -24,6 +24,8 @@
 #                               (default 20; publishers' PUBACKs are never held back by it)
 #   max_queued_messages 100000  a slow observer queues instead of dropping (default 1000)
 #   max_connections -1          no connection cap (the fd limit is the real one)
+#   log_type subscribe          tests/common's Subscriber waits for this log line
+#                               ("<client id> <qos> <filter>") instead of sleeping
 set -euo pipefail
 
 [[ $# -ge 2 && $# -le 4 ]] || { echo "usage: $0 PKI_DIR TLS_PORT [PLAIN_PORT] [LOG_FILE]" >&2; exit 2; }
