@@ -217,3 +217,74 @@ fn mqload_binary_runs() {
     assert!(!run.timed_out, "{}", run.describe());
     assert_eq!(run.code, Some(0), "{}", run.describe());
 }
+
+/// An MQTT 3.1.1 CONNECT (clean session, keepalive 60 s) for `client_id`.
+fn connect_packet(client_id: &str) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
+    body.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
+    body.extend_from_slice(client_id.as_bytes());
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    packet
+}
+
+/// webpki is stricter than openssl (v3 only, SAN required, EKU checked):
+/// load the local PKI into rustls exactly as mqload will, handshake with the
+/// broker by name and by IP, and get a CONNACK back.
+#[test]
+fn rustls_accepts_the_local_pki() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    if !common::require_broker_tools() {
+        return;
+    }
+    for ecdsa in [false, true] {
+        let pki = Pki::new(ecdsa);
+        let broker = Broker::start(&pki);
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&pki.ca).expect("read root_ca.pem") {
+            roots
+                .add(cert.expect("parse root_ca.pem"))
+                .expect("add CA to roots");
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pki.cert)
+            .expect("read certificate.pem.crt")
+            .collect::<Result<_, _>>()
+            .expect("parse certificate.pem.crt");
+        let key = PrivateKeyDer::from_pem_file(&pki.key).expect("parse private.pem.key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .expect("client certificate and key accepted by rustls");
+        let config = Arc::new(config);
+
+        for name in ["localhost", "127.0.0.1"] {
+            let server_name = ServerName::try_from(name).expect("server name").to_owned();
+            let conn = rustls::ClientConnection::new(config.clone(), server_name)
+                .expect("client connection");
+            let sock = std::net::TcpStream::connect(("127.0.0.1", broker.port))
+                .expect("connect to broker");
+            sock.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("read timeout");
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let context = format!("ecdsa={ecdsa} server name {name}");
+            tls.write_all(&connect_packet("harness-rustls"))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{context}: TLS handshake or write failed: {e}\n{}",
+                        broker.log()
+                    )
+                });
+            let mut connack = [0u8; 4];
+            tls.read_exact(&mut connack)
+                .unwrap_or_else(|e| panic!("{context}: no CONNACK: {e}\n{}", broker.log()));
+            assert_eq!(connack, [0x20, 2, 0, 0], "{context}: CONNACK refused");
+        }
+    }
+}
