@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the release mqload against a local TLS mosquitto,
+# reporting what it costs per message. The broker counts the messages (its
+# $SYS/broker/publish/messages/received), so mqload's own claims are not
+# trusted; CPU comes from /usr/bin/time -v (mqload) and /proc (mosquitto).
+#
+# usage: scripts/bench-local.sh [MQLOAD OPTIONS...]
+# Defaults, each replaced when you pass the same option:
+#   --users 1000 --spawn-rate 1000 --run-time 20s --qos 1 --payload-format raw
+#   --payload-bytes 100 --throughput 10 --headless --only-summary
+# --host/--port/--cafile/--cert/--key point at the benchmark's own broker and
+# fresh local CA. Environment:
+#   MQLOAD_BIN=path   use this binary instead of building target/release/mqload
+#   KEEP=1            keep the temp dir (broker log, config, mqload output)
+#
+# Note: both mqload and mosquitto run on this machine and compete for its
+# CPUs; mosquitto is single-threaded, so at high rates it is usually the
+# ceiling, and "broker-counted messages/s" is then the broker's limit.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+die() { echo "bench-local.sh: $*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
+
+# --- tools -------------------------------------------------------------------
+need_apt=()
+have mosquitto || need_apt+=(mosquitto)
+have mosquitto_sub || need_apt+=(mosquitto-clients)
+have openssl || need_apt+=(openssl)
+[[ -x /usr/bin/time ]] || need_apt+=(time)
+if (( ${#need_apt[@]} > 0 )); then
+    if [[ "$(id -u)" == 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
+    else
+        die "missing packages; install them with: sudo apt-get install -y ${need_apt[*]}"
+    fi
+fi
+mosquitto_bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+
+# --- arguments: defaults, minus every option the caller gives ------------------
+declare -A defaults=(
+    [--users]=1000 [--spawn-rate]=1000 [--run-time]=20s [--qos]=1
+    [--payload-format]=raw [--payload-bytes]=100 [--throughput]=10
+)
+default_flags=(--headless --only-summary)
+user_args=("$@")
+for arg in "${user_args[@]}"; do
+    if [[ "$arg" == --* ]]; then
+        unset "defaults[${arg%%=*}]"
+    fi
+done
+# Find an option's value in the caller's arguments, else in the defaults.
+option_value() {
+    local name="$1" i
+    for (( i = 0; i < ${#user_args[@]}; i++ )); do
+        case "${user_args[i]}" in
+            "$name") echo "${user_args[i + 1]:-}"; return ;;
+            "$name"=*) echo "${user_args[i]#*=}"; return ;;
+        esac
+    done
+    echo "${defaults[$name]:-}"
+}
+
+# --- workspace, PKI, binary --------------------------------------------------
+work="$(mktemp -d "${TMPDIR:-/tmp}/mqload-bench.XXXXXX")"
+broker_pid=""
+sampler_pid=""
+# shellcheck disable=SC2317  # reached through the trap
+cleanup() {
+    [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
+    [[ -n "$broker_pid" ]] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
+    if [[ "${KEEP:-0}" == 1 ]]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+bash "$root/pki/local-ca.sh" "$work/pki" >/dev/null
+
+if [[ -n "${MQLOAD_BIN:-}" ]]; then
+    bin="$MQLOAD_BIN"
+else
+    echo "building release mqload..." >&2
+    cargo build --release --quiet --bin mqload
+    bin="$root/target/release/mqload"
+fi
+[[ -x "$bin" ]] || die "no mqload binary at $bin"
+
+# Thousands of simulated devices means thousands of sockets on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- broker -------------------------------------------------------------------
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    port=$(( 20000 + RANDOM % 30000 ))
+    plain_port=$(( port + 1 ))
+    if ! port_is_free "$port" || ! port_is_free "$plain_port"; then continue; fi
+    bash "$root/scripts/mosquitto-conf.sh" "$work/pki" "$port" "$plain_port" "$work/mosquitto.log" \
+        > "$work/mosquitto.conf"
+    "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
+    broker_pid=$!
+    for _ in $(seq 500); do
+        kill -0 "$broker_pid" 2>/dev/null || break
+        ! port_is_free "$plain_port" && break
+        sleep 0.01
+    done
+    if kill -0 "$broker_pid" 2>/dev/null && ! port_is_free "$plain_port"; then
+        break
+    fi
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=""
+    (( attempt < 10 )) || die "mosquitto did not start: $(cat "$work/mosquitto.log" "$work/mosquitto.out" 2>/dev/null)"
+done
+
+# shellcheck disable=SC2016  # '$SYS' is a topic, not a variable
+sys_received() {
+    mosquitto_sub -h 127.0.0.1 -p "$plain_port" -C 1 -W 3 -t '$SYS/broker/publish/messages/received' \
+        || die "could not read \$SYS from the broker"
+}
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat,
+# counted after the ')' that closes the command name).
+cpu_ticks() { local s; s="$(< "/proc/$1/stat")"; s="${s##*) }"; awk '{ print $12 + $13 }' <<< "$s"; }
+clk_tck="$(getconf CLK_TCK)"
+
+# A $SYS sampler for the per-second rate during the run: one line per update,
+# "unix-seconds count" (mosquitto republishes the counter every sys_interval = 1 s).
+# shellcheck disable=SC2016  # '$SYS' is a topic, not a variable
+mosquitto_sub -h 127.0.0.1 -p "$plain_port" -t '$SYS/broker/publish/messages/received' -F '%U %p' \
+    > "$work/sys-samples.txt" 2>/dev/null &
+sampler_pid=$!
+
+received_start="$(sys_received)"
+broker_ticks_start="$(cpu_ticks "$broker_pid")"
+
+# --- run ----------------------------------------------------------------------
+args=(--host 127.0.0.1 --port "$port" --cafile "$work/pki/root_ca.pem"
+      --cert "$work/pki/certificate.pem.crt" --key "$work/pki/private.pem.key")
+for name in "${!defaults[@]}"; do args+=("$name" "${defaults[$name]}"); done
+for flag in "${default_flags[@]}"; do
+    [[ " ${user_args[*]} " == *" $flag "* ]] || args+=("$flag")
+done
+args+=("${user_args[@]}")
+
+echo "broker: mosquitto (pid $broker_pid) TLS 127.0.0.1:$port" >&2
+echo "run: $bin ${args[*]}" >&2
+set +e
+/usr/bin/time -v -o "$work/time.txt" "$bin" "${args[@]}" 2>&1 | tee "$work/mqload.out"
+mqload_rc="${PIPESTATUS[0]}"
+set -e
+
+# Let the last messages land and the counter refresh (sys_interval is 1 s).
+sleep 2
+received_end="$(sys_received)"
+broker_ticks_end="$(cpu_ticks "$broker_pid")"
+kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+
+# --- report -------------------------------------------------------------------
+time_field() { awk -F': ' -v k="$1" '$1 ~ k { print $2 }' "$work/time.txt" | tail -1; }
+user_s="$(time_field 'User time')"
+sys_s="$(time_field 'System time')"
+wall="$(time_field 'Elapsed \\(wall clock\\)')"
+rss_kb="$(time_field 'Maximum resident set size')"
+# "h:mm:ss" or "m:ss.ss" to seconds
+wall_s="$(awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<< "${wall:-0}")"
+users="$(option_value --users)"
+throughput="$(option_value --throughput)"
+messages=$(( received_end - received_start ))
+
+awk -v msgs="$messages" -v wall="$wall_s" -v u="${user_s:-0}" -v s="${sys_s:-0}" \
+    -v bt0="$broker_ticks_start" -v bt1="$broker_ticks_end" -v tck="$clk_tck" \
+    -v rss="${rss_kb:-0}" -v users="${users:-0}" -v tput="${throughput:-0}" \
+    -v rc="$mqload_rc" -v samples="$work/sys-samples.txt" '
+function per100k(cpu) { return msgs > 0 ? sprintf("%.3f s", cpu * 100000 / msgs) : "n/a (no messages)" }
+BEGIN {
+    # Steady rate: the median of the per-second increments the sampler saw,
+    # counting only seconds in which messages arrived.
+    n = 0; prev_t = ""; 
+    while ((getline line < samples) > 0) {
+        split(line, f, " ")
+        if (prev_t != "" && f[1] > prev_t && f[2] > prev_c) rates[++n] = (f[2] - prev_c) / (f[1] - prev_t)
+        prev_t = f[1]; prev_c = f[2]
+    }
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (rates[j] < rates[i]) { t = rates[i]; rates[i] = rates[j]; rates[j] = t }
+    median = n > 0 ? rates[int((n + 1) / 2)] : 0
+    peak = n > 0 ? rates[n] : 0
+    mq_cpu = u + s
+    broker_cpu = (bt1 - bt0) / tck
+    print ""
+    print "==> bench-local results"
+    printf "mqload exit code                 %d\n", rc
+    printf "broker-counted messages          %d   (target rate %s msg/s = %s users x %s/s)\n", msgs, users * tput, users, tput
+    printf "broker-counted messages/s        %.0f over mqload wall time %.2f s\n", (wall > 0 ? msgs / wall : 0), wall
+    printf "  steady (median 1 s window)     %.0f msg/s   (peak %.0f, %d windows)\n", median, peak, n
+    printf "mqload CPU (user+sys)            %.2f s  (user %.2f, sys %.2f)\n", mq_cpu, u, s
+    printf "mqload CPU per 100k messages     %s\n", per100k(mq_cpu)
+    printf "broker CPU                       %.2f s\n", broker_cpu
+    printf "broker CPU per 100k messages     %s\n", per100k(broker_cpu)
+    printf "mqload peak RSS                  %.1f MiB", rss / 1024
+    if (users > 0) printf "  (%.1f KiB per user)", rss / users
+    print ""
+}'
+exit "$mqload_rc"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The project's test command (what the README tells you to run, and what CI
+# runs through .ci/run): installs the broker tools when it can, then format
+# check, clippy with warnings as errors, and every test target.
+#
+# The integration tests start their own mosquitto on free loopback ports; the
+# system mosquitto service is never needed (if the Debian package started one
+# on 1883, it is harmless and left alone).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+section() { printf '\n==> %s\n' "$*"; }
+
+# mosquitto lives in /usr/sbin on Debian, which a non-root PATH may lack.
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]; }
+
+section "broker tools (mosquitto, mosquitto_sub, mosquitto_pub, openssl)"
+missing=()
+for tool in mosquitto mosquitto_sub mosquitto_pub openssl; do
+    have "$tool" || missing+=("$tool")
+done
+if (( ${#missing[@]} > 0 )); then
+    echo "missing: ${missing[*]}"
+    if [[ "$(id -u)" == 0 ]]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y mosquitto mosquitto-clients openssl
+    else
+        echo "scripts/test.sh: the integration tests need a real MQTT broker. Install it with:" >&2
+        echo "  sudo apt-get install -y mosquitto mosquitto-clients openssl" >&2
+        exit 1
+    fi
+fi
+for tool in mosquitto mosquitto_sub mosquitto_pub openssl; do
+    have "$tool" || { echo "scripts/test.sh: $tool is still missing after installing" >&2; exit 1; }
+done
+echo "mosquitto: $( (mosquitto -h 2>/dev/null || /usr/sbin/mosquitto -h 2>/dev/null || true) | head -1)"
+echo "openssl: $(openssl version)"
+
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+# Every broker-backed test starts its own mosquitto on its own ports, so tests
+# may run in parallel; but each load test wants the CPU (mqload and the broker
+# both), and on a small machine (CI has 2 cores) full parallelism would turn
+# timing assertions into a lottery. Two at a time, unless the caller chose.
+# RUST_TEST_THREADS rather than `-- --test-threads`: criterion bench binaries
+# also run under --all-targets and do not accept libtest's flags.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+section "cargo test --all-targets (RUST_TEST_THREADS=$RUST_TEST_THREADS${CI:+, CI=$CI})"
+cargo test --all-targets
+
+section "all checks passed"
