@@ -232,12 +232,16 @@ fn publish_encoding_reuses_the_buffer() {
         payload: &[1; 5120],
     };
     let mut out = Vec::with_capacity(8192);
-    let pointer = out.as_ptr();
+    let (pointer, capacity) = (out.as_ptr(), out.capacity());
     for _ in 0..10 {
         out.clear();
         encode_publish_into(&publish, &mut out).expect("valid");
     }
-    assert_eq!(out.as_ptr(), pointer, "no reallocation");
+    assert_eq!(
+        (out.as_ptr(), out.capacity()),
+        (pointer, capacity),
+        "no reallocation"
+    );
 }
 
 #[test]
