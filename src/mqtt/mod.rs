@@ -4,10 +4,17 @@
 //! SUBSCRIBE/SUBACK/UNSUBSCRIBE collect their lists. Every error is a [`DecodeError`], never a panic.
 
 mod decode;
+mod decode_connect;
+mod decode_subscribe;
 mod encode;
 mod error;
+mod reader;
+mod wire;
 
-pub use decode::{decode, decode_fixed_header, FixedHeader};
+#[cfg(test)]
+mod tests;
+
+pub use decode::{FixedHeader, decode, decode_fixed_header};
 pub use encode::{encode_publish_into, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
 
@@ -49,6 +56,33 @@ pub enum ConnectReturnCode {
     BadUserNameOrPassword,
     /// 5: the client is not authorised to connect.
     NotAuthorized,
+}
+
+impl ConnectReturnCode {
+    /// The return code for a wire value 0..=5, `None` for anything else.
+    pub fn from_u8(value: u8) -> Option<ConnectReturnCode> {
+        match value {
+            0 => Some(ConnectReturnCode::Accepted),
+            1 => Some(ConnectReturnCode::UnacceptableProtocolVersion),
+            2 => Some(ConnectReturnCode::IdentifierRejected),
+            3 => Some(ConnectReturnCode::ServerUnavailable),
+            4 => Some(ConnectReturnCode::BadUserNameOrPassword),
+            5 => Some(ConnectReturnCode::NotAuthorized),
+            _ => None,
+        }
+    }
+
+    /// The wire value, 0..=5.
+    pub fn code(self) -> u8 {
+        match self {
+            ConnectReturnCode::Accepted => 0,
+            ConnectReturnCode::UnacceptableProtocolVersion => 1,
+            ConnectReturnCode::IdentifierRejected => 2,
+            ConnectReturnCode::ServerUnavailable => 3,
+            ConnectReturnCode::BadUserNameOrPassword => 4,
+            ConnectReturnCode::NotAuthorized => 5,
+        }
+    }
 }
 
 /// The will message of a CONNECT.
@@ -149,4 +183,26 @@ pub enum Packet<'a> {
     PingResp,
     /// Client closes cleanly.
     Disconnect,
+}
+
+impl Packet<'_> {
+    /// The packet type's name in upper case, as the specification writes it (for logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Packet::Connect(_) => "CONNECT",
+            Packet::ConnAck { .. } => "CONNACK",
+            Packet::Publish(_) => "PUBLISH",
+            Packet::PubAck(_) => "PUBACK",
+            Packet::PubRec(_) => "PUBREC",
+            Packet::PubRel(_) => "PUBREL",
+            Packet::PubComp(_) => "PUBCOMP",
+            Packet::Subscribe { .. } => "SUBSCRIBE",
+            Packet::SubAck { .. } => "SUBACK",
+            Packet::Unsubscribe { .. } => "UNSUBSCRIBE",
+            Packet::UnsubAck(_) => "UNSUBACK",
+            Packet::PingReq => "PINGREQ",
+            Packet::PingResp => "PINGRESP",
+            Packet::Disconnect => "DISCONNECT",
+        }
+    }
 }
