@@ -567,6 +567,7 @@ mod tests {
         let (mut s, t0) = connected(100);
         // Packet id 1 stays unacknowledged while the ids wrap all the way round.
         s.publish("t", b"stuck", QoS::AtLeastOnce, t0, t0).expect("publish");
+        sent(&mut s, t0);
         for expected in 2..=u16::MAX {
             s.publish("t", b"", QoS::AtLeastOnce, t0, t0).expect("publish");
             let out = sent(&mut s, t0);

@@ -32,11 +32,13 @@ impl TimerWheel {
         self.len == 0
     }
 
-    /// Fires `key` at `tick`; a tick already past fires at the next advance.
-    pub fn schedule(&mut self, tick: u64, key: u32) {
+    /// Fires `key` at `tick`; a tick already past fires at the next advance. Returns the tick
+    /// the entry will fire with.
+    pub fn schedule(&mut self, tick: u64, key: u32) -> u64 {
         let tick = tick.max(self.current + 1);
         self.slots[(tick % SLOTS as u64) as usize].push((tick, key));
         self.len += 1;
+        tick
     }
 
     /// Moves time to `now` and appends every (tick, key) due by then to `fired`, earliest first.
@@ -132,7 +134,7 @@ mod tests {
     fn past_ticks_fire_next_advance_and_long_jumps_fire_all() {
         let mut wheel = TimerWheel::new();
         wheel.advance(100, &mut Vec::new());
-        wheel.schedule(50, 1);
+        assert_eq!(wheel.schedule(50, 1), 101);
         for k in 0..10_000u64 {
             wheel.schedule(200 + k * 3, k as u32 + 2);
         }

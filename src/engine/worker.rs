@@ -186,8 +186,7 @@ impl Shared<'_> {
         if conn.scheduled_tick.is_some_and(|t| t <= tick) {
             return;
         }
-        conn.scheduled_tick = Some(tick);
-        self.wheel.schedule(tick, slot as u32);
+        conn.scheduled_tick = Some(self.wheel.schedule(tick, slot as u32));
     }
 
     fn send_stats(&mut self, tx: &Sender<StatsMsg>, now: Instant) {
