@@ -137,6 +137,8 @@ impl Packet<'_> {
 }
 
 /// Appends a PUBLISH to `out` (the hot path: no allocation beyond `out` growing).
+///
+/// `packet_id` must be non-zero for QoS 1 and 2 and is ignored for QoS 0.
 pub fn encode_publish_into(publish: &Publish<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let remaining_len = check_publish(publish)?;
     out.reserve(1 + wire::remaining_length_len(remaining_len) + remaining_len);

@@ -2,6 +2,17 @@
 //!
 //! Decoding borrows from the input buffer (no allocation for PUBLISH, acks or pings); only
 //! SUBSCRIBE/SUBACK/UNSUBSCRIBE collect their lists. Every error is a [`DecodeError`], never a panic.
+//!
+//! The decoder is strict where the specification says a packet is malformed (reserved
+//! flags, QoS 3, packet id 0, bad UTF-8 or U+0000, wildcards in topic names, empty lists,
+//! bytes left over) and lenient where strictness would only hide information: a
+//! non-minimal remaining length is accepted, and so is a refusing CONNACK with "session
+//! present" set (the engine still learns the return code). The encoder refuses whatever the
+//! decoder would refuse, so what mqload sends always decodes.
+//!
+//! Layout: `wire` (constants, varint, topic rules), `reader` (bounds-checked field reads),
+//! `decode` (fixed header, dispatch, PUBLISH and acks), `decode_connect`, `decode_subscribe`,
+//! `encode`, `error`; codec-wide property tests live in `tests`.
 
 mod decode;
 mod decode_connect;

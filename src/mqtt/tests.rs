@@ -110,9 +110,19 @@ fn every_packet_round_trips() {
     for packet in samples() {
         let bytes = encoded(&packet);
         assert_eq!(packet.encoded_len(), Ok(bytes.len()), "{}", packet.name());
+        // A maximum of exactly the packet's size admits it; one byte less refuses it.
         assert_eq!(
-            decode::decode(&bytes, MAX),
+            decode::decode(&bytes, bytes.len()),
             Ok(Some((packet.clone(), bytes.len()))),
+            "{}",
+            packet.name()
+        );
+        assert_eq!(
+            decode::decode(&bytes, bytes.len() - 1),
+            Err(DecodeError::PacketTooLarge {
+                size: bytes.len(),
+                max: bytes.len() - 1
+            }),
             "{}",
             packet.name()
         );
