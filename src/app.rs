@@ -32,7 +32,11 @@ pub fn run(cli: &Cli) -> u8 {
         plan.threads,
         plan.host,
         plan.addrs[0].port(),
-        if plan.tls.is_some() { "TLS" } else { "plain TCP" },
+        if plan.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
         plan.qos as u8,
         plan.throughput,
         plan.run_id,

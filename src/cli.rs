@@ -25,22 +25,47 @@ pub struct Cli {
     #[arg(long, env = "LOCUST_MQTT_HOST", help_heading = "Broker and TLS")]
     pub host: Option<String>,
     /// Broker port.
-    #[arg(long, env = "LOCUST_MQTT_PORT", default_value_t = 8883, help_heading = "Broker and TLS")]
+    #[arg(
+        long,
+        env = "LOCUST_MQTT_PORT",
+        default_value_t = 8883,
+        help_heading = "Broker and TLS"
+    )]
     pub port: u16,
     /// Topic template; `{i}` user index, `{run_id}`, `{client_id}` are substituted.
-    #[arg(long, env = "LOCUST_MQTT_TOPIC", default_value = "locust/test/topic", help_heading = "Messages")]
+    #[arg(
+        long,
+        env = "LOCUST_MQTT_TOPIC",
+        default_value = "locust/test/topic",
+        help_heading = "Messages"
+    )]
     pub topic: String,
     /// Quality of service of every publish: 0, 1 or 2.
-    #[arg(long, env = "LOCUST_MQTT_QOS", default_value_t = 0, help_heading = "Messages")]
+    #[arg(
+        long,
+        env = "LOCUST_MQTT_QOS",
+        default_value_t = 0,
+        help_heading = "Messages"
+    )]
     pub qos: u8,
     /// KiB of random data in each message (the seed's `random_5KiB_data`).
-    #[arg(long = "payload-kb", env = "LOCUST_MQTT_RANDOM_DATA_KB_SIZE", default_value_t = 5, help_heading = "Messages")]
+    #[arg(
+        long = "payload-kb",
+        env = "LOCUST_MQTT_RANDOM_DATA_KB_SIZE",
+        default_value_t = 5,
+        help_heading = "Messages"
+    )]
     pub payload_kb: u32,
     /// Bytes of random data in each message; overrides --payload-kb (for bodies under 1 KiB).
     #[arg(long, env = "MQLOAD_PAYLOAD_BYTES", help_heading = "Messages")]
     pub payload_bytes: Option<usize>,
     /// Messages per second per client (fractions allowed, e.g. 0.5).
-    #[arg(long, env = "LOCUST_MQTT_CONSTANT_THROUGHPUT", default_value_t = 1.0, help_heading = "Messages")]
+    #[arg(
+        long,
+        env = "LOCUST_MQTT_CONSTANT_THROUGHPUT",
+        default_value_t = 1.0,
+        help_heading = "Messages"
+    )]
     pub throughput: f64,
     /// Identifier written into every message (generated when absent).
     #[arg(long, env = "LOCUST_MQTT_RUN_ID", help_heading = "Messages")]
@@ -51,22 +76,44 @@ pub struct Cli {
 
     // --- Locust's own options ---
     /// Number of simulated devices (one MQTT connection each).
-    #[arg(short = 'u', long, env = "LOCUST_USERS", default_value_t = 1, help_heading = "Locust")]
+    #[arg(
+        short = 'u',
+        long,
+        env = "LOCUST_USERS",
+        default_value_t = 1,
+        help_heading = "Locust"
+    )]
     pub users: u64,
     /// Users started per second.
-    #[arg(short = 'r', long, env = "LOCUST_SPAWN_RATE", default_value_t = 1.0, help_heading = "Locust")]
+    #[arg(
+        short = 'r',
+        long,
+        env = "LOCUST_SPAWN_RATE",
+        default_value_t = 1.0,
+        help_heading = "Locust"
+    )]
     pub spawn_rate: f64,
     /// Stop after this long (`30s`, `10m`, `1h30m`); without it, run until Ctrl-C.
     #[arg(short = 't', long, env = "LOCUST_RUN_TIME", help_heading = "Locust")]
     pub run_time: Option<String>,
     /// Worker threads (Locust's processes); -1 or absent: one per CPU.
-    #[arg(long, env = "LOCUST_PROCESSES", allow_negative_numbers = true, help_heading = "Locust")]
+    #[arg(
+        long,
+        env = "LOCUST_PROCESSES",
+        allow_negative_numbers = true,
+        help_heading = "Locust"
+    )]
     pub processes: Option<i64>,
     /// Accepted for compatibility: mqload is always headless.
     #[arg(long, env = "LOCUST_HEADLESS", help_heading = "Locust")]
     pub headless: bool,
     /// On stop, wait this long for outstanding acks before disconnecting (`5s`, `1m`).
-    #[arg(long, env = "LOCUST_STOP_TIMEOUT", default_value = "5s", help_heading = "Locust")]
+    #[arg(
+        long,
+        env = "LOCUST_STOP_TIMEOUT",
+        default_value = "5s",
+        help_heading = "Locust"
+    )]
     pub stop_timeout: String,
     /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv.
     #[arg(long, env = "LOCUST_CSV", help_heading = "Locust")]
@@ -75,7 +122,12 @@ pub struct Cli {
     #[arg(long, env = "LOCUST_ONLY_SUMMARY", help_heading = "Locust")]
     pub only_summary: bool,
     /// Exit code when any request failed.
-    #[arg(long, env = "LOCUST_EXIT_CODE_ON_ERROR", default_value_t = 1, help_heading = "Locust")]
+    #[arg(
+        long,
+        env = "LOCUST_EXIT_CODE_ON_ERROR",
+        default_value_t = 1,
+        help_heading = "Locust"
+    )]
     pub exit_code_on_error: i32,
     /// Accepted so existing scripts run unchanged; mqload ignores the locustfile.
     #[arg(short = 'f', long, env = "LOCUST_LOCUSTFILE", help_heading = "Locust")]
@@ -83,10 +135,20 @@ pub struct Cli {
 
     // --- MQTT and TLS ---
     /// Client id template: `{i}`, `{run_id}`, and `{rand}` (16 random alphanumerics).
-    #[arg(long, env = "MQLOAD_CLIENT_ID", default_value = "locust-{rand}", help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_CLIENT_ID",
+        default_value = "locust-{rand}",
+        help_heading = "MQTT"
+    )]
     pub client_id: String,
     /// MQTT keep alive (`60s`).
-    #[arg(long, env = "MQLOAD_KEEPALIVE", default_value = "60s", help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_KEEPALIVE",
+        default_value = "60s",
+        help_heading = "MQTT"
+    )]
     pub keepalive: String,
     /// Clean session flag of CONNECT (`--clean-session false` keeps broker sessions).
     #[arg(long, env = "MQLOAD_CLEAN_SESSION", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, help_heading = "MQTT")]
@@ -98,20 +160,45 @@ pub struct Cli {
     #[arg(long, env = "MQLOAD_PASSWORD", help_heading = "MQTT")]
     pub password: Option<String>,
     /// Most unacknowledged QoS 1/2 publishes per connection (AWS IoT allows 100).
-    #[arg(long, env = "MQLOAD_MAX_INFLIGHT", default_value_t = 100, help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_MAX_INFLIGHT",
+        default_value_t = 100,
+        help_heading = "MQTT"
+    )]
     pub max_inflight: u16,
     /// A publish or ping not answered within this is a failure and a reconnect.
-    #[arg(long, env = "MQLOAD_ACK_TIMEOUT", default_value = "30s", help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_ACK_TIMEOUT",
+        default_value = "30s",
+        help_heading = "MQTT"
+    )]
     pub ack_timeout: String,
     /// TCP + TLS + CONNACK must complete within this.
-    #[arg(long, env = "MQLOAD_CONNECT_TIMEOUT", default_value = "60s", help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_CONNECT_TIMEOUT",
+        default_value = "60s",
+        help_heading = "MQTT"
+    )]
     pub connect_timeout: String,
     /// Shortest time between two wakeups of a worker: fewer, fuller wakeups cost less CPU;
     /// ack times come from kernel timestamps, so this does not blur latency (`0ms` disables).
-    #[arg(long, env = "MQLOAD_WAKE_INTERVAL", default_value = "2ms", help_heading = "MQTT")]
+    #[arg(
+        long,
+        env = "MQLOAD_WAKE_INTERVAL",
+        default_value = "2ms",
+        help_heading = "MQTT"
+    )]
     pub wake_interval: String,
     /// TLS ALPN protocol (repeatable); AWS IoT on port 443 wants `x-amzn-mqtt-ca`.
-    #[arg(long, env = "MQLOAD_ALPN", value_delimiter = ',', help_heading = "Broker and TLS")]
+    #[arg(
+        long,
+        env = "MQLOAD_ALPN",
+        value_delimiter = ',',
+        help_heading = "Broker and TLS"
+    )]
     pub alpn: Vec<String>,
     /// TLS server name (SNI and certificate check), when it differs from --host.
     #[arg(long, env = "MQLOAD_SERVER_NAME", help_heading = "Broker and TLS")]

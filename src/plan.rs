@@ -76,19 +76,27 @@ pub enum PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlanError::MissingHost => f.write_str("no broker host: give --host or set LOCUST_MQTT_HOST"),
+            PlanError::MissingHost => {
+                f.write_str("no broker host: give --host or set LOCUST_MQTT_HOST")
+            }
             PlanError::Unresolvable { host, reason } => write!(
                 f,
                 "cannot resolve broker host {host:?} ({reason}); check --host / LOCUST_MQTT_HOST"
             ),
             PlanError::NoUsers => f.write_str("--users is 0: give at least 1 user (-u 10)"),
-            PlanError::BadQos(q) => write!(f, "--qos {q} is not an MQTT QoS: use 0, 1 or 2 (LOCUST_MQTT_QOS)"),
+            PlanError::BadQos(q) => write!(
+                f,
+                "--qos {q} is not an MQTT QoS: use 0, 1 or 2 (LOCUST_MQTT_QOS)"
+            ),
             PlanError::BadDuration { option, value } => write!(
                 f,
                 "--{option} {value:?} is not a duration: use Locust's form, e.g. 30s, 10m, 1h30m"
             ),
             PlanError::BadRate { option, value } => {
-                write!(f, "--{option} {value} must be a positive number, e.g. 1 or 0.5")
+                write!(
+                    f,
+                    "--{option} {value} must be a positive number, e.g. 1 or 0.5"
+                )
             }
             PlanError::TooManyUsers { users, limit } => write!(
                 f,
@@ -96,10 +104,16 @@ impl fmt::Display for PlanError {
             ),
             PlanError::Tls(e) => write!(f, "{e}"),
             PlanError::BadServerName(name) => {
-                write!(f, "{name:?} is not a valid TLS server name: fix --server-name or --host")
+                write!(
+                    f,
+                    "{name:?} is not a valid TLS server name: fix --server-name or --host"
+                )
             }
             PlanError::BadProcesses(n) => {
-                write!(f, "--processes {n}: give a thread count of 1 or more, or -1 for one per CPU")
+                write!(
+                    f,
+                    "--processes {n}: give a thread count of 1 or more, or -1 for one per CPU"
+                )
             }
             PlanError::BadTemplate { option, template } => write!(
                 f,
@@ -364,9 +378,7 @@ impl RunPlan {
             .run_id
             .clone()
             .unwrap_or_else(|| format!("mqload-{}", random_alphanumerics(12)));
-        let random_bytes = cli
-            .payload_bytes
-            .unwrap_or(cli.payload_kb as usize * 1024);
+        let random_bytes = cli.payload_bytes.unwrap_or(cli.payload_kb as usize * 1024);
         let payload = PayloadRecipe {
             format: match cli.payload_format {
                 PayloadFormatArg::Json => PayloadFormat::Json,
@@ -387,7 +399,9 @@ impl RunPlan {
             users: cli.users,
             spawn_rate,
             run_time,
-            threads: threads.min(usize::try_from(cli.users).unwrap_or(usize::MAX)).max(1),
+            threads: threads
+                .min(usize::try_from(cli.users).unwrap_or(usize::MAX))
+                .max(1),
             stop_timeout,
             connect_timeout,
             qos,
@@ -420,7 +434,10 @@ mod tests {
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1h 30m 10s"), Some(Duration::from_secs(5410)));
+        assert_eq!(
+            parse_duration("1h 30m 10s"),
+            Some(Duration::from_secs(5410))
+        );
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2ms"), Some(Duration::from_millis(2)));
@@ -436,7 +453,10 @@ mod tests {
 
     #[test]
     fn templates_expand() {
-        assert_eq!(expand_template("dev/{i}/{run_id}", 7, "R1", "c"), "dev/7/R1");
+        assert_eq!(
+            expand_template("dev/{i}/{run_id}", 7, "R1", "c"),
+            "dev/7/R1"
+        );
         assert_eq!(expand_template("t/{client_id}", 0, "R", "cid"), "t/cid");
         let id = expand_template("locust-{rand}", 0, "R", "");
         assert_eq!(id.len(), 23);

@@ -143,7 +143,11 @@ pub struct Session {
 
 impl Session {
     /// A session whose CONNECT is already queued in the output.
-    pub fn new(config: &SessionConfig, client_id: &str, now: Instant) -> Result<Session, SessionError> {
+    pub fn new(
+        config: &SessionConfig,
+        client_id: &str,
+        now: Instant,
+    ) -> Result<Session, SessionError> {
         let mut out = Vec::with_capacity(64);
         let keep_alive_s = config.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
         Packet::Connect(mqtt::Connect {
@@ -316,7 +320,9 @@ impl Session {
                     .inflight
                     .iter_mut()
                     .find(|f| f.packet_id == id && f.qos == QoS::ExactlyOnce)
-                    .ok_or(SessionError::Unexpected("PUBREC for no QoS 2 publish in flight"))?;
+                    .ok_or(SessionError::Unexpected(
+                        "PUBREC for no QoS 2 publish in flight",
+                    ))?;
                 entry.released = true;
                 let _ = Packet::PubRel(id).encode(&mut self.out);
             }
@@ -395,10 +401,10 @@ impl Session {
         if self.state != State::Connected {
             return Ok(());
         }
-        if let Some(oldest) = self.inflight.front() {
-            if now >= oldest.sent + self.ack_timeout {
-                return Err(SessionError::AckTimeout);
-            }
+        if let Some(oldest) = self.inflight.front()
+            && now >= oldest.sent + self.ack_timeout
+        {
+            return Err(SessionError::AckTimeout);
         }
         match self.ping_sent {
             Some(sent) if now >= sent + self.ack_timeout => return Err(SessionError::PingTimeout),
@@ -472,7 +478,12 @@ mod tests {
             t0,
         )
         .expect("connack");
-        assert_eq!(s.poll_event(), Some(Event::Connected { session_present: false }));
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::Connected {
+                session_present: false
+            })
+        );
         (s, t0)
     }
 
@@ -514,7 +525,8 @@ mod tests {
         let (mut s, t0) = connected(10);
         for k in 0..3u64 {
             let due = t0 + Duration::from_millis(10 * k);
-            s.publish("t", b"hello", QoS::AtLeastOnce, due, t0).expect("publish");
+            s.publish("t", b"hello", QoS::AtLeastOnce, due, t0)
+                .expect("publish");
         }
         let out = sent(&mut s, t0);
         assert_eq!(out.len(), 3);
@@ -540,8 +552,10 @@ mod tests {
     #[test]
     fn input_split_at_every_byte_still_decodes() {
         let (mut s, t0) = connected(10);
-        s.publish("t", b"x", QoS::AtLeastOnce, t0, t0).expect("publish");
-        s.publish("t", b"y", QoS::AtLeastOnce, t0, t0).expect("publish");
+        s.publish("t", b"x", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
+        s.publish("t", b"y", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
         let mut input = bytes(Packet::PubAck(1));
         input.extend(bytes(Packet::PubAck(2)));
         for b in input {
@@ -566,38 +580,50 @@ mod tests {
     fn packet_ids_skip_zero_and_never_reuse_one_in_flight() {
         let (mut s, t0) = connected(100);
         // Packet id 1 stays unacknowledged while the ids wrap all the way round.
-        s.publish("t", b"stuck", QoS::AtLeastOnce, t0, t0).expect("publish");
+        s.publish("t", b"stuck", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
         sent(&mut s, t0);
         for expected in 2..=u16::MAX {
-            s.publish("t", b"", QoS::AtLeastOnce, t0, t0).expect("publish");
+            s.publish("t", b"", QoS::AtLeastOnce, t0, t0)
+                .expect("publish");
             let out = sent(&mut s, t0);
-            assert!(out[0].contains(&format!("packet_id: {expected},")), "{out:?}");
-            s.handle_input(&bytes(Packet::PubAck(expected)), t0).expect("ack");
+            assert!(
+                out[0].contains(&format!("packet_id: {expected},")),
+                "{out:?}"
+            );
+            s.handle_input(&bytes(Packet::PubAck(expected)), t0)
+                .expect("ack");
         }
         // The next id would be 1 again (0 is skipped), and 1 is still in flight.
         assert!(!s.can_publish(QoS::AtLeastOnce));
-        s.handle_input(&bytes(Packet::PubAck(1)), t0).expect("ack 1");
+        s.handle_input(&bytes(Packet::PubAck(1)), t0)
+            .expect("ack 1");
         assert!(s.can_publish(QoS::AtLeastOnce));
-        s.publish("t", b"", QoS::AtLeastOnce, t0, t0).expect("publish");
+        s.publish("t", b"", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
         assert!(sent(&mut s, t0)[0].contains("packet_id: 1,"));
     }
 
     #[test]
     fn qos2_runs_the_four_step_handshake() {
         let (mut s, t0) = connected(10);
-        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0).expect("publish");
+        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0)
+            .expect("publish");
         sent(&mut s, t0);
         assert!(matches!(
             s.handle_input(&bytes(Packet::PubComp(1)), t0),
             Err(SessionError::Unexpected("PUBCOMP before PUBREC"))
         ));
         let (mut s, t0) = connected(10);
-        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0).expect("publish");
+        s.publish("t", b"q2", QoS::ExactlyOnce, t0, t0)
+            .expect("publish");
         sent(&mut s, t0);
-        s.handle_input(&bytes(Packet::PubRec(1)), t0).expect("pubrec");
+        s.handle_input(&bytes(Packet::PubRec(1)), t0)
+            .expect("pubrec");
         assert_eq!(sent(&mut s, t0), vec!["PubRel(1)".to_string()]);
         assert_eq!(s.poll_event(), None);
-        s.handle_input(&bytes(Packet::PubComp(1)), t0).expect("pubcomp");
+        s.handle_input(&bytes(Packet::PubComp(1)), t0)
+            .expect("pubcomp");
         assert!(matches!(s.poll_event(), Some(Event::Acked(_))));
     }
 
@@ -614,10 +640,16 @@ mod tests {
                 payload: b"abc",
             }))
         };
-        s.handle_input(&publish(QoS::AtLeastOnce, 7), t0).expect("q1");
-        s.handle_input(&publish(QoS::ExactlyOnce, 8), t0).expect("q2");
-        s.handle_input(&bytes(Packet::PubRel(8)), t0).expect("pubrel");
-        assert_eq!(sent(&mut s, t0), vec!["PubAck(7)", "PubRec(8)", "PubComp(8)"]);
+        s.handle_input(&publish(QoS::AtLeastOnce, 7), t0)
+            .expect("q1");
+        s.handle_input(&publish(QoS::ExactlyOnce, 8), t0)
+            .expect("q2");
+        s.handle_input(&bytes(Packet::PubRel(8)), t0)
+            .expect("pubrel");
+        assert_eq!(
+            sent(&mut s, t0),
+            vec!["PubAck(7)", "PubRec(8)", "PubComp(8)"]
+        );
         assert_eq!(
             s.poll_event(),
             Some(Event::Received {
@@ -631,12 +663,14 @@ mod tests {
     fn idle_sessions_ping_and_fail_without_pingresp() {
         let (mut s, t0) = connected(10);
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
-        s.handle_timeout(t0 + Duration::from_secs(59)).expect("early");
+        s.handle_timeout(t0 + Duration::from_secs(59))
+            .expect("early");
         assert!(s.pending_output().is_empty());
         let t1 = t0 + Duration::from_secs(60);
         s.handle_timeout(t1).expect("ping");
         assert_eq!(sent(&mut s, t1), vec!["PingReq".to_string()]);
-        s.handle_input(&bytes(Packet::PingResp), t1).expect("pingresp");
+        s.handle_input(&bytes(Packet::PingResp), t1)
+            .expect("pingresp");
         let t2 = t1 + Duration::from_secs(60);
         assert_eq!(s.poll_timeout(), Some(t2));
         s.handle_timeout(t2).expect("ping again");
@@ -651,7 +685,8 @@ mod tests {
     #[test]
     fn an_unacknowledged_publish_times_out() {
         let (mut s, t0) = connected(10);
-        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0).expect("publish");
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
         sent(&mut s, t0);
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
         assert_eq!(

@@ -17,13 +17,22 @@ fn run(args: &[&str]) -> RunOutput {
 fn assert_config_error(out: &RunOutput, needle: &str) {
     assert_eq!(out.code, Some(2), "{}", out.describe());
     let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "one error line expected:\n{}", out.describe());
+    assert_eq!(
+        errors.len(),
+        1,
+        "one error line expected:\n{}",
+        out.describe()
+    );
     assert!(
         errors[0].contains(needle),
         "error line lacks {needle:?}:\n{}",
         out.describe()
     );
-    assert!(out.stdout.is_empty(), "no report for a config error:\n{}", out.describe());
+    assert!(
+        out.stdout.is_empty(),
+        "no report for a config error:\n{}",
+        out.describe()
+    );
 }
 
 fn path(p: &Path) -> &str {
@@ -68,7 +77,11 @@ fn qos_three() {
 
 #[test]
 fn bad_durations() {
-    for (option, value) in [("--run-time", "ten"), ("--stop-timeout", "5x"), ("--keepalive", "1h30")] {
+    for (option, value) in [
+        ("--run-time", "ten"),
+        ("--stop-timeout", "5x"),
+        ("--keepalive", "1h30"),
+    ] {
         let out = run(&["--host", "127.0.0.1", "--no-tls", option, value]);
         assert_config_error(&out, "30s, 10m, 1h30m");
     }
@@ -132,7 +145,19 @@ fn key_that_does_not_match_the_certificate() {
 #[test]
 fn a_locustfile_is_accepted_with_one_warning() {
     // A bad QoS still fails, but only after the -f warning: scripts that pass -f keep working.
-    let out = run(&["-f", "locustfile.py", "--host", "127.0.0.1", "--no-tls", "--qos", "7"]);
+    let out = run(&[
+        "-f",
+        "locustfile.py",
+        "--host",
+        "127.0.0.1",
+        "--no-tls",
+        "--qos",
+        "7",
+    ]);
     assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert!(out.stderr.contains("ignoring -f locustfile.py"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("ignoring -f locustfile.py"),
+        "{}",
+        out.describe()
+    );
 }

@@ -123,10 +123,10 @@ pub fn run_worker(
             .map(|tick| shared.instant_of(tick).saturating_duration_since(now))
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
-        if let Err(e) = shared.poll.poll(&mut events, Some(timeout)) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(WorkerError::Poll(e));
-            }
+        if let Err(e) = shared.poll.poll(&mut events, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(WorkerError::Poll(e));
         }
         shared.clock = WakeClock::now();
         now = shared.clock.instant;
@@ -140,11 +140,11 @@ pub fn run_worker(
         shared.wheel.advance(shared.tick_of(now), &mut fired);
         for &(tick, slot) in &fired {
             let slot = slot as usize;
-            if let Some(conn) = conns.get_mut(slot) {
-                if conn.scheduled_tick == Some(tick) {
-                    conn.scheduled_tick = None;
-                    shared.drive(slot, conn, now);
-                }
+            if let Some(conn) = conns.get_mut(slot)
+                && conn.scheduled_tick == Some(tick)
+            {
+                conn.scheduled_tick = None;
+                shared.drive(slot, conn, now);
             }
         }
         if now >= next_stats {
@@ -280,7 +280,8 @@ impl Shared<'_> {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| e.to_string())?;
-        let session = Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
+        let session =
+            Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
         conn.transport = Some(transport);
         conn.session = Some(session);
         conn.phase = Phase::Connecting;
@@ -289,7 +290,8 @@ impl Shared<'_> {
 
     /// Reads, handles events, publishes what is due, handles timers, writes.
     fn pump(&mut self, conn: &mut Conn, now: Instant) -> Result<(), String> {
-        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut())
+        else {
             return Ok(());
         };
         if conn.phase == Phase::Connecting {
@@ -301,7 +303,9 @@ impl Shared<'_> {
             }
         }
         let read = transport
-            .read(&mut self.scratch, &self.clock, |data, at| session.handle_input(data, at))
+            .read(&mut self.scratch, &self.clock, |data, at| {
+                session.handle_input(data, at)
+            })
             .map_err(|e| e.to_string());
         // Events first: acks that arrived with a close still count.
         while let Some(event) = session.poll_event() {
@@ -317,8 +321,11 @@ impl Shared<'_> {
                 }
                 Event::Acked(done) => {
                     let latency = done.acked.saturating_duration_since(done.due);
-                    self.stats
-                        .record_success(NAME_PUBLISH, micros(latency), u64::from(done.payload_len));
+                    self.stats.record_success(
+                        NAME_PUBLISH,
+                        micros(latency),
+                        u64::from(done.payload_len),
+                    );
                 }
                 Event::Received { .. } => {}
             }
@@ -327,7 +334,8 @@ impl Shared<'_> {
         if conn.phase == Phase::Connected && self.stop_deadline.is_none() {
             self.publish_due(conn, now)?;
         }
-        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut())
+        else {
             return Ok(());
         };
         if session.poll_timeout().is_some_and(|t| t <= now) {
@@ -344,7 +352,9 @@ impl Shared<'_> {
             }
         }
         if !session.pending_output().is_empty() {
-            transport.queue(session.pending_output()).map_err(|e| e.to_string())?;
+            transport
+                .queue(session.pending_output())
+                .map_err(|e| e.to_string())?;
             session.output_sent(now);
         }
         transport.flush().map_err(|e| e.to_string())?;
@@ -358,7 +368,8 @@ impl Shared<'_> {
     /// Publishes every message the plan says is due, while the socket and window allow.
     fn publish_due(&mut self, conn: &mut Conn, now: Instant) -> Result<(), String> {
         let qos = self.plan.qos;
-        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut()) else {
+        let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut())
+        else {
             return Ok(());
         };
         loop {
@@ -366,8 +377,12 @@ impl Shared<'_> {
             if due > now || transport.has_backlog() || !session.can_publish(qos) {
                 return Ok(());
             }
-            self.payload
-                .build(&conn.client_id, conn.seq, self.epoch.unix_at(due), &mut self.body);
+            self.payload.build(
+                &conn.client_id,
+                conn.seq,
+                self.epoch.unix_at(due),
+                &mut self.body,
+            );
             session
                 .publish(&conn.topic, &self.body, qos, due, now)
                 .map_err(|e| e.to_string())?;
@@ -381,7 +396,9 @@ impl Shared<'_> {
             }
             // One TLS write per batch: flush only when the batch is large.
             if session.pending_output().len() >= 64 * 1024 {
-                transport.queue(session.pending_output()).map_err(|e| e.to_string())?;
+                transport
+                    .queue(session.pending_output())
+                    .map_err(|e| e.to_string())?;
                 session.output_sent(now);
                 transport.flush().map_err(|e| e.to_string())?;
             }
@@ -390,7 +407,8 @@ impl Shared<'_> {
 
     fn fail_connect(&mut self, slot: usize, conn: &mut Conn, now: Instant, reason: &str) {
         let took = now.saturating_duration_since(conn.attempt_started);
-        self.stats.record_failure(NAME_CONNECT, micros(took), reason);
+        self.stats
+            .record_failure(NAME_CONNECT, micros(took), reason);
         self.retry_later(slot, conn, now);
     }
 

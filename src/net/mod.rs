@@ -5,5 +5,5 @@ pub mod tls;
 pub mod transport;
 
 pub use timestamp::WakeClock;
-pub use tls::{client_config, TlsConfigError, TlsFiles};
+pub use tls::{TlsConfigError, TlsFiles, client_config};
 pub use transport::{Transport, TransportError};

@@ -19,7 +19,11 @@ pub fn enable(fd: RawFd) -> io::Result<()> {
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// One reading of both clocks, taken once per wakeup, to turn kernel stamps into instants.

@@ -104,7 +104,10 @@ fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsConfigError>
     })
 }
 
-fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+fn read_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let pem = read_file(what, path)?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .filter_map(Result::ok)
@@ -120,7 +123,10 @@ fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
 }
 
 /// Builds the one shared client configuration of a run.
-pub fn client_config(files: &TlsFiles, alpn: &[String]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+pub fn client_config(
+    files: &TlsFiles,
+    alpn: &[String],
+) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     match &files.ca {
@@ -136,20 +142,25 @@ pub fn client_config(files: &TlsFiles, alpn: &[String]) -> Result<Arc<ClientConf
     }
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsConfigError::KeyMismatch { reason: e.to_string() })?
+        .map_err(|e| TlsConfigError::KeyMismatch {
+            reason: e.to_string(),
+        })?
         .with_root_certificates(roots);
     let mut config = match (&files.cert, &files.key) {
         (Some(cert_path), Some(key_path)) => {
             let chain = read_certs("cert", cert_path)?;
             let key_pem = read_file("key", key_path)?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsConfigError::NoPemItem {
-                what: "key",
-                path: key_path.clone(),
-                expected: "private key (PKCS#1, PKCS#8 or SEC1)",
-            })?;
+            let key =
+                PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsConfigError::NoPemItem {
+                    what: "key",
+                    path: key_path.clone(),
+                    expected: "private key (PKCS#1, PKCS#8 or SEC1)",
+                })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| TlsConfigError::KeyMismatch { reason: e.to_string() })?
+                .map_err(|e| TlsConfigError::KeyMismatch {
+                    reason: e.to_string(),
+                })?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(TlsConfigError::CertWithoutKey),
