@@ -659,7 +659,17 @@ pub fn run_mqload<S: AsRef<OsStr>>(
 }
 
 /// Runs `cmd` with stdout and stderr captured, killing it after `timeout`.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> RunOutput {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> RunOutput {
+    run_with_signal(cmd, timeout, None)
+}
+
+/// As [`run_with_timeout`], and sends `signal.1` (e.g. `libc::SIGTERM`) once `signal.0` has
+/// passed, the way a user's Ctrl-C or an orchestrator's stop would.
+pub fn run_with_signal(
+    mut cmd: Command,
+    timeout: Duration,
+    signal: Option<(Duration, i32)>,
+) -> RunOutput {
     let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -688,7 +698,17 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> RunOutput {
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let finished = wait_until(timeout, || !matches!(child.try_wait(), Ok(None)));
+    let mut signal = signal;
+    let finished = wait_until(timeout, || {
+        if let Some((after, number)) = signal
+            && started.elapsed() >= after
+        {
+            // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+            unsafe { libc::kill(child.id() as i32, number) };
+            signal = None;
+        }
+        !matches!(child.try_wait(), Ok(None))
+    });
     if !finished {
         let _ = child.kill();
     }
