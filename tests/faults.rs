@@ -1,0 +1,208 @@
+//! Faults the core must survive: a broker that never acks, one that refuses, one that dies and
+//! comes back. Each is counted as a named failure, the run ends on time, and it reconnects.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Broker, Pki, broker_args, run_mqload};
+use mqload::mqtt::{self, ConnectReturnCode, Packet};
+
+/// A plain-TCP server that answers every CONNECT with `code`, then reads and ignores everything
+/// (no PUBACK, no PINGRESP), for `lifetime`.
+fn scripted_broker(
+    code: ConnectReturnCode,
+    lifetime: Duration,
+) -> (u16, thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let handle = thread::spawn(move || {
+        let started = Instant::now();
+        let mut connections = Vec::new();
+        let mut accepted = 0;
+        while started.elapsed() < lifetime {
+            if let Ok((stream, _)) = listener.accept() {
+                accepted += 1;
+                connections.push(thread::spawn(move || serve(stream, code, lifetime)));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        accepted
+    });
+    (port, handle)
+}
+
+fn serve(mut stream: TcpStream, code: ConnectReturnCode, lifetime: Duration) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(lifetime));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        while let Ok(Some((packet, used))) = mqtt::decode(&buf, 1 << 20) {
+            if matches!(packet, Packet::Connect(_)) {
+                let mut out = Vec::new();
+                Packet::ConnAck {
+                    session_present: false,
+                    code,
+                }
+                .encode(&mut out)
+                .expect("connack");
+                if stream.write_all(&out).is_err() {
+                    return;
+                }
+            }
+            buf.drain(..used);
+        }
+    }
+}
+
+/// The cells of `name`'s row in the (only, with `--only-summary`) stats table.
+fn stats_row<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("MQTT") && l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no {name} row in:\n{stdout}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn a_broker_that_never_acks_is_a_failure_and_a_reconnect() {
+    let (port, server) = scripted_broker(ConnectReturnCode::Accepted, Duration::from_secs(8));
+    let out = run_mqload(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--no-tls",
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "5s",
+            "--qos",
+            "1",
+            "--throughput",
+            "5",
+            "--ack-timeout",
+            "1s",
+            "--stop-timeout",
+            "1s",
+            "--only-summary",
+        ],
+        &[],
+        Duration::from_secs(20),
+    );
+    // Failures give exit code 1, and the run still ends on time.
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.elapsed < Duration::from_secs(10), "{}", out.describe());
+    assert!(
+        out.stdout
+            .contains("no PUBACK/PUBCOMP within the ack timeout"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("connection lost before the ack"),
+        "{}",
+        out.describe()
+    );
+    // Each user connected, timed out after its first unacked publish, and connected again.
+    let connects: u64 = stats_row(&out.stdout, "connect")[2].parse().expect("count");
+    assert!(connects >= 4, "{}", out.describe());
+    assert!(server.join().expect("server") >= 4);
+}
+
+#[test]
+fn a_refused_connack_names_the_reason() {
+    let (port, _server) = scripted_broker(ConnectReturnCode::NotAuthorized, Duration::from_secs(5));
+    let out = run_mqload(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--no-tls",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--only-summary",
+        ],
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stdout.contains("CONNACK refused: 5 not authorized"),
+        "{}",
+        out.describe()
+    );
+    let connect = stats_row(&out.stdout, "connect");
+    assert_eq!(
+        connect[2],
+        connect[3].split('(').next().expect("fails"),
+        "every connect failed"
+    );
+}
+
+#[test]
+fn a_broker_killed_mid_run_is_reconnected_to_when_it_returns() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let mut broker = Broker::start(&pki);
+    let mut args = broker_args(&pki, &broker);
+    args.extend(
+        [
+            "-u",
+            "3",
+            "-r",
+            "100",
+            "-t",
+            "9s",
+            "--qos",
+            "1",
+            "--throughput",
+            "20",
+            "--only-summary",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let run = thread::spawn(move || run_mqload(&args, &[], Duration::from_secs(40)));
+    thread::sleep(Duration::from_secs(3));
+    broker.kill();
+    thread::sleep(Duration::from_secs(1));
+    broker.restart();
+    let out = run.join().expect("run");
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the drop is a failure:\n{}",
+        out.describe()
+    );
+    // Three drops counted, three reconnects (or more while the broker was down), and
+    // publishing resumed: 3 users x 20/s over ~8 s minus the outage is well over 250.
+    let disconnect = stats_row(&out.stdout, "disconnect");
+    assert!(disconnect[3].starts_with('3'), "{}", out.describe());
+    let connect: u64 = stats_row(&out.stdout, "connect")[2].parse().expect("count");
+    assert!(connect >= 6, "{}", out.describe());
+    let published: u64 = stats_row(&out.stdout, "publish:1:locust/test/topic")[2]
+        .parse()
+        .expect("count");
+    assert!(published > 250, "{}", out.describe());
+    let reconnected = broker.log().matches("New client connected").count();
+    assert_eq!(reconnected, 3, "all three came back:\n{}", broker.log());
+}
