@@ -188,7 +188,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "MQLOAD_WAKE_INTERVAL",
-        default_value = "2ms",
+        default_value = "1ms",
         help_heading = "MQTT"
     )]
     pub wake_interval: String,

@@ -39,12 +39,15 @@ pub struct Conn {
     pub attempt_started: Instant,
     /// When the next Idle phase ends (spawn time or end of backoff).
     pub idle_until: Instant,
-    /// Due time of message 0 of the current plan.
-    pub first_due: Instant,
-    /// Messages of the current plan already handled (sent or counted as failed).
-    pub planned: u64,
+    /// When the next message is due by the plan (`first + k * period`, kept exact in integer
+    /// nanoseconds by adding the period).
+    pub next_due: Instant,
     /// Messages built for this client so far (`info.seq`).
     pub seq: u64,
+    /// The socket reported readable and has not been drained to `WouldBlock` since.
+    pub readable: bool,
+    /// Due messages are waiting for the broker (socket, TLS buffer or in-flight window full).
+    pub held_back: bool,
     /// Failed connection attempts in a row (for the backoff).
     pub failures_in_row: u32,
     /// Tick of the wheel entry that is current for this device.
@@ -63,17 +66,13 @@ impl Conn {
             session: None,
             attempt_started: start,
             idle_until: start,
-            first_due: start,
-            planned: 0,
+            next_due: start,
             seq: 0,
+            readable: false,
+            held_back: false,
             failures_in_row: 0,
             scheduled_tick: None,
         }
-    }
-
-    /// Due time of message `planned` of the current plan.
-    pub fn next_due(&self, period: Duration) -> Instant {
-        self.first_due + period.mul_f64(self.planned as f64)
     }
 }
 

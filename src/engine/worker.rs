@@ -89,7 +89,7 @@ pub fn run_worker(
         body: Vec::new(),
         scratch: vec![0u8; 64 * 1024],
         rng: SmallRng::seed_from_u64(seed),
-        period: Duration::from_secs_f64(1.0 / plan.throughput),
+        period: Duration::from_nanos((1e9 / plan.throughput).round().max(1.0) as u64),
         clock: WakeClock::now(),
         connected: 0,
         stop_deadline: None,
@@ -102,6 +102,7 @@ pub fn run_worker(
     let mut fired = Vec::new();
     let mut next_stats = epoch.instant + STATS_INTERVAL;
     let mut now = Instant::now();
+    let mut pacer = WakePacer::new(plan.wake_interval);
     loop {
         if shared.stop_deadline.is_none() && stop.load(Ordering::Relaxed) {
             shared.begin_stop(&mut conns, now);
@@ -109,12 +110,9 @@ pub fn run_worker(
         if shared.stop_deadline.is_some() && conns.iter().all(|c| c.phase == Phase::Closed) {
             break;
         }
-        if !plan.wake_interval.is_zero() {
+        if let Some(pause) = pacer.pause(now) {
             // Bound wakeups per second: what arrives meanwhile keeps its kernel timestamp.
-            let busy = Instant::now().saturating_duration_since(now);
-            if busy < plan.wake_interval {
-                std::thread::sleep(plan.wake_interval - busy);
-            }
+            std::thread::sleep(pause);
             now = Instant::now();
         }
         let timeout = shared
@@ -130,9 +128,13 @@ pub fn run_worker(
         }
         shared.clock = WakeClock::now();
         now = shared.clock.instant;
+        pacer.woke(now);
         for event in events.iter() {
             let slot = event.token().0;
             if let Some(conn) = conns.get_mut(slot) {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.readable = true;
+                }
                 shared.drive(slot, conn, now);
             }
         }
@@ -254,7 +256,7 @@ impl Shared<'_> {
                         .as_ref()
                         .is_some_and(|s| s.can_publish(self.plan.qos));
                 if !blocked {
-                    wake = wake.min(conn.next_due(self.period));
+                    wake = wake.min(conn.next_due);
                 }
             }
             Phase::Draining => {
@@ -284,6 +286,7 @@ impl Shared<'_> {
             Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
         conn.transport = Some(transport);
         conn.session = Some(session);
+        conn.readable = false;
         conn.phase = Phase::Connecting;
         Ok(())
     }
@@ -302,11 +305,19 @@ impl Shared<'_> {
                 return Ok(());
             }
         }
-        let read = transport
-            .read(&mut self.scratch, &self.clock, |data, at| {
-                session.handle_input(data, at)
-            })
-            .map_err(|e| e.to_string());
+        // Timer-only wakes skip the read: it would be a recvmsg returning EAGAIN.
+        let read = if conn.readable {
+            let read = transport
+                .read(&mut self.scratch, &self.clock, |data, at| {
+                    session.handle_input(data, at)
+                })
+                .map_err(|e| e.to_string());
+            // Ok(Ok(())) means drained to WouldBlock: wait for the next readable edge.
+            conn.readable = !matches!(read, Ok(Ok(())));
+            read
+        } else {
+            Ok(Ok(()))
+        };
         // Events first: acks that arrived with a close still count.
         while let Some(event) = session.poll_event() {
             match event {
@@ -316,8 +327,18 @@ impl Shared<'_> {
                     self.connected += 1;
                     conn.failures_in_row = 0;
                     conn.phase = Phase::Connected;
-                    conn.first_due = now + FIRST_PUBLISH_DELAY;
-                    conn.planned = 0;
+                    let first_due = now + FIRST_PUBLISH_DELAY;
+                    if conn.seq > 0 && conn.next_due < first_due {
+                        // Reconnected: what fell due while disconnected was never sent.
+                        let missed = first_due.duration_since(conn.next_due).as_nanos()
+                            / self.period.as_nanos();
+                        for _ in 0..missed {
+                            self.stats
+                                .record_failure(NAME_PUBLISH, 0, "not connected when due");
+                        }
+                    }
+                    conn.next_due = first_due;
+                    conn.held_back = false;
                 }
                 Event::Acked(done) => {
                     let latency = done.acked.saturating_duration_since(done.due);
@@ -372,11 +393,12 @@ impl Shared<'_> {
         else {
             return Ok(());
         };
-        loop {
-            let due = conn.first_due + self.period.mul_f64(conn.planned as f64);
-            if due > now || transport.has_backlog() || !session.can_publish(qos) {
+        while conn.next_due <= now {
+            if transport.has_backlog() || !session.can_publish(qos) {
+                conn.held_back = true;
                 return Ok(());
             }
+            let due = conn.next_due;
             self.payload.build(
                 &conn.client_id,
                 conn.seq,
@@ -387,14 +409,18 @@ impl Shared<'_> {
                 .publish(&conn.topic, &self.body, qos, due, now)
                 .map_err(|e| e.to_string())?;
             conn.seq += 1;
-            conn.planned += 1;
+            conn.next_due += self.period;
             let lag = micros(now.saturating_duration_since(due));
-            self.stats.record_send_lag(lag);
+            if conn.held_back {
+                self.stats.record_held_back(lag);
+            } else {
+                self.stats.record_send_lag(lag);
+            }
             if qos == QoS::AtMostOnce {
                 self.stats
                     .record_success(NAME_PUBLISH, lag, self.body.len() as u64);
             }
-            // One TLS write per batch: flush only when the batch is large.
+            // One TLS write per batch: flush early only when the batch is large.
             if session.pending_output().len() >= 64 * 1024 {
                 transport
                     .queue(session.pending_output())
@@ -403,6 +429,8 @@ impl Shared<'_> {
                 transport.flush().map_err(|e| e.to_string())?;
             }
         }
+        conn.held_back = false;
+        Ok(())
     }
 
     fn fail_connect(&mut self, slot: usize, conn: &mut Conn, now: Instant, reason: &str) {
@@ -456,6 +484,78 @@ impl Shared<'_> {
     }
 }
 
+/// Limits a loop to one wakeup per `interval` on average, with a burst of a few allowed
+/// (a generic cell rate algorithm): a quiet loop wakes at once, a busy one sleeps to batch.
+#[derive(Debug)]
+struct WakePacer {
+    interval: Duration,
+    burst: Duration,
+    /// Theoretical time of the next wakeup at exactly the allowed rate.
+    next: Option<Instant>,
+}
+
+impl WakePacer {
+    fn new(interval: Duration) -> WakePacer {
+        WakePacer {
+            interval,
+            burst: interval * 4,
+            next: None,
+        }
+    }
+
+    /// How long to sleep before polling again, if at all.
+    fn pause(&self, now: Instant) -> Option<Duration> {
+        let allowed = self.next?.checked_sub(self.burst)?;
+        (allowed > now).then(|| allowed - now)
+    }
+
+    /// The loop woke at `now`.
+    fn woke(&mut self, now: Instant) {
+        if !self.interval.is_zero() {
+            self.next = Some(self.next.map_or(now, |next| next.max(now)) + self.interval);
+        }
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_loop_never_waits_and_a_busy_one_is_held_to_the_rate() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut pacer = WakePacer::new(ms(1));
+        // Wakes 10 ms apart: never paused.
+        for k in 0..10 {
+            let at = t0 + ms(10 * k);
+            assert_eq!(pacer.pause(at), None);
+            pacer.woke(at);
+        }
+        // Back-to-back wakes: a burst of a few passes, then each waits for its 1 ms slot.
+        let busy = t0 + ms(200);
+        let mut paused = Vec::new();
+        let mut now = busy;
+        for _ in 0..10 {
+            if let Some(p) = pacer.pause(now) {
+                paused.push(p);
+                now += p;
+            }
+            pacer.woke(now);
+        }
+        assert_eq!(paused.len(), 5, "{paused:?}");
+        assert!(
+            now >= busy + ms(5) && now <= busy + ms(6),
+            "{:?}",
+            now - busy
+        );
+        // Disabled: never pauses.
+        let mut off = WakePacer::new(Duration::ZERO);
+        off.woke(t0);
+        assert_eq!(off.pause(t0), None);
+    }
 }

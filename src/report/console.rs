@@ -206,16 +206,26 @@ pub fn error_report(snapshot: &Snapshot, name_width: usize) -> String {
 
 /// mqload's own timeliness: p50/p99/max send lag, and a verdict when mqload was the bottleneck.
 pub fn send_lag_report(lag: &LagStats) -> String {
-    if lag.count == 0 {
-        return "Send lag (due -> written): no messages sent\n".to_owned();
+    let mut out = String::new();
+    if lag.held_back > 0 {
+        out.push_str(&format!(
+            "Held back by the broker: {} messages waited for a full socket or in-flight window, \
+             up to {} ms (the broker, not mqload, set the pace)\n",
+            lag.held_back,
+            ms(lag.held_back_max_us)
+        ));
     }
-    let mut out = format!(
+    if lag.count == 0 {
+        out.push_str("Send lag (due -> written): no messages sent on their own schedule\n");
+        return out;
+    }
+    out.push_str(&format!(
         "Send lag (due -> written): p50 {} ms, p99 {} ms, max {} ms over {} messages\n",
         ms(lag.p50_us),
         ms(lag.p99_us),
         ms(lag.max_us),
         lag.count
-    );
+    ));
     if lag.is_bottleneck() {
         out.push_str(&format!(
             "mqload was the bottleneck: send-lag p99 {} ms > {} ms; response times include \
@@ -409,6 +419,7 @@ mod tests {
             p50_us: 50,
             p99_us: 10_000,
             max_us: 12_500,
+            ..LagStats::default()
         };
         let ok = send_lag_report(&lag);
         assert_eq!(
@@ -422,6 +433,26 @@ mod tests {
             "{slow}"
         );
         assert!(send_lag_report(&LagStats::default()).contains("no messages sent"));
+    }
+
+    #[test]
+    fn messages_held_back_by_the_broker_are_named_apart_from_mqloads_lag() {
+        let lag = LagStats {
+            count: 10,
+            p50_us: 50,
+            p99_us: 90,
+            max_us: 100,
+            held_back: 7,
+            held_back_max_us: 2_500_000,
+        };
+        let report = send_lag_report(&lag);
+        assert!(
+            report.starts_with(
+                "Held back by the broker: 7 messages waited for a full socket or in-flight window, up to 2500.0 ms"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("mqload was the bottleneck"), "{report}");
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub(crate) struct Collector {
     errors: BTreeMap<(NameId, String), ErrorTotals>,
     send_lag: Histogram<u64>,
     send_lag_max_us: u64,
+    held_back: u64,
+    held_back_max_us: u64,
     /// Latest users-connected gauge per thread.
     users: BTreeMap<usize, u64>,
     start_unix: Option<f64>,
@@ -137,6 +139,8 @@ impl Collector {
             errors: BTreeMap::new(),
             send_lag: new_histogram(),
             send_lag_max_us: 0,
+            held_back: 0,
+            held_back_max_us: 0,
             users: BTreeMap::new(),
             start_unix: None,
             end_unix: None,
@@ -174,6 +178,8 @@ impl Collector {
             let _ = self.send_lag.add(lag);
         }
         self.send_lag_max_us = self.send_lag_max_us.max(delta.send_lag_max_us);
+        self.held_back += delta.held_back;
+        self.held_back_max_us = self.held_back_max_us.max(delta.held_back_max_us);
         self.users.insert(delta.thread, delta.users_connected);
         if let Some(last) = self.last_second() {
             self.total.prune(last);
@@ -220,6 +226,8 @@ impl Collector {
                 p50_us: quantile_in(lag, 0.5, lag.min(), lag_max),
                 p99_us: quantile_in(lag, 0.99, lag.min(), lag_max),
                 max_us: lag_max,
+                held_back: self.held_back,
+                held_back_max_us: self.held_back_max_us,
             },
         }
     }

@@ -125,6 +125,10 @@ pub struct LagStats {
     pub p99_us: u64,
     /// Largest lag, microseconds.
     pub max_us: u64,
+    /// Messages that waited for the broker (socket or in-flight window full); not in the above.
+    pub held_back: u64,
+    /// Longest such wait, microseconds.
+    pub held_back_max_us: u64,
 }
 
 /// Above this p99 send lag, mqload itself (not the broker) limited the run.

@@ -19,6 +19,8 @@ pub struct WorkerStats {
     errors: Vec<HashMap<String, u64>>,
     send_lag: Histogram<u64>,
     send_lag_max_us: u64,
+    held_back: u64,
+    held_back_max_us: u64,
     users_connected: u64,
     interval_start: f64,
 }
@@ -38,6 +40,10 @@ pub struct StatsDelta {
     pub(crate) send_lag: Option<Histogram<u64>>,
     /// Exact largest send lag in the interval (the histogram rounds up to its bucket's edge).
     pub(crate) send_lag_max_us: u64,
+    /// Messages that waited for the broker (socket or in-flight window full) in the interval.
+    pub(crate) held_back: u64,
+    /// Longest such wait, microseconds.
+    pub(crate) held_back_max_us: u64,
 }
 
 impl StatsDelta {
@@ -77,6 +83,8 @@ impl WorkerStats {
             errors: (0..names).map(|_| HashMap::new()).collect(),
             send_lag: new_histogram(),
             send_lag_max_us: 0,
+            held_back: 0,
+            held_back_max_us: 0,
             users_connected: 0,
             interval_start: start_unix,
         }
@@ -116,6 +124,14 @@ impl WorkerStats {
         self.send_lag_max_us = self.send_lag_max_us.max(lag_us);
     }
 
+    /// A message written `lag_us` after its due time because the broker held it back (the
+    /// socket, TLS buffer or in-flight window was full): the broker's delay, not mqload's.
+    #[inline]
+    pub fn record_held_back(&mut self, lag_us: u64) {
+        self.held_back += 1;
+        self.held_back_max_us = self.held_back_max_us.max(lag_us.min(MAX_TRACKABLE_US));
+    }
+
     /// Current users connected on this thread (a gauge, not a delta).
     pub fn set_users_connected(&mut self, connected: u64) {
         self.users_connected = connected;
@@ -149,6 +165,8 @@ impl WorkerStats {
             errors,
             send_lag,
             send_lag_max_us: std::mem::take(&mut self.send_lag_max_us),
+            held_back: std::mem::take(&mut self.held_back),
+            held_back_max_us: std::mem::take(&mut self.held_back_max_us),
         }
     }
 }
