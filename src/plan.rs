@@ -95,7 +95,7 @@ impl fmt::Display for PlanError {
             PlanError::BadRate { option, value } => {
                 write!(
                     f,
-                    "--{option} {value} must be a positive number, e.g. 1 or 0.5"
+                    "--{option} {value} must be a number from 0.0001 to 10000000, e.g. 1 or 0.5"
                 )
             }
             PlanError::TooManyUsers { users, limit } => write!(
@@ -173,6 +173,12 @@ pub const NAME_DISCONNECT: usize = 1;
 /// Row of `publish:<qos>:<topic template>`.
 pub const NAME_PUBLISH: usize = 2;
 
+/// Longest duration any option accepts (a year): far past any load test, and far from the
+/// overflow of instant arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Rates (messages or users per second) outside this range are mistakes.
+const RATE_RANGE: std::ops::RangeInclusive<f64> = 1e-4..=1e7;
+
 /// Parses Locust's duration syntax (`90`, `30s`, `10m`, `1h30m`, `1h 30m 10s`), plus `ms`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -180,7 +186,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| *d <= MAX_DURATION);
     }
     let mut total = 0f64;
     let mut number = String::new();
@@ -207,10 +215,12 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         total += value * unit;
         saw_unit = true;
     }
-    if !number.is_empty() || !saw_unit || !total.is_finite() {
+    if !number.is_empty() || !saw_unit {
         return None;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
 }
 
 fn duration(option: &'static str, value: &str) -> Result<Duration, PlanError> {
@@ -221,7 +231,7 @@ fn duration(option: &'static str, value: &str) -> Result<Duration, PlanError> {
 }
 
 fn positive(option: &'static str, value: f64) -> Result<f64, PlanError> {
-    if value.is_finite() && value > 0.0 {
+    if RATE_RANGE.contains(&value) {
         Ok(value)
     } else {
         Err(PlanError::BadRate { option, value })
@@ -446,7 +456,20 @@ mod tests {
 
     #[test]
     fn bad_durations_are_rejected() {
-        for bad in ["", "10x", "m", "-5", "1h30", "ten minutes", "5s5"] {
+        for bad in [
+            "",
+            "10x",
+            "m",
+            "-5",
+            "1h30",
+            "ten minutes",
+            "5s5",
+            "1e19",
+            "1e30s",
+            "NaN",
+            "inf",
+            "9000h",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

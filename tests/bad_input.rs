@@ -161,3 +161,18 @@ fn a_locustfile_is_accepted_with_one_warning() {
         out.describe()
     );
 }
+
+#[test]
+fn absurd_durations_and_rates_are_refused_not_a_hang() {
+    // 1e19 s once overflowed the run's deadline and left mqload deaf to SIGTERM.
+    let out = run(&["--host", "127.0.0.1", "--no-tls", "-t", "1e19"]);
+    assert_config_error(&out, "30s, 10m, 1h30m");
+    for (option, value) in [
+        ("--throughput", "0"),
+        ("--spawn-rate", "1e-300"),
+        ("--throughput", "NaN"),
+    ] {
+        let out = run(&["--host", "127.0.0.1", "--no-tls", option, value]);
+        assert_config_error(&out, "must be a number from");
+    }
+}

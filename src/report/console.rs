@@ -229,7 +229,8 @@ pub fn send_lag_report(lag: &LagStats) -> String {
     if lag.is_bottleneck() {
         out.push_str(&format!(
             "mqload was the bottleneck: send-lag p99 {} ms > {} ms; response times include \
-             mqload's own delay (use more threads/hosts or fewer users per host)\n",
+             mqload's own delay. Its CPUs were short: use more threads or hosts, fewer users per \
+             host, or keep a local broker off the cores mqload uses\n",
             ms(lag.p99_us),
             SEND_LAG_BOTTLENECK_US / 1000
         ));
