@@ -11,10 +11,10 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
 use crate::cli::{Cli, PayloadFormatArg};
-use crate::mqtt::QoS;
+use crate::mqtt::{self, Publish, QoS};
 use crate::net::{self, TlsConfigError, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
-use crate::session::SessionConfig;
+use crate::session::{Session, SessionConfig};
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
 pub const MAX_INCOMING_PACKET: usize = 1 << 20;
@@ -71,6 +71,31 @@ pub enum PlanError {
         /// The template.
         template: String,
     },
+    /// More random bytes per message than mqload builds.
+    PayloadTooLarge {
+        /// Bytes asked for.
+        bytes: u64,
+    },
+    /// A keep alive MQTT cannot carry (whole seconds, 0 to 65,535).
+    BadKeepAlive(String),
+    /// A timeout of zero, which would fail every attempt at once.
+    ZeroTimeout {
+        /// Which option.
+        option: &'static str,
+    },
+    /// A wake interval so long that the loop would sleep through its own deadlines.
+    BadWakeInterval(String),
+    /// `--max-inflight 0`: no QoS 1/2 publish could ever go out.
+    ZeroInflight,
+    /// Several users would share one client id, and the broker would keep disconnecting them.
+    SharedClientId(String),
+    /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
+    InvalidMqtt {
+        /// Which option.
+        option: &'static str,
+        /// The encoder's reason.
+        reason: String,
+    },
 }
 
 impl fmt::Display for PlanError {
@@ -117,8 +142,33 @@ impl fmt::Display for PlanError {
             }
             PlanError::BadTemplate { option, template } => write!(
                 f,
-                "--{option} {template:?} has an unknown placeholder: use {{i}}, {{run_id}}, {{client_id}}, {{rand}}"
+                "--{option} {template:?} has an unknown placeholder: use {{i}}, {{run_id}}, {{rand}}, and in --topic also {{client_id}}"
             ),
+            PlanError::PayloadTooLarge { bytes } => write!(
+                f,
+                "{bytes} random bytes per message is more than mqload builds ({MAX_RANDOM_BYTES}); lower --payload-kb / --payload-bytes (AWS IoT takes at most 128 KB)"
+            ),
+            PlanError::BadKeepAlive(value) => write!(
+                f,
+                "--keepalive {value}: MQTT carries whole seconds from 0 (off) to 65535, e.g. 60s"
+            ),
+            PlanError::ZeroTimeout { option } => {
+                write!(f, "--{option} 0 would fail every attempt at once: give e.g. 30s")
+            }
+            PlanError::BadWakeInterval(value) => write!(
+                f,
+                "--wake-interval {value} is too long: give 0ms to 100ms (default 1ms)"
+            ),
+            PlanError::ZeroInflight => f.write_str(
+                "--max-inflight 0 would never let a QoS 1/2 publish out: give 1 or more (AWS IoT allows 100)",
+            ),
+            PlanError::SharedClientId(template) => write!(
+                f,
+                "--client-id {template:?} gives every user the same id, so the broker would keep disconnecting them: add {{i}} or {{rand}}"
+            ),
+            PlanError::InvalidMqtt { option, reason } => {
+                write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
+            }
         }
     }
 }
@@ -176,6 +226,11 @@ pub const NAME_PUBLISH: usize = 2;
 /// Longest duration any option accepts (a year): far past any load test, and far from the
 /// overflow of instant arithmetic.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Most random bytes per message (before base64): far above AWS IoT's 128 KB, and small enough
+/// that each thread's random pool stays a few tens of megabytes.
+pub const MAX_RANDOM_BYTES: u64 = 4 << 20;
+/// Longest wake interval: past this the loop would sleep through its own timers.
+const MAX_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 /// Rates (messages or users per second) outside this range are mistakes.
 const RATE_RANGE: std::ops::RangeInclusive<f64> = 1e-4..=1e7;
 
@@ -238,43 +293,45 @@ fn positive(option: &'static str, value: f64) -> Result<f64, PlanError> {
     }
 }
 
-/// Substitutes `{i}`, `{run_id}`, `{client_id}` and `{rand}` in a template.
+/// Every placeholder a template may hold.
+const PLACEHOLDERS: [&str; 4] = ["{i}", "{run_id}", "{client_id}", "{rand}"];
+/// The client id cannot contain itself.
+const CLIENT_ID_PLACEHOLDERS: [&str; 3] = ["{i}", "{run_id}", "{rand}"];
+
+/// Substitutes `{i}`, `{run_id}`, `{client_id}` and `{rand}` (16 random alphanumerics) in a
+/// template; any other `{` is kept as it is.
 pub fn expand_template(template: &str, index: u64, run_id: &str, client_id: &str) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
-        let (replacement, len): (std::borrow::Cow<'_, str>, usize) = if after.starts_with("{i}") {
-            (index.to_string().into(), 3)
-        } else if after.starts_with("{run_id}") {
-            (run_id.into(), 8)
-        } else if after.starts_with("{client_id}") {
-            (client_id.into(), 11)
-        } else if after.starts_with("{rand}") {
-            (random_alphanumerics(16).into(), 6)
-        } else {
-            ("{".into(), 1)
+        let Some(placeholder) = PLACEHOLDERS.iter().find(|p| after.starts_with(**p)) else {
+            out.push('{');
+            rest = &after[1..];
+            continue;
         };
-        out.push_str(&replacement);
-        rest = &after[len..];
+        match *placeholder {
+            "{i}" => out.push_str(&index.to_string()),
+            "{run_id}" => out.push_str(run_id),
+            "{client_id}" => out.push_str(client_id),
+            _ => out.push_str(&random_alphanumerics(16)),
+        }
+        rest = &after[placeholder.len()..];
     }
     out.push_str(rest);
     out
 }
 
-fn template_ok(template: &str) -> bool {
+/// Whether every `{` in `template` opens one of `allowed`.
+fn template_ok(template: &str, allowed: &[&str]) -> bool {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         let after = &rest[start..];
-        let Some(len) = ["{i}", "{run_id}", "{client_id}", "{rand}"]
-            .iter()
-            .find(|p| after.starts_with(**p))
-            .map(|p| p.len())
-        else {
+        let Some(placeholder) = allowed.iter().find(|p| after.starts_with(**p)) else {
             return false;
         };
-        rest = &after[len..];
+        rest = &after[placeholder.len()..];
     }
     true
 }
@@ -311,6 +368,46 @@ pub fn raise_open_file_limit() -> u64 {
     limit.rlim_cur
 }
 
+/// Encodes what the first and the last user would send, so a client id, topic or credential
+/// the codec refuses stops the run here instead of failing every connection.
+fn check_mqtt_fields(
+    cli: &Cli,
+    session: &SessionConfig,
+    qos: QoS,
+    run_id: &str,
+) -> Result<(), PlanError> {
+    if cli.password.is_some() && cli.username.is_none() {
+        return Err(PlanError::InvalidMqtt {
+            option: "password",
+            reason: "MQTT 3.1.1 sends a password only with a user name; add --username".into(),
+        });
+    }
+    let now = std::time::Instant::now();
+    for user in [0, cli.users - 1] {
+        let client_id = expand_template(&cli.client_id, user, run_id, "");
+        Session::new(session, &client_id, now).map_err(|e| PlanError::InvalidMqtt {
+            option: "client-id",
+            reason: e.to_string(),
+        })?;
+        let topic = expand_template(&cli.topic, user, run_id, &client_id);
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: &topic,
+            packet_id: 1,
+            payload: &[],
+        };
+        mqtt::encode_publish_into(&publish, &mut Vec::new()).map_err(|e| {
+            PlanError::InvalidMqtt {
+                option: "topic",
+                reason: e.to_string(),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 impl RunPlan {
     /// Validates the options and resolves host, TLS files and limits.
     pub fn from_cli(cli: &Cli) -> Result<RunPlan, PlanError> {
@@ -330,8 +427,31 @@ impl RunPlan {
         let ack_timeout = duration("ack-timeout", &cli.ack_timeout)?;
         let connect_timeout = duration("connect-timeout", &cli.connect_timeout)?;
         let wake_interval = duration("wake-interval", &cli.wake_interval)?;
-        for (option, template) in [("client-id", &cli.client_id), ("topic", &cli.topic)] {
-            if !template_ok(template) {
+        if wake_interval > MAX_WAKE_INTERVAL {
+            return Err(PlanError::BadWakeInterval(cli.wake_interval.clone()));
+        }
+        if keep_alive.subsec_nanos() != 0 || keep_alive.as_secs() > u64::from(u16::MAX) {
+            return Err(PlanError::BadKeepAlive(cli.keepalive.clone()));
+        }
+        for (option, value) in [
+            ("ack-timeout", ack_timeout),
+            ("connect-timeout", connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(PlanError::ZeroTimeout { option });
+            }
+        }
+        if cli.max_inflight == 0 {
+            return Err(PlanError::ZeroInflight);
+        }
+        if cli.users > 1 && !cli.client_id.contains("{i}") && !cli.client_id.contains("{rand}") {
+            return Err(PlanError::SharedClientId(cli.client_id.clone()));
+        }
+        for (option, template, allowed) in [
+            ("client-id", &cli.client_id, &CLIENT_ID_PLACEHOLDERS[..]),
+            ("topic", &cli.topic, &PLACEHOLDERS[..]),
+        ] {
+            if !template_ok(template, allowed) {
                 return Err(PlanError::BadTemplate {
                     option,
                     template: template.clone(),
@@ -344,7 +464,7 @@ impl RunPlan {
             Some(n) => return Err(PlanError::BadProcesses(n)),
         };
         let limit = raise_open_file_limit();
-        if cli.users + RESERVED_FDS > limit {
+        if cli.users.saturating_add(RESERVED_FDS) > limit {
             return Err(PlanError::TooManyUsers {
                 users: cli.users,
                 limit,
@@ -388,7 +508,15 @@ impl RunPlan {
             .run_id
             .clone()
             .unwrap_or_else(|| format!("mqload-{}", random_alphanumerics(12)));
-        let random_bytes = cli.payload_bytes.unwrap_or(cli.payload_kb as usize * 1024);
+        let random_bytes = cli
+            .payload_bytes
+            .map_or(u64::from(cli.payload_kb) * 1024, |b| b as u64);
+        if random_bytes > MAX_RANDOM_BYTES {
+            return Err(PlanError::PayloadTooLarge {
+                bytes: random_bytes,
+            });
+        }
+        let random_bytes = random_bytes as usize;
         let payload = PayloadRecipe {
             format: match cli.payload_format {
                 PayloadFormatArg::Json => PayloadFormat::Json,
@@ -397,6 +525,16 @@ impl RunPlan {
             run_id: run_id.clone(),
             random_bytes,
         };
+        let session = SessionConfig {
+            keep_alive,
+            clean_session: cli.clean_session,
+            username: cli.username.clone(),
+            password: cli.password.clone(),
+            max_inflight: cli.max_inflight,
+            ack_timeout,
+            max_packet_size: MAX_INCOMING_PACKET,
+        };
+        check_mqtt_fields(cli, &session, qos, &run_id)?;
         let request_names = vec![
             "connect".to_string(),
             "disconnect".to_string(),
@@ -419,15 +557,7 @@ impl RunPlan {
             payload,
             client_id_template: cli.client_id.clone(),
             topic_template: cli.topic.clone(),
-            session: SessionConfig {
-                keep_alive,
-                clean_session: cli.clean_session,
-                username: cli.username.clone(),
-                password: cli.password.clone(),
-                max_inflight: cli.max_inflight,
-                ack_timeout,
-                max_packet_size: MAX_INCOMING_PACKET,
-            },
+            session,
             run_id,
             wake_interval,
             request_names,
@@ -484,7 +614,9 @@ mod tests {
         let id = expand_template("locust-{rand}", 0, "R", "");
         assert_eq!(id.len(), 23);
         assert!(id[7..].chars().all(|c| c.is_ascii_alphanumeric()));
-        assert!(template_ok("a/{i}/{rand}"));
-        assert!(!template_ok("a/{user}"));
+        assert!(template_ok("a/{i}/{rand}", &PLACEHOLDERS));
+        assert!(!template_ok("a/{user}", &PLACEHOLDERS));
+        assert!(!template_ok("id-{client_id}", &CLIENT_ID_PLACEHOLDERS));
+        assert_eq!(expand_template("{x}/{i}", 3, "R", ""), "{x}/3");
     }
 }

@@ -176,3 +176,29 @@ fn absurd_durations_and_rates_are_refused_not_a_hang() {
         assert_config_error(&out, "must be a number from");
     }
 }
+
+#[test]
+fn what_mqtt_cannot_carry_is_refused_before_connecting() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--topic", "a/#"], "--topic cannot be sent over MQTT"),
+        (&["--topic", ""], "--topic cannot be sent over MQTT"),
+        (&["--password", "x"], "add --username"),
+        (&["--client-id", "same", "-u", "2"], "add {i} or {rand}"),
+        (&["--client-id", "id-{client_id}"], "unknown placeholder"),
+        (&["--payload-kb", "4000000"], "more than mqload builds"),
+        (
+            &["--payload-bytes", "18446744073709551615"],
+            "more than mqload builds",
+        ),
+        (&["--keepalive", "500ms"], "whole seconds"),
+        (&["--ack-timeout", "0"], "would fail every attempt"),
+        (&["--wake-interval", "1s"], "0ms to 100ms"),
+        (&["--max-inflight", "0"], "--max-inflight 0"),
+        (&["-u", "18446744073709551615"], "open-file limit"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["--host", "127.0.0.1", "--no-tls", "-t", "1s"];
+        args.extend_from_slice(extra);
+        assert_config_error(&run(&args), needle);
+    }
+}

@@ -81,12 +81,20 @@ impl Entry {
         self.num_requests == 0
     }
 
-    /// Mean response time in microseconds (0 without requests).
+    /// `n` failed requests that have no response time (a message that was never sent): counted
+    /// as requests and failures, kept out of the histogram, the sum, min and max.
+    pub(crate) fn record_untimed_failures(&mut self, n: u64) {
+        self.num_requests += n;
+        self.num_failures += n;
+    }
+
+    /// Mean response time in microseconds over the requests that have one (0 without).
     pub(crate) fn avg_us(&self) -> f64 {
-        if self.num_requests == 0 {
+        let timed = self.histogram.len();
+        if timed == 0 {
             0.0
         } else {
-            self.total_us as f64 / self.num_requests as f64
+            self.total_us as f64 / timed as f64
         }
     }
 

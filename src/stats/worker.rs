@@ -116,6 +116,22 @@ impl WorkerStats {
         }
     }
 
+    /// `count` requests of `name` that failed with `error` and have no response time (messages
+    /// that fell due while disconnected): counted once, whatever `count` is.
+    pub fn record_untimed_failures(&mut self, name: NameId, count: u64, error: &str) {
+        let (Some(entry), Some(errors)) = (self.entries.get_mut(name), self.errors.get_mut(name))
+        else {
+            return;
+        };
+        entry.record_untimed_failures(count);
+        match errors.get_mut(error) {
+            Some(n) => *n += count,
+            None => {
+                errors.insert(error.to_owned(), count);
+            }
+        }
+    }
+
     /// How long after its due time a message was written (mqload's own lag).
     #[inline]
     pub fn record_send_lag(&mut self, lag_us: u64) {
@@ -214,5 +230,25 @@ mod tests {
         assert!(empty.send_lag.is_none());
         assert_eq!(empty.send_lag_max_us, 0);
         assert_eq!(empty.users_connected, 7, "the gauge survives take_delta");
+    }
+
+    #[test]
+    fn untimed_failures_count_once_and_leave_latency_alone() {
+        let mut w = WorkerStats::with_start(0, 1, 0.0);
+        w.record_success(0, 1_000, 10);
+        w.record_untimed_failures(0, 5_000, "not connected when due");
+        let d = w.take_delta(1.0);
+        let e = d.entries[0].as_ref().expect("recorded");
+        assert_eq!((e.num_requests, e.num_failures), (5_001, 5_000));
+        assert_eq!((e.min_us, e.max_us), (1_000, 1_000));
+        assert_eq!(
+            e.avg_us(),
+            1_000.0,
+            "the average is over timed requests only"
+        );
+        assert_eq!(
+            d.errors,
+            vec![(0, "not connected when due".to_owned(), 5_000)]
+        );
     }
 }
