@@ -45,6 +45,8 @@ pub enum SessionError {
     PingTimeout,
     /// A packet could not be encoded (a topic or payload too long for MQTT).
     Encode(EncodeError),
+    /// The caller published while the session could not take it (a bug in the caller).
+    NotReady,
 }
 
 impl fmt::Display for SessionError {
@@ -56,6 +58,9 @@ impl fmt::Display for SessionError {
             SessionError::AckTimeout => f.write_str("no PUBACK/PUBCOMP within the ack timeout"),
             SessionError::PingTimeout => f.write_str("no PINGRESP within the ack timeout"),
             SessionError::Encode(e) => write!(f, "cannot encode packet: {e}"),
+            SessionError::NotReady => {
+                f.write_str("publish while not connected or the window is full")
+            }
         }
     }
 }
@@ -211,7 +216,7 @@ impl Session {
         now: Instant,
     ) -> Result<(), SessionError> {
         if !self.can_publish(qos) {
-            return Err(SessionError::Unexpected("publish while the window is full"));
+            return Err(SessionError::NotReady);
         }
         let packet_id = if qos == QoS::AtMostOnce {
             0
@@ -423,7 +428,7 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// Takes every publish still awaiting its ack (the connection is gone); returns their due times.
+    /// Takes every publish still awaiting its ack (the connection is gone); yields their due times.
     pub fn take_unacked(&mut self) -> impl Iterator<Item = Instant> + '_ {
         self.inflight.drain(..).map(|f| f.due)
     }

@@ -48,6 +48,8 @@ pub struct Conn {
     pub readable: bool,
     /// Due messages are waiting for the broker (socket, TLS buffer or in-flight window full).
     pub held_back: bool,
+    /// CONNACK was accepted at least once (so a reconnect has missed messages to count).
+    pub ever_connected: bool,
     /// Failed connection attempts in a row (for the backoff).
     pub failures_in_row: u32,
     /// Tick of the wheel entry that is current for this device.
@@ -70,6 +72,7 @@ impl Conn {
             seq: 0,
             readable: false,
             held_back: false,
+            ever_connected: false,
             failures_in_row: 0,
             scheduled_tick: None,
         }

@@ -65,6 +65,8 @@ struct Shared<'a> {
     /// Both clocks as read at the start of this wakeup.
     clock: WakeClock,
     connected: u64,
+    /// Devices finished for good.
+    closed: usize,
     /// Set once the run is stopping: no more publishes or reconnects.
     stop_deadline: Option<Instant>,
 }
@@ -92,8 +94,10 @@ pub fn run_worker(
         period: Duration::from_nanos((1e9 / plan.throughput).round().max(1.0) as u64),
         clock: WakeClock::now(),
         connected: 0,
+        closed: 0,
         stop_deadline: None,
     };
+    shared.body.reserve(shared.payload.body_len_hint());
     let mut conns = make_users(index, plan, epoch.instant);
     for (slot, conn) in conns.iter_mut().enumerate() {
         shared.schedule(slot, conn, conn.idle_until);
@@ -107,7 +111,7 @@ pub fn run_worker(
         if shared.stop_deadline.is_none() && stop.load(Ordering::Relaxed) {
             shared.begin_stop(&mut conns, now);
         }
-        if shared.stop_deadline.is_some() && conns.iter().all(|c| c.phase == Phase::Closed) {
+        if shared.stop_deadline.is_some() && shared.closed == conns.len() {
             break;
         }
         if let Some(pause) = pacer.pause(now) {
@@ -205,7 +209,7 @@ impl Shared<'_> {
                     conn.phase = Phase::Draining;
                     self.drive(slot, conn, now);
                 }
-                Phase::Idle | Phase::Connecting => self.close(conn, false),
+                Phase::Idle | Phase::Connecting => self.close(conn),
                 Phase::Draining | Phase::Closed => {}
             }
         }
@@ -217,7 +221,7 @@ impl Shared<'_> {
             Phase::Closed => return,
             Phase::Idle => {
                 if self.stop_deadline.is_some() {
-                    self.close(conn, false);
+                    self.close(conn);
                     return;
                 }
                 if now < conn.idle_until {
@@ -273,6 +277,10 @@ impl Shared<'_> {
         conn.attempt_started = now;
         let addr = self.plan.addrs[(conn.user as usize) % self.plan.addrs.len()];
         let tls = self.plan.tls.as_ref().map(|(config, name)| (config, name));
+        // The plan checked what CONNECT carries, so this fails only on a bug; no socket is
+        // opened for an attempt that could not speak MQTT.
+        let session =
+            Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
         let mut transport = Transport::connect(addr, tls).map_err(|e| e.to_string())?;
         self.poll
             .registry()
@@ -282,8 +290,6 @@ impl Shared<'_> {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| e.to_string())?;
-        let session =
-            Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
         conn.transport = Some(transport);
         conn.session = Some(session);
         conn.readable = false;
@@ -328,15 +334,19 @@ impl Shared<'_> {
                     conn.failures_in_row = 0;
                     conn.phase = Phase::Connected;
                     let first_due = now + FIRST_PUBLISH_DELAY;
-                    if conn.seq > 0 && conn.next_due < first_due {
+                    if conn.ever_connected && conn.next_due < first_due {
                         // Reconnected: what fell due while disconnected was never sent.
-                        let missed = first_due.duration_since(conn.next_due).as_nanos()
-                            / self.period.as_nanos();
-                        for _ in 0..missed {
-                            self.stats
-                                .record_failure(NAME_PUBLISH, 0, "not connected when due");
-                        }
+                        let missed = first_due
+                            .duration_since(conn.next_due)
+                            .as_nanos()
+                            .div_ceil(self.period.as_nanos());
+                        self.stats.record_untimed_failures(
+                            NAME_PUBLISH,
+                            u64::try_from(missed).unwrap_or(u64::MAX),
+                            "not connected when due",
+                        );
                     }
+                    conn.ever_connected = true;
                     conn.next_due = first_due;
                     conn.held_back = false;
                 }
@@ -353,6 +363,12 @@ impl Shared<'_> {
         }
         read?.map_err(|e| e.to_string())?;
         if conn.phase == Phase::Connected && self.stop_deadline.is_none() {
+            // A writable edge after back-pressure: drain first, so held-back messages go now.
+            if let Some(transport) = conn.transport.as_mut()
+                && transport.has_backlog()
+            {
+                transport.flush().map_err(|e| e.to_string())?;
+            }
             self.publish_due(conn, now)?;
         }
         let (Some(transport), Some(session)) = (conn.transport.as_mut(), conn.session.as_mut())
@@ -365,23 +381,20 @@ impl Shared<'_> {
         if conn.phase == Phase::Draining {
             let expired = self.stop_deadline.is_some_and(|d| now >= d);
             if session.inflight_len() == 0 || expired {
-                for _ in session.take_unacked() {
-                    self.stats
-                        .record_failure(NAME_PUBLISH, 0, "no ack before the stop timeout");
+                for due in session.take_unacked() {
+                    self.stats.record_failure(
+                        NAME_PUBLISH,
+                        micros(now.saturating_duration_since(due)),
+                        "no ack before the stop timeout",
+                    );
                 }
                 session.disconnect();
             }
         }
-        if !session.pending_output().is_empty() {
-            transport
-                .queue(session.pending_output())
-                .map_err(|e| e.to_string())?;
-            session.output_sent(now);
-        }
-        transport.flush().map_err(|e| e.to_string())?;
+        send_pending(transport, session, now)?;
         if conn.phase == Phase::Draining && !session.is_connected() {
             self.stats.record_success(NAME_DISCONNECT, 0, 0);
-            self.close(conn, true);
+            self.close(conn);
         }
         Ok(())
     }
@@ -422,11 +435,7 @@ impl Shared<'_> {
             }
             // One TLS write per batch: flush early only when the batch is large.
             if session.pending_output().len() >= 64 * 1024 {
-                transport
-                    .queue(session.pending_output())
-                    .map_err(|e| e.to_string())?;
-                session.output_sent(now);
-                transport.flush().map_err(|e| e.to_string())?;
+                send_pending(transport, session, now)?;
             }
         }
         conn.held_back = false;
@@ -447,22 +456,18 @@ impl Shared<'_> {
 
     /// Drops the connection, counts what it loses, and plans a reconnect after a backoff.
     fn retry_later(&mut self, slot: usize, conn: &mut Conn, now: Instant) {
-        let was_connected = matches!(conn.phase, Phase::Connected | Phase::Draining);
         if let Some(session) = conn.session.as_mut() {
-            for _ in session.take_unacked() {
-                self.stats
-                    .record_failure(NAME_PUBLISH, 0, "connection lost before the ack");
+            for due in session.take_unacked() {
+                self.stats.record_failure(
+                    NAME_PUBLISH,
+                    micros(now.saturating_duration_since(due)),
+                    "connection lost before the ack",
+                );
             }
         }
-        if was_connected {
-            self.connected = self.connected.saturating_sub(1);
-        }
-        if let Some(mut transport) = conn.transport.take() {
-            let _ = self.poll.registry().deregister(transport.socket());
-        }
-        conn.session = None;
+        self.release(conn, false);
         if self.stop_deadline.is_some() {
-            conn.phase = Phase::Closed;
+            self.mark_closed(conn);
             return;
         }
         conn.failures_in_row = conn.failures_in_row.saturating_add(1);
@@ -471,17 +476,49 @@ impl Shared<'_> {
         self.schedule(slot, conn, conn.idle_until);
     }
 
-    fn close(&mut self, conn: &mut Conn, was_connected: bool) {
-        if was_connected {
+    /// Ends a device for good, closing its connection politely (TLS close_notify).
+    fn close(&mut self, conn: &mut Conn) {
+        self.release(conn, true);
+        self.mark_closed(conn);
+    }
+
+    /// Drops socket and session, closing politely when `graceful`; keeps the count of
+    /// connected users right.
+    fn release(&mut self, conn: &mut Conn, graceful: bool) {
+        if matches!(conn.phase, Phase::Connected | Phase::Draining) {
             self.connected = self.connected.saturating_sub(1);
         }
         if let Some(mut transport) = conn.transport.take() {
-            transport.close();
+            if graceful {
+                transport.close();
+            }
             let _ = self.poll.registry().deregister(transport.socket());
         }
         conn.session = None;
-        conn.phase = Phase::Closed;
     }
+
+    fn mark_closed(&mut self, conn: &mut Conn) {
+        if conn.phase != Phase::Closed {
+            conn.phase = Phase::Closed;
+            self.closed += 1;
+        }
+    }
+}
+
+/// Hands the session's pending bytes to the transport and pushes them to the socket.
+fn send_pending(
+    transport: &mut Transport,
+    session: &mut Session,
+    now: Instant,
+) -> Result<(), String> {
+    if !session.pending_output().is_empty() {
+        transport
+            .queue(session.pending_output())
+            .map_err(|e| e.to_string())?;
+        session.output_sent(now);
+    }
+    transport.flush().map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Limits a loop to one wakeup per `interval` on average, with a burst of a few allowed
@@ -506,7 +543,8 @@ impl WakePacer {
     /// How long to sleep before polling again, if at all.
     fn pause(&self, now: Instant) -> Option<Duration> {
         let allowed = self.next?.checked_sub(self.burst)?;
-        (allowed > now).then(|| allowed - now)
+        // Capped, so a stop request is still seen promptly.
+        (allowed > now).then(|| (allowed - now).min(MAX_SLEEP))
     }
 
     /// The loop woke at `now`.

@@ -16,8 +16,6 @@ pub enum DecodeError {
         /// Configured maximum.
         max: usize,
     },
-    /// The bytes do not form a valid MQTT 3.1.1 packet.
-    Malformed(&'static str),
     /// The packet type nibble is 0 or 15, which MQTT 3.1.1 reserves.
     InvalidPacketType(u8),
     /// The fixed header's flag bits are not the ones the packet type requires.
@@ -73,7 +71,6 @@ impl fmt::Display for DecodeError {
                     "packet of {size} bytes exceeds the maximum of {max} bytes"
                 )
             }
-            Self::Malformed(what) => write!(f, "malformed packet: {what}"),
             Self::InvalidPacketType(t) => write!(f, "reserved packet type {t}"),
             Self::InvalidFlags { packet_type, flags } => write!(
                 f,

@@ -49,6 +49,8 @@ pub enum TlsConfigError {
         /// rustls' reason.
         reason: String,
     },
+    /// The TLS library refused its own default protocol versions (a build problem).
+    Provider(String),
     /// The private key does not belong to the certificate, or is of an unsupported kind.
     KeyMismatch {
         /// rustls' reason.
@@ -77,6 +79,10 @@ impl fmt::Display for TlsConfigError {
                 f,
                 "the CA file {} was rejected ({reason}); give the PEM of the CA that signed the broker's certificate to --cafile",
                 path.display()
+            ),
+            TlsConfigError::Provider(reason) => write!(
+                f,
+                "the TLS library cannot start ({reason}); this is a bug in mqload's build"
             ),
             TlsConfigError::KeyMismatch { reason } => write!(
                 f,
@@ -142,9 +148,7 @@ pub fn client_config(
     }
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsConfigError::KeyMismatch {
-            reason: e.to_string(),
-        })?
+        .map_err(|e| TlsConfigError::Provider(e.to_string()))?
         .with_root_certificates(roots);
     let mut config = match (&files.cert, &files.key) {
         (Some(cert_path), Some(key_path)) => {

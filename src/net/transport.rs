@@ -104,11 +104,6 @@ impl Transport {
         }
     }
 
-    /// Whether the TLS handshake is still under way (always false without TLS).
-    pub fn is_handshaking(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
-    }
-
     /// Queues plaintext to send; call [`Transport::flush`] to push it to the socket.
     pub fn queue(&mut self, plain: &[u8]) -> Result<(), TransportError> {
         match &mut self.tls {
