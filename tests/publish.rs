@@ -92,9 +92,12 @@ fn every_qos1_publish_reported_arrives_exactly_once_with_the_seed_body() {
     );
     let published = count(&row, "Request Count");
     assert_eq!(count(&row, "Failure Count"), 0, "{}", out.describe());
-    // 4 users x 20/s x (4 s - 1 s before the first message) = 240, give or take a message each.
+    // 4 users x 20/s x (4 s - 1 s before the first message) = 240 at most, plus one each for
+    // rounding. Each user's schedule starts at its own CONNACK, so a slow TLS handshake on a
+    // loaded machine costs 20 messages a second per user: 200 allows up to ~0.5 s each. Exact
+    // delivery is checked below against the subscriber, whatever the count.
     assert!(
-        (228..=244).contains(&published),
+        (200..=244).contains(&published),
         "published {published}\n{}",
         out.describe()
     );

@@ -633,13 +633,23 @@ impl RunOutput {
     }
 }
 
-/// A `Command` for mqload with `args` and `envs`, and every `LOCUST_*`
-/// variable inherited from the environment removed (the binary reads them, so
-/// a developer's exported settings must not leak into tests).
+/// Prefixes of the environment variables mqload reads: `LOCUST_*` (the seed's
+/// settings) and `MQLOAD_*` (its own, e.g. `MQLOAD_PAYLOAD_BYTES`,
+/// `MQLOAD_CLIENT_ID`, `MQLOAD_WAKE_INTERVAL`).
+pub const MQLOAD_ENV_PREFIXES: &[&str] = &["LOCUST_", "MQLOAD_"];
+
+/// A `Command` for mqload with `args` and `envs`, and every inherited variable
+/// named by [`MQLOAD_ENV_PREFIXES`] removed (the binary reads them, so a
+/// developer's exported settings must not leak into tests). `envs` are set
+/// after the removal, so a test can still pass any of them explicitly.
 pub fn mqload_command<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(mqload_bin());
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("LOCUST_") {
+        let name_text = name.to_string_lossy();
+        if MQLOAD_ENV_PREFIXES
+            .iter()
+            .any(|prefix| name_text.starts_with(prefix))
+        {
             cmd.env_remove(&name);
         }
     }
