@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cli::Cli;
 use crate::engine::{self, Epoch};
 use crate::plan::RunPlan;
-use crate::stats::{self, ReportOptions};
+use crate::stats::{self, ReportOptions, Snapshot};
 
 /// Exit code of a configuration mistake.
 pub const EXIT_CONFIG: u8 = 2;
@@ -78,10 +78,31 @@ pub fn run(cli: &Cli) -> u8 {
     if !errors.is_empty() {
         return 1;
     }
+    if let Some(line) = never_connected(&summary.final_stats) {
+        eprintln!("{line}");
+    }
     if summary.total_failures > 0 {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// When no connection ever succeeded, one line with the first reason, so the fix is obvious
+/// (a wrong port, an unknown CA, a refused certificate) without reading the error table.
+fn never_connected(stats: &Snapshot) -> Option<String> {
+    let connect = stats.rows.iter().find(|r| r.name == "connect")?;
+    if connect.num_requests == 0 || connect.num_failures < connect.num_requests {
+        return None;
+    }
+    let first = stats
+        .errors
+        .iter()
+        .filter(|e| e.name == "connect")
+        .min_by(|a, b| a.first_seen_unix.total_cmp(&b.first_seen_unix))?;
+    Some(format!(
+        "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
+        connect.num_requests, first.error
+    ))
 }
 
 fn humanize(d: Duration) -> String {

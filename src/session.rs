@@ -88,6 +88,8 @@ pub enum Event {
     Connected {
         /// The broker kept state from an earlier session.
         session_present: bool,
+        /// When the CONNACK arrived.
+        at: Instant,
     },
     /// A QoS 1/2 publish completed (PUBACK or PUBCOMP).
     Acked(Completed),
@@ -314,7 +316,10 @@ impl Session {
                     return Err(SessionError::Refused(code));
                 }
                 self.state = State::Connected;
-                self.events.push_back(Event::Connected { session_present });
+                self.events.push_back(Event::Connected {
+                    session_present,
+                    at: now,
+                });
             }
             _ if self.state == State::AwaitingConnAck => {
                 return Err(SessionError::Unexpected("packet before CONNACK"));
@@ -486,7 +491,8 @@ mod tests {
         assert_eq!(
             s.poll_event(),
             Some(Event::Connected {
-                session_present: false
+                session_present: false,
+                at: t0
             })
         );
         (s, t0)

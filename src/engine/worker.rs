@@ -327,8 +327,8 @@ impl Shared<'_> {
         // Events first: acks that arrived with a close still count.
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Connected { .. } => {
-                    let took = now.saturating_duration_since(conn.attempt_started);
+                Event::Connected { at, .. } => {
+                    let took = at.saturating_duration_since(conn.attempt_started);
                     self.stats.record_success(NAME_CONNECT, micros(took), 0);
                     self.connected += 1;
                     conn.failures_in_row = 0;

@@ -48,6 +48,8 @@ pub struct Transport {
     tls: Option<Box<ClientConnection>>,
     /// Plain TCP only: bytes the socket has not accepted yet.
     unsent: Vec<u8>,
+    /// The TCP connect has completed (checked once, then remembered).
+    established: bool,
 }
 
 impl fmt::Debug for Transport {
@@ -82,6 +84,7 @@ impl Transport {
             tcp,
             tls,
             unsent: Vec::new(),
+            established: false,
         })
     }
 
@@ -93,11 +96,17 @@ impl Transport {
     /// The connect's outcome once the socket reported writable: `Ok(true)` connected,
     /// `Ok(false)` still in progress.
     pub fn check_connected(&mut self) -> Result<bool, TransportError> {
+        if self.established {
+            return Ok(true);
+        }
         if let Some(err) = self.tcp.take_error()? {
             return Err(TransportError::Io(err));
         }
         match self.tcp.peer_addr() {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.established = true;
+                Ok(true)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
             Err(e) => Err(TransportError::Io(e)),
