@@ -1,4 +1,5 @@
-//! A hashed timer wheel of 1 ms ticks: O(1) insert, firing in tick order, far deadlines lap.
+//! A hashed timer wheel: O(1) insert, firing in tick order, far deadlines lap. The tick's
+//! length is the caller's (the worker uses 250 µs).
 
 /// Slots in the wheel; deadlines further than this many ticks ahead wait extra laps.
 const SLOTS: usize = 4096;

@@ -22,6 +22,10 @@ use crate::stats::{StatsMsg, WorkerStats};
 
 /// Longest sleep of the loop, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Length of one timer-wheel tick: a due message is sent at most this late by the timer.
+const TICK_NANOS: u64 = 250_000;
+/// epoll's timeout resolution: shorter waits are slept precisely instead.
+const EPOLL_RESOLUTION: Duration = Duration::from_millis(1);
 /// Statistics go to the collector this often.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// The seed waits this long after connecting before its first publish.
@@ -117,18 +121,28 @@ pub fn run_worker(
         if let Some(pause) = pacer.pause(now) {
             // Bound wakeups per second: what arrives meanwhile keeps its kernel timestamp.
             std::thread::sleep(pause);
-            now = Instant::now();
         }
-        let timeout = shared
-            .wheel
-            .next_tick()
-            .map(|tick| shared.instant_of(tick).saturating_duration_since(now))
-            .unwrap_or(MAX_SLEEP)
+        let deadline = shared.wheel.next_tick().map(|tick| shared.instant_of(tick));
+        let before_poll = Instant::now();
+        let wait = deadline
+            .map_or(MAX_SLEEP, |d| d.saturating_duration_since(before_poll))
             .min(MAX_SLEEP);
-        if let Err(e) = shared.poll.poll(&mut events, Some(timeout))
+        // epoll rounds timeouts up to whole milliseconds: wait the whole ones there, and
+        // sleep the last fraction precisely, so a timer fires on its tick, not up to 2 ms late.
+        let coarse = Duration::from_millis(wait.as_millis() as u64);
+        if let Err(e) = shared.poll.poll(&mut events, Some(coarse))
             && e.kind() != io::ErrorKind::Interrupted
         {
             return Err(WorkerError::Poll(e));
+        }
+        if events.is_empty()
+            && wait < EPOLL_RESOLUTION
+            && let Some(deadline) = deadline
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                std::thread::sleep(left);
+            }
         }
         shared.clock = WakeClock::now();
         now = shared.clock.instant;
@@ -178,17 +192,18 @@ fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
 
 impl Shared<'_> {
     fn tick_of(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch.instant).as_millis() as u64
+        let nanos = at.saturating_duration_since(self.epoch.instant).as_nanos();
+        u64::try_from(nanos / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
-        self.epoch.instant + Duration::from_millis(tick)
+        self.epoch.instant + Duration::from_nanos(tick.saturating_mul(TICK_NANOS))
     }
 
     /// Makes sure `conn` is woken at `at` (rounded up to the next tick).
     fn schedule(&mut self, slot: usize, conn: &mut Conn, at: Instant) {
         let nanos = at.saturating_duration_since(self.epoch.instant).as_nanos();
-        let tick = nanos.div_ceil(1_000_000) as u64;
+        let tick = u64::try_from(nanos.div_ceil(u128::from(TICK_NANOS))).unwrap_or(u64::MAX);
         if conn.scheduled_tick.is_some_and(|t| t <= tick) {
             return;
         }
