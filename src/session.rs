@@ -188,6 +188,20 @@ impl Session {
         self.state == State::Connected
     }
 
+    /// The packet id the next QoS 1/2 publish will take.
+    pub fn next_packet_id(&self) -> u16 {
+        self.next_packet_id
+    }
+
+    /// Continues packet ids where an earlier connection of the same client stopped, so a broker
+    /// that kept that session (clean session off) never sees an id reused while it may still
+    /// hold it. Ignores 0.
+    pub fn resume_packet_ids(&mut self, next: u16) {
+        if next != 0 {
+            self.next_packet_id = next;
+        }
+    }
+
     /// Publishes awaiting their acknowledgement.
     pub fn inflight_len(&self) -> usize {
         self.inflight.len()
@@ -613,6 +627,21 @@ mod tests {
         s.publish("t", b"", QoS::AtLeastOnce, t0, t0)
             .expect("publish");
         assert!(sent(&mut s, t0)[0].contains("packet_id: 1,"));
+    }
+
+    #[test]
+    fn packet_ids_resume_where_the_last_connection_stopped() {
+        let (mut s, t0) = connected(10);
+        s.resume_packet_ids(0);
+        assert_eq!(s.next_packet_id(), 1);
+        s.resume_packet_ids(u16::MAX);
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
+        s.publish("t", b"b", QoS::AtLeastOnce, t0, t0)
+            .expect("publish");
+        let out = sent(&mut s, t0);
+        assert!(out[0].contains("packet_id: 65535,") && out[1].contains("packet_id: 1,"));
+        assert_eq!(s.next_packet_id(), 2);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Conn {
     pub held_back: bool,
     /// CONNACK was accepted at least once (so a reconnect has missed messages to count).
     pub ever_connected: bool,
+    /// Packet id the next session starts from (carried across reconnects).
+    pub next_packet_id: u16,
     /// Failed connection attempts in a row (for the backoff).
     pub failures_in_row: u32,
     /// Tick of the wheel entry that is current for this device.
@@ -73,6 +75,7 @@ impl Conn {
             readable: false,
             held_back: false,
             ever_connected: false,
+            next_packet_id: 1,
             failures_in_row: 0,
             scheduled_tick: None,
         }

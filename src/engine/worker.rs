@@ -294,8 +294,9 @@ impl Shared<'_> {
         let tls = self.plan.tls.as_ref().map(|(config, name)| (config, name));
         // The plan checked what CONNECT carries, so this fails only on a bug; no socket is
         // opened for an attempt that could not speak MQTT.
-        let session =
+        let mut session =
             Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
+        session.resume_packet_ids(conn.next_packet_id);
         let mut transport = Transport::connect(addr, tls).map_err(|e| e.to_string())?;
         self.poll
             .registry()
@@ -500,6 +501,9 @@ impl Shared<'_> {
     /// Drops socket and session, closing politely when `graceful`; keeps the count of
     /// connected users right.
     fn release(&mut self, conn: &mut Conn, graceful: bool) {
+        if let Some(session) = &conn.session {
+            conn.next_packet_id = session.next_packet_id();
+        }
         if matches!(conn.phase, Phase::Connected | Phase::Draining) {
             self.connected = self.connected.saturating_sub(1);
         }
