@@ -158,19 +158,9 @@ fn write_file(path: &Path, text: &str) -> Result<(), CsvError> {
 pub fn stats_csv(snapshot: &Snapshot) -> String {
     let mut out = format!("{STATS_HEADER}{EOL}");
     for row in snapshot.rows.iter().chain([&snapshot.total]) {
-        let mut fields = vec![
-            quote(&row.method),
-            quote(&row.name),
-            row.num_requests.to_string(),
-            row.num_failures.to_string(),
-            csv_ms(row.median_us as f64),
-            csv_ms(row.avg_us),
-            csv_ms(row.min_us as f64),
-            csv_ms(row.max_us as f64),
-            format!("{:.2}", row.avg_content_length),
-            rate(row.total_rps),
-            rate(row.total_fail_per_sec),
-        ];
+        let mut fields = vec![quote(&row.method), quote(&row.name)];
+        fields.extend(totals_fields(row));
+        fields.extend([rate(row.total_rps), rate(row.total_fail_per_sec)]);
         fields.extend(percentile_fields(row, Some(row.percentiles_us)));
         push_row(&mut out, &fields);
     }
@@ -197,18 +187,23 @@ pub fn history_rows(snapshot: &Snapshot) -> String {
             row,
             Some(row.current_percentiles_us.unwrap_or([0; 11])),
         ));
-        fields.extend([
-            row.num_requests.to_string(),
-            row.num_failures.to_string(),
-            csv_ms(row.median_us as f64),
-            csv_ms(row.avg_us),
-            csv_ms(row.min_us as f64),
-            csv_ms(row.max_us as f64),
-            format!("{:.2}", row.avg_content_length),
-        ]);
+        fields.extend(totals_fields(row));
         push_row(&mut out, &fields);
     }
     out
+}
+
+/// The whole-run columns both files share: count, failures, median, average, min, max, size.
+fn totals_fields(row: &RowStats) -> [String; 7] {
+    [
+        row.num_requests.to_string(),
+        row.num_failures.to_string(),
+        csv_ms(row.median_us as f64),
+        csv_ms(row.avg_us),
+        csv_ms(row.min_us as f64),
+        csv_ms(row.max_us as f64),
+        format!("{:.2}", row.avg_content_length),
+    ]
 }
 
 /// `PREFIX_failures.csv`: one row per (name, error), sorted.
