@@ -11,12 +11,21 @@ use std::time::{Duration, Instant};
 use common::{Broker, Pki, broker_args, run_mqload};
 use mqload::mqtt::{self, ConnectReturnCode, Packet};
 
-/// A plain-TCP server that answers every CONNECT with `code`, then reads and ignores everything
-/// (no PUBACK, no PINGRESP), for `lifetime`.
-fn scripted_broker(
-    code: ConnectReturnCode,
-    lifetime: Duration,
-) -> (u16, thread::JoinHandle<usize>) {
+/// The bytes of a CONNACK with `code`.
+fn connack(code: ConnectReturnCode) -> Vec<u8> {
+    let mut out = Vec::new();
+    Packet::ConnAck {
+        session_present: false,
+        code,
+    }
+    .encode(&mut out)
+    .expect("connack");
+    out
+}
+
+/// A plain-TCP server that answers every CONNECT with `reply`, then reads and ignores
+/// everything (no PUBACK, no PINGRESP), for `lifetime`.
+fn scripted_broker(reply: Vec<u8>, lifetime: Duration) -> (u16, thread::JoinHandle<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     listener.set_nonblocking(true).expect("nonblocking");
@@ -27,7 +36,8 @@ fn scripted_broker(
         while started.elapsed() < lifetime {
             if let Ok((stream, _)) = listener.accept() {
                 accepted += 1;
-                connections.push(thread::spawn(move || serve(stream, code, lifetime)));
+                let reply = reply.clone();
+                connections.push(thread::spawn(move || serve(stream, &reply, lifetime)));
             }
             thread::sleep(Duration::from_millis(5));
         }
@@ -36,7 +46,7 @@ fn scripted_broker(
     (port, handle)
 }
 
-fn serve(mut stream: TcpStream, code: ConnectReturnCode, lifetime: Duration) {
+fn serve(mut stream: TcpStream, reply: &[u8], lifetime: Duration) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(lifetime));
     let mut buf = Vec::new();
@@ -47,17 +57,8 @@ fn serve(mut stream: TcpStream, code: ConnectReturnCode, lifetime: Duration) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
         while let Ok(Some((packet, used))) = mqtt::decode(&buf, 1 << 20) {
-            if matches!(packet, Packet::Connect(_)) {
-                let mut out = Vec::new();
-                Packet::ConnAck {
-                    session_present: false,
-                    code,
-                }
-                .encode(&mut out)
-                .expect("connack");
-                if stream.write_all(&out).is_err() {
-                    return;
-                }
+            if matches!(packet, Packet::Connect(_)) && stream.write_all(reply).is_err() {
+                return;
             }
             buf.drain(..used);
         }
@@ -76,7 +77,8 @@ fn stats_row<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
 
 #[test]
 fn a_broker_that_never_acks_is_a_failure_and_a_reconnect() {
-    let (port, server) = scripted_broker(ConnectReturnCode::Accepted, Duration::from_secs(8));
+    let (port, server) =
+        scripted_broker(connack(ConnectReturnCode::Accepted), Duration::from_secs(8));
     let out = run_mqload(
         &[
             "--host",
@@ -125,7 +127,10 @@ fn a_broker_that_never_acks_is_a_failure_and_a_reconnect() {
 
 #[test]
 fn a_refused_connack_names_the_reason() {
-    let (port, _server) = scripted_broker(ConnectReturnCode::NotAuthorized, Duration::from_secs(5));
+    let (port, _server) = scripted_broker(
+        connack(ConnectReturnCode::NotAuthorized),
+        Duration::from_secs(5),
+    );
     let out = run_mqload(
         &[
             "--host",
@@ -174,6 +179,46 @@ fn failures(cell: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not a `# fails` cell: {cell:?}"))
+}
+
+#[test]
+fn garbage_and_oversized_packets_from_the_broker_are_named_failures_not_crashes() {
+    let cases: [(&[u8], &str); 3] = [
+        // Packet type 0 is reserved.
+        (&[0x00, 0x00], "malformed packet from broker"),
+        // A CONNACK whose remaining length announces 256 MiB: refused from the header.
+        (
+            &[0x20, 0xff, 0xff, 0xff, 0x7f],
+            "malformed packet from broker",
+        ),
+        // A PINGREQ, which only clients send.
+        (&[0xc0, 0x00], "unexpected packet from broker"),
+    ];
+    for (reply, needle) in cases {
+        let (port, _server) = scripted_broker(reply.to_vec(), Duration::from_secs(5));
+        let out = run_mqload(
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--no-tls",
+                "-u",
+                "2",
+                "-r",
+                "10",
+                "-t",
+                "2s",
+                "--only-summary",
+            ],
+            &[],
+            Duration::from_secs(20),
+        );
+        assert_eq!(out.code, Some(1), "{reply:?}: {}", out.describe());
+        assert!(out.elapsed < Duration::from_secs(8), "{}", out.describe());
+        assert!(out.stdout.contains(needle), "{reply:?}: {}", out.describe());
+        assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+    }
 }
 
 #[test]
