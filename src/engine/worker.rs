@@ -169,7 +169,8 @@ pub fn run_worker(
         }
         if now >= next_stats {
             shared.send_stats(&stats_tx, now);
-            next_stats += STATS_INTERVAL;
+            // After a stall, carry on from now rather than sending a burst of empty deltas.
+            next_stats = (next_stats + STATS_INTERVAL).max(now);
         }
     }
     shared.send_stats(&stats_tx, now);
