@@ -170,7 +170,10 @@ pub fn run_worker(
         if now >= next_stats {
             shared.send_stats(&stats_tx, now);
             // After a stall, carry on from now rather than sending a burst of empty deltas.
-            next_stats = (next_stats + STATS_INTERVAL).max(now);
+            next_stats += STATS_INTERVAL;
+            if next_stats <= now {
+                next_stats = now + STATS_INTERVAL;
+            }
         }
     }
     shared.send_stats(&stats_tx, now);
