@@ -65,6 +65,14 @@ fn serve(mut stream: TcpStream, reply: &[u8], lifetime: Duration) {
     }
 }
 
+/// Runs mqload over plain TCP against the scripted server on `port`, with `extra` options.
+fn run_against(port: u16, extra: &[&str], timeout: Duration) -> common::RunOutput {
+    let port = port.to_string();
+    let mut args = vec!["--host", "127.0.0.1", "--port", &port, "--no-tls"];
+    args.extend_from_slice(extra);
+    run_mqload(&args, &[], timeout)
+}
+
 /// The cells of `name`'s row in the (only, with `--only-summary`) stats table.
 fn stats_row<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
     stdout
@@ -79,13 +87,9 @@ fn stats_row<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
 fn a_broker_that_never_acks_is_a_failure_and_a_reconnect() {
     let (port, server) =
         scripted_broker(connack(ConnectReturnCode::Accepted), Duration::from_secs(8));
-    let out = run_mqload(
+    let out = run_against(
+        port,
         &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--no-tls",
             "-u",
             "2",
             "-r",
@@ -102,7 +106,6 @@ fn a_broker_that_never_acks_is_a_failure_and_a_reconnect() {
             "1s",
             "--only-summary",
         ],
-        &[],
         Duration::from_secs(20),
     );
     // Failures give exit code 1, and the run still ends on time.
@@ -131,20 +134,9 @@ fn a_refused_connack_names_the_reason() {
         connack(ConnectReturnCode::NotAuthorized),
         Duration::from_secs(5),
     );
-    let out = run_mqload(
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--no-tls",
-            "-u",
-            "1",
-            "-t",
-            "2s",
-            "--only-summary",
-        ],
-        &[],
+    let out = run_against(
+        port,
+        &["-u", "1", "-t", "2s", "--only-summary"],
         Duration::from_secs(20),
     );
     assert_eq!(out.code, Some(1), "{}", out.describe());
@@ -196,22 +188,9 @@ fn garbage_and_oversized_packets_from_the_broker_are_named_failures_not_crashes(
     ];
     for (reply, needle) in cases {
         let (port, _server) = scripted_broker(reply.to_vec(), Duration::from_secs(5));
-        let out = run_mqload(
-            &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--no-tls",
-                "-u",
-                "2",
-                "-r",
-                "10",
-                "-t",
-                "2s",
-                "--only-summary",
-            ],
-            &[],
+        let out = run_against(
+            port,
+            &["-u", "2", "-r", "10", "-t", "2s", "--only-summary"],
             Duration::from_secs(20),
         );
         assert_eq!(out.code, Some(1), "{reply:?}: {}", out.describe());
