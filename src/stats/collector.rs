@@ -481,21 +481,33 @@ mod tests {
         assert_eq!(s.send_lag.count, 0);
     }
 
-    #[test]
-    fn collector_thread_reports_and_writes_csvs_when_senders_drop() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = dir.path().join("run");
+    /// A collector writing CSVs under `prefix` and printing only its final report.
+    fn spawn_quiet_collector(
+        prefix: &std::path::Path,
+        target_users: u64,
+    ) -> (
+        crossbeam_channel::Sender<StatsMsg>,
+        std::thread::JoinHandle<crate::stats::RunSummary>,
+    ) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let handle = crate::stats::spawn_collector(
             NAMES.iter().map(|s| s.to_string()).collect(),
             rx,
             ReportOptions {
-                csv_prefix: Some(prefix.clone()),
+                csv_prefix: Some(prefix.to_path_buf()),
                 only_summary: true,
                 print_interval: Duration::from_secs(2),
-                target_users: 10,
+                target_users,
             },
         );
+        (tx, handle)
+    }
+
+    #[test]
+    fn collector_thread_reports_and_writes_csvs_when_senders_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("run");
+        let (tx, handle) = spawn_quiet_collector(&prefix, 10);
         let (a, b) = two_thread_deltas();
         let tx2 = tx.clone();
         tx.send(StatsMsg::Delta(a)).expect("collector alive");
@@ -556,17 +568,7 @@ mod tests {
                 .count()
         };
         let spawned = Instant::now();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let handle = crate::stats::spawn_collector(
-            NAMES.iter().map(|s| s.to_string()).collect(),
-            rx,
-            ReportOptions {
-                csv_prefix: Some(prefix.clone()),
-                only_summary: true,
-                print_interval: Duration::from_secs(2),
-                target_users: 1,
-            },
-        );
+        let (tx, handle) = spawn_quiet_collector(&prefix, 1);
         let (a, _) = two_thread_deltas();
         tx.send(StatsMsg::Delta(a)).expect("collector alive");
         // The file is flushed at every row set: wait (however loaded the machine) for the first
