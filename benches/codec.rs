@@ -96,6 +96,7 @@ fn bench_payload(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             builder.build(
+                7,
                 black_box("locust-0123456789abcdef"),
                 seq,
                 black_box(1_764_270_000.123_456),

@@ -38,6 +38,39 @@ done
 echo "mosquitto: $( (mosquitto -h 2>/dev/null || /usr/sbin/mosquitto -h 2>/dev/null || true) | head -1)"
 echo "openssl: $(openssl version)"
 
+section "browser for the HTML report test (chromium)"
+if ! have chromium; then
+    if [[ "$(id -u)" == 0 ]]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y chromium
+    else
+        echo "scripts/test.sh: the HTML report test renders in headless Chromium. Install it with:" >&2
+        echo "  sudo apt-get install -y chromium" >&2
+        exit 1
+    fi
+fi
+have chromium || { echo "scripts/test.sh: chromium is still missing after installing" >&2; exit 1; }
+echo "chromium: $(chromium --version 2>/dev/null | head -1)"
+
+section "Locust master for the worker tests (pinned, in target/locust-venv)"
+# tests/locust.rs runs a real, unmodified Locust master against mqload workers.
+# Installed with pip from the Python package index once; later runs reuse it.
+LOCUST_VERSION=2.47.0
+venv=target/locust-venv
+if ! "$venv/bin/locust" --version 2>/dev/null | grep -q "^locust $LOCUST_VERSION "; then
+    # Debian's python3 has the venv module but creates venvs only with python3-venv.
+    if ! python3 -c 'import ensurepip' >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y python3 python3-venv
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "locust==$LOCUST_VERSION"
+fi
+"$venv/bin/locust" --version
+
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

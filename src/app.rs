@@ -1,13 +1,18 @@
 //! One whole run as the binary performs it: plan, engine, collector, exit code.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 use std::time::Duration;
 
-use crate::cli::Cli;
+use crate::broker::Embedded;
+use crate::cli::{Cli, Command};
 use crate::engine::{self, Epoch};
-use crate::plan::RunPlan;
+use crate::guard::{self, GuardError, LoadShape};
+use crate::plan::{PlanError, RunPlan, Target};
+use crate::report::json::{ReportData, RunParameters, StopReason};
+use crate::report::output::ReportFiles;
 use crate::stats::{self, ReportOptions, Snapshot};
 
 /// Exit code of a configuration mistake.
@@ -15,16 +20,86 @@ pub const EXIT_CONFIG: u8 = 2;
 
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
+    if let Some(Command::Broker(args)) = &cli.command {
+        return crate::broker::run_command(args);
+    }
+    if cli.worker {
+        if cli.json.is_some() || cli.html.is_some() {
+            eprintln!(
+                "mqload: error: --json and --html are not written by a --worker (its Locust master \
+                 reports the run): drop them, or run mqload without --worker"
+            );
+            return EXIT_CONFIG;
+        }
+        return crate::locust::run(cli);
+    }
     if let Some(file) = &cli.locustfile {
         eprintln!("mqload: ignoring -f {file}: mqload's engine replaces the locustfile");
     }
-    let plan = match RunPlan::from_cli(cli) {
+    // No host: aim the run at the built-in broker, started here (see `broker::command`).
+    let embedded = match cli.host {
+        Some(_) => None,
+        None => match Embedded::start(
+            crate::broker::embedded_threads(cli.broker_threads),
+            cli.no_tls,
+        ) {
+            Ok(embedded) => Some(embedded),
+            Err(e) => {
+                eprintln!(
+                    "mqload: error: the built-in broker (used when no --host is given) did not start: {e}"
+                );
+                return EXIT_CONFIG;
+            }
+        },
+    };
+    let plan = match plan_for(cli, embedded.as_ref()) {
         Ok(plan) => Arc::new(plan),
         Err(e) => {
             eprintln!("mqload: error: {e}");
             return EXIT_CONFIG;
         }
     };
+    if let Some(embedded) = &embedded {
+        eprintln!(
+            "no --host given: testing the built-in broker on {}",
+            embedded.broker.addr
+        );
+    }
+    let code = run_plan(cli, plan, embedded.as_ref());
+    if let Some(embedded) = embedded {
+        // The run has disconnected; let the broker read what is still in its sockets.
+        let stats = embedded.broker.stop_when_idle(Duration::from_secs(5));
+        eprintln!("mqload: built-in broker: {stats}");
+    }
+    code
+}
+
+/// The plan, aimed at the built-in broker when one was started.
+fn plan_for(cli: &Cli, embedded: Option<&Embedded>) -> Result<RunPlan, PlanError> {
+    let Some(embedded) = embedded else {
+        return RunPlan::from_cli(cli);
+    };
+    let target = Target {
+        host: embedded.broker.addr.ip().to_string(),
+        port: embedded.broker.addr.port(),
+        tls: embedded
+            .client_config(&cli.alpn)
+            .transpose()
+            .map_err(PlanError::Tls)?,
+    };
+    RunPlan::from_cli_with_target(cli, Some(&target))
+}
+
+/// Runs a validated plan: engine, collector, exit code.
+fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
+    let report_files = ReportFiles {
+        json: cli.json.clone(),
+        html: cli.html.clone(),
+    };
+    if let Err(e) = report_files.check() {
+        eprintln!("mqload: error: {e}");
+        return EXIT_CONFIG;
+    }
     eprintln!(
         "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
         plan.users,
@@ -44,6 +119,10 @@ pub fn run(cli: &Cli) -> u8 {
             .map(|t| format!(", stopping after {}", humanize(t)))
             .unwrap_or_else(|| ", until Ctrl-C".into()),
     );
+    if let Err(e) = guard_run(cli, &plan) {
+        eprintln!("mqload: error: {e}");
+        return EXIT_CONFIG;
+    }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let collector = stats::spawn_collector(
         plan.request_names.clone(),
@@ -53,8 +132,12 @@ pub fn run(cli: &Cli) -> u8 {
             only_summary: cli.only_summary,
             print_interval: Duration::from_secs(2),
             target_users: plan.users,
+            status_line: std::io::stdout().is_terminal(),
+            run_time: plan.run_time,
+            subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
         },
     );
+    let start_unix = unix_now();
     let stop = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
     let timer = {
@@ -75,6 +158,36 @@ pub fn run(cli: &Cli) -> u8 {
             return 1;
         }
     };
+    if report_files.any() {
+        let data = ReportData {
+            parameters: RunParameters::from_plan(&plan),
+            stats: &summary.final_stats,
+            series: &summary.series,
+            start_unix,
+            end_unix: unix_now(),
+            stopped_by: if crate::signals::received() {
+                StopReason::Signal
+            } else {
+                StopReason::RunTime
+            },
+            sections: crate::report::sections::guard_sections(
+                &plan,
+                &summary.final_stats,
+                cli.aws || guard::is_aws_iot_host(&plan.host),
+                cli.price_per_million,
+            )
+            .into_iter()
+            .chain(embedded.map(|e| crate::report::sections::built_in_broker(&e.broker)))
+            .collect(),
+        };
+        let failed = report_files.write(&data);
+        for e in &failed {
+            eprintln!("mqload: error: {e}");
+        }
+        if !failed.is_empty() {
+            return 1;
+        }
+    }
     if !errors.is_empty() {
         return 1;
     }
@@ -85,6 +198,16 @@ pub fn run(cli: &Cli) -> u8 {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// Prints the offered load; for AWS IoT Core also the cost estimate and quota warnings, and
+/// refuses a run over budget (before any connection is opened).
+fn guard_run(cli: &Cli, plan: &RunPlan) -> Result<(), GuardError> {
+    let (lines, verdict) = guard::assess(cli, &LoadShape::from_plan(plan), &plan.host);
+    for line in lines {
+        eprintln!("mqload: {line}");
+    }
+    verdict
 }
 
 /// When no connection ever succeeded, one line with the first reason, so the fix is obvious
@@ -103,6 +226,12 @@ fn never_connected(stats: &Snapshot) -> Option<String> {
         "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
         connect.num_requests, first.error
     ))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn humanize(d: Duration) -> String {

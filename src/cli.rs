@@ -5,12 +5,17 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 /// Load-test an MQTT 3.1.1 broker (AWS IoT Core or any other) with thousands of TLS clients.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mqload", version, about, long_about = None)]
 pub struct Cli {
+    /// A subcommand instead of a load test (`mqload broker`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     // --- the seed's LOCUST_MQTT_* variables ---
     /// PEM file of the CA that signed the broker's certificate (default: the webpki roots).
     #[arg(long, env = "LOCUST_MQTT_CAFILE", help_heading = "Broker and TLS")]
@@ -105,7 +110,7 @@ pub struct Cli {
     )]
     pub processes: Option<i64>,
     /// Accepted for compatibility: mqload is always headless.
-    #[arg(long, env = "LOCUST_HEADLESS", help_heading = "Locust")]
+    #[arg(long, env = "LOCUST_HEADLESS", value_parser = BoolishValueParser::new(), help_heading = "Locust")]
     pub headless: bool,
     /// On stop, wait this long for outstanding acks before disconnecting (`5s`, `1m`).
     #[arg(
@@ -119,7 +124,7 @@ pub struct Cli {
     #[arg(long, env = "LOCUST_CSV", help_heading = "Locust")]
     pub csv: Option<PathBuf>,
     /// Print only the final summary, not a table every 2 s.
-    #[arg(long, env = "LOCUST_ONLY_SUMMARY", help_heading = "Locust")]
+    #[arg(long, env = "LOCUST_ONLY_SUMMARY", value_parser = BoolishValueParser::new(), help_heading = "Locust")]
     pub only_summary: bool,
     /// Exit code when any request failed.
     #[arg(
@@ -204,8 +209,166 @@ pub struct Cli {
     #[arg(long, env = "MQLOAD_SERVER_NAME", help_heading = "Broker and TLS")]
     pub server_name: Option<String>,
     /// Plain TCP instead of TLS (for brokers on a trusted network).
-    #[arg(long, env = "MQLOAD_NO_TLS", help_heading = "Broker and TLS")]
+    #[arg(long, env = "MQLOAD_NO_TLS", value_parser = BoolishValueParser::new(), help_heading = "Broker and TLS")]
     pub no_tls: bool,
+    // --- reports: JSON, HTML, live status (issue 3) ---
+    /// Write the run's summary as JSON (schema `mqload.report/1`, see docs/json-schema.md).
+    #[arg(long, env = "MQLOAD_JSON", help_heading = "Reports")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (tables and charts; opens offline).
+    #[arg(long, env = "MQLOAD_HTML", help_heading = "Reports")]
+    pub html: Option<PathBuf>,
+    // --- AWS IoT cost and quota guard (issue 3) ---
+    /// Treat the broker as AWS IoT Core (automatic for `*.iot.*.amazonaws.com` hosts):
+    /// print the estimated cost and warn about quota breaches before connecting.
+    #[arg(long, env = "MQLOAD_AWS", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    pub aws: bool,
+    /// Dollars per million metered AWS IoT messages (5 KB increments), for the estimate.
+    #[arg(
+        long,
+        env = "MQLOAD_PRICE_PER_MILLION",
+        allow_negative_numbers = true,
+        default_value_t = 1.0,
+        help_heading = "AWS IoT Core guard"
+    )]
+    pub price_per_million: f64,
+    /// Refuse to start an AWS IoT run whose estimated cost passes this many dollars.
+    #[arg(
+        long,
+        env = "MQLOAD_MAX_COST",
+        allow_negative_numbers = true,
+        default_value_t = 10.0,
+        help_heading = "AWS IoT Core guard"
+    )]
+    pub max_cost: f64,
+    /// Run even when the estimate passes --max-cost or the run has no --run-time.
+    #[arg(long, env = "MQLOAD_YES", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    pub yes: bool,
+    // --- subscribers and delivery (issue 4) ---
+    /// Subscriber connections in the same run (same engine and threads); each subscribes to
+    /// --subscribe-topic and checks every message: end-to-end latency, lost, duplicated,
+    /// reordered.
+    #[arg(
+        long,
+        env = "MQLOAD_SUBSCRIBERS",
+        default_value_t = 0,
+        help_heading = "Subscribers"
+    )]
+    pub subscribers: u64,
+    /// Topic filter the subscribers subscribe to (`+` and `#` allowed, `{run_id}` substituted),
+    /// e.g. `locust/#`.
+    #[arg(long, env = "MQLOAD_SUBSCRIBE_TOPIC", help_heading = "Subscribers")]
+    pub subscribe_topic: Option<String>,
+    /// QoS the subscribers ask for (0, 1 or 2).
+    #[arg(
+        long,
+        env = "MQLOAD_SUBSCRIBE_QOS",
+        default_value_t = 0,
+        help_heading = "Subscribers"
+    )]
+    pub subscribe_qos: u8,
+    // --- faults and reconnects (issue 4) ---
+
+    // (fault-handling options go here)
+
+    // --- connection scale: bind, churn, TLS resumption (issue 4) ---
+    /// Source addresses spread over the connections, each bound with IP_BIND_ADDRESS_NO_PORT:
+    /// a list and ranges, e.g. `127.0.0.2-127.0.0.9,127.0.1.1` (each adds ~28k ports per broker address).
+    #[arg(
+        long,
+        env = "MQLOAD_BIND",
+        value_delimiter = ',',
+        help_heading = "Connection scale"
+    )]
+    pub bind: Vec<String>,
+    /// Connect and hold the connections (keep-alive pings only); publish nothing.
+    #[arg(long, env = "MQLOAD_CONNECT_ONLY", value_parser = BoolishValueParser::new(), help_heading = "Connection scale")]
+    pub connect_only: bool,
+    /// Churn: after this long connected, each client disconnects cleanly and reconnects at
+    /// once, resuming its TLS session (`30s`, `5m`).
+    #[arg(
+        long,
+        env = "MQLOAD_CONNECTION_LIFETIME",
+        help_heading = "Connection scale"
+    )]
+    pub connection_lifetime: Option<String>,
+    /// Most connection attempts (TCP + TLS + CONNACK) in progress at once; further due
+    /// clients queue in mqload, so a storm bigger than the broker queues instead of timing
+    /// out in its listen backlog (mosquitto's is 100); 0: no bound.
+    #[arg(
+        long,
+        env = "MQLOAD_MAX_CONNECTING",
+        default_value_t = 100,
+        help_heading = "Connection scale"
+    )]
+    pub max_connecting: usize,
+    /// TLS session tickets: `per-device` keeps each device's newest ticket so every
+    /// reconnect resumes (about 2.5 KiB per device); `shared` is rustls' default store (8 per
+    /// server name, so new devices resume others' sessions); `off`; `auto`: per-device with
+    /// --connection-lifetime, else off.
+    #[arg(
+        long,
+        value_enum,
+        env = "MQLOAD_TLS_TICKETS",
+        default_value_t = TlsTicketsArg::Auto,
+        help_heading = "Connection scale"
+    )]
+    pub tls_tickets: TlsTicketsArg,
+
+    // --- built-in broker (issue 3) ---
+    /// Threads of the built-in broker started when no --host is given (default: half the CPUs).
+    #[arg(long, env = "MQLOAD_BROKER_THREADS", help_heading = "Built-in broker")]
+    pub broker_threads: Option<usize>,
+    // --- native Locust worker (issue 5) ---
+
+    // (Locust worker options go here)
+    /// Join a Python Locust master as one of its workers (it sets users, options and timing).
+    #[arg(long, env = "LOCUST_MODE_WORKER", help_heading = "Locust worker")]
+    pub worker: bool,
+    /// Host of the Locust master (with --worker).
+    #[arg(
+        long,
+        env = "LOCUST_MASTER_NODE_HOST",
+        default_value = "127.0.0.1",
+        help_heading = "Locust worker"
+    )]
+    pub master_host: String,
+    /// Port of the Locust master (with --worker).
+    #[arg(
+        long,
+        env = "LOCUST_MASTER_NODE_PORT",
+        default_value_t = 5557,
+        help_heading = "Locust worker"
+    )]
+    pub master_port: u16,
+    /// With --worker: stop when the master has sent no heartbeat for this long.
+    #[arg(
+        long,
+        env = "MQLOAD_MASTER_HEARTBEAT_TIMEOUT",
+        default_value = "60s",
+        help_heading = "Locust worker"
+    )]
+    pub master_heartbeat_timeout: String,
+}
+
+/// `--tls-tickets` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsTicketsArg {
+    /// Per device with --connection-lifetime, else off.
+    Auto,
+    /// Each device keeps its own newest ticket: every reconnect resumes.
+    PerDevice,
+    /// rustls' default store: 8 tickets per server name, shared by all devices.
+    Shared,
+    /// No session resumption.
+    Off,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the built-in MQTT 3.1.1 broker alone (until Ctrl-C, or --run-time).
+    Broker(crate::broker::BrokerArgs),
 }
 
 /// `--payload-format` values.

@@ -1,13 +1,18 @@
 //! mqload: one host behaving like tens of thousands of MQTT-over-TLS devices, to load-test a broker.
 
 pub mod app;
+pub mod broker;
 pub mod cli;
+pub mod delivery;
 pub mod engine;
+pub mod guard;
+pub mod locust;
 pub mod mqtt;
 pub mod net;
 pub mod payload;
 pub mod plan;
 pub mod report;
+pub mod scale;
 pub mod session;
 pub mod signals;
 pub mod stats;

@@ -6,6 +6,10 @@
 //! advance by at least the window size (so consecutive messages share no random bytes), and
 //! visit every start once before the pool is refilled from the seeded generator (so a
 //! builder never repeats a body). A message costs a copy, not a random number generator.
+//!
+//! Both formats carry a stamp a subscriber reads ([`crate::delivery`]): the JSON `info` object
+//! (run id, due time, client id, seq), or in `raw` bodies a 32-byte header before the random
+//! bytes (so a raw message is `--payload-bytes` + 32 bytes).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +22,7 @@ use std::fmt;
 pub enum PayloadFormat {
     /// The seed's JSON document, with `client_id` and `seq` added to `info`.
     Json,
-    /// Random bytes only.
+    /// A 32-byte stamp (publisher, seq, due time) then random bytes.
     Raw,
 }
 
@@ -53,6 +57,8 @@ const CLIENT_ID_ROOM: usize = 64;
 /// Builds bodies from a per-thread pool of random bytes made once at start.
 pub struct PayloadBuilder {
     format: PayloadFormat,
+    /// Run id tag written into raw headers.
+    run_tag: u32,
     /// Random bytes per body.
     random_bytes: usize,
     /// `{"info": {"test_run_id": "<escaped run id>", "ts": ` (empty for raw bodies).
@@ -78,18 +84,17 @@ impl PayloadBuilder {
         let stride = recipe.random_bytes.div_ceil(3);
         let window_starts = window_starts_for(stride);
         let pool_len = 3 * (window_starts - 1 + stride);
-        let mut json_head = Vec::new();
-        if recipe.format == PayloadFormat::Json {
-            json_head.extend_from_slice(JSON_BEFORE_RUN_ID);
-            push_json_escaped(&recipe.run_id, &mut json_head);
-            json_head.extend_from_slice(JSON_BEFORE_TS);
-        }
+        let json_head = match recipe.format {
+            PayloadFormat::Json => json_head(&recipe.run_id),
+            PayloadFormat::Raw => Vec::new(),
+        };
         let pool_base64_len = match recipe.format {
             PayloadFormat::Json => pool_len / 3 * 4,
             PayloadFormat::Raw => 0,
         };
         let mut builder = PayloadBuilder {
             format: recipe.format,
+            run_tag: crate::delivery::run_tag(&recipe.run_id),
             random_bytes: recipe.random_bytes,
             json_head,
             rng: SmallRng::seed_from_u64(seed),
@@ -104,12 +109,17 @@ impl PayloadBuilder {
         builder
     }
 
-    /// Replaces `out` with the body of message `seq` of `client_id`, stamped `ts_unix`.
-    pub fn build(&mut self, client_id: &str, seq: u64, ts_unix: f64, out: &mut Vec<u8>) {
+    /// Replaces `out` with the body of message `seq` of user `user` (`client_id`), due at
+    /// `ts_unix`.
+    pub fn build(&mut self, user: u64, client_id: &str, seq: u64, ts_unix: f64, out: &mut Vec<u8>) {
         out.clear();
         let start = self.next_window();
         match self.format {
             PayloadFormat::Raw => {
+                // Microseconds, as the JSON's `ts` (an f64 of unix seconds holds no finer);
+                // `as` saturates: a broken clock gives 0, never a panic.
+                let due_ns = ((ts_unix * 1e6).round() as u64).saturating_mul(1_000);
+                crate::delivery::push_raw_header(self.run_tag, user, seq, due_ns, out);
                 out.extend_from_slice(&self.pool[start..start + self.random_bytes])
             }
             PayloadFormat::Json => {
@@ -131,7 +141,7 @@ impl PayloadBuilder {
     /// (mqload's ids take 23): reserve it once and `build` never reallocates.
     pub fn body_len_hint(&self) -> usize {
         match self.format {
-            PayloadFormat::Raw => self.random_bytes,
+            PayloadFormat::Raw => crate::delivery::RAW_HEADER_LEN + self.random_bytes,
             PayloadFormat::Json => self.json_len_except_client_id() + CLIENT_ID_ROOM,
         }
     }
@@ -192,6 +202,15 @@ impl fmt::Debug for PayloadBuilder {
             .field("window_starts", &self.window_starts)
             .finish_non_exhaustive()
     }
+}
+
+/// The JSON body's fixed start for `run_id`: `{"info": {"test_run_id": "<run id>", "ts": `.
+pub fn json_head(run_id: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(JSON_BEFORE_RUN_ID.len() + run_id.len() + 16);
+    head.extend_from_slice(JSON_BEFORE_RUN_ID);
+    push_json_escaped(run_id, &mut head);
+    head.extend_from_slice(JSON_BEFORE_TS);
+    head
 }
 
 /// Window starts for windows `stride` units long: at least 64 KiB worth and `2 * stride + 1`
@@ -425,7 +444,7 @@ mod tests {
         let mut builder =
             PayloadBuilder::new(&recipe(PayloadFormat::Json, run_id, random_bytes), 7);
         let mut out = Vec::new();
-        builder.build(client_id, 42, 1_764_270_000.123_456, &mut out);
+        builder.build(0, client_id, 42, 1_764_270_000.123_456, &mut out);
         out
     }
 
@@ -504,7 +523,7 @@ mod tests {
                 PayloadBuilder::new(&recipe(PayloadFormat::Json, "r", random_bytes), 1);
             let mut out = Vec::new();
             for seq in 0..50 {
-                builder.build("c", seq, 1.5, &mut out);
+                builder.build(0, "c", seq, 1.5, &mut out);
                 let (.., data) = fields(&out);
                 let decoded = STANDARD.decode(&data).expect("valid base64");
                 assert_eq!(decoded.len(), random_bytes, "{random_bytes} bytes");
@@ -513,14 +532,24 @@ mod tests {
     }
 
     #[test]
-    fn raw_body_is_exactly_the_random_bytes() {
+    fn raw_body_is_the_header_then_exactly_the_random_bytes() {
+        use crate::delivery::{RAW_HEADER_LEN, Reading, Stamp, StampReader};
+        let reader = StampReader::new("r", json_head("r"));
         for random_bytes in [0, 1, 100, 5 * 1024, 100_000] {
             let mut builder =
                 PayloadBuilder::new(&recipe(PayloadFormat::Raw, "r", random_bytes), 3);
             let mut out = vec![1, 2, 3];
-            builder.build("c", 0, 0.0, &mut out);
-            assert_eq!(out.len(), random_bytes);
-            assert_eq!(builder.body_len_hint(), random_bytes);
+            builder.build(41, "c", 9, 1_764_270_000.5, &mut out);
+            assert_eq!(out.len(), RAW_HEADER_LEN + random_bytes);
+            assert_eq!(builder.body_len_hint(), RAW_HEADER_LEN + random_bytes);
+            assert_eq!(
+                reader.read(&out),
+                Reading::Ours(Stamp {
+                    publisher: 41,
+                    seq: 9,
+                    due_unix_us: 1_764_270_000_500_000,
+                })
+            );
         }
     }
 
@@ -532,10 +561,13 @@ mod tests {
         let mut raw = PayloadBuilder::new(&recipe(PayloadFormat::Raw, "r", random_bytes), 9);
         let (mut json_out, mut raw_out) = (Vec::new(), Vec::new());
         for seq in 0..100 {
-            json.build("c", seq, 0.0, &mut json_out);
-            raw.build("c", seq, 0.0, &mut raw_out);
+            json.build(0, "c", seq, 0.0, &mut json_out);
+            raw.build(0, "c", seq, 0.0, &mut raw_out);
             let (.., data) = fields(&json_out);
-            assert_eq!(data, STANDARD.encode(&raw_out));
+            assert_eq!(
+                data,
+                STANDARD.encode(&raw_out[crate::delivery::RAW_HEADER_LEN..])
+            );
         }
     }
 
@@ -552,7 +584,7 @@ mod tests {
             for seq in 0..cycles {
                 let windows_left = builder.windows_left;
                 let start = builder.next_start * 3;
-                builder.build("c", seq as u64, 0.0, &mut out);
+                builder.build(0, "c", seq as u64, 0.0, &mut out);
                 assert_ne!(out, previous, "{random_bytes} bytes, message {seq}");
                 if windows_left > 0 {
                     if let Some(prev) = previous_start {
@@ -574,7 +606,7 @@ mod tests {
         let mut out = Vec::with_capacity(builder.body_len_hint());
         let (pointer, capacity) = (out.as_ptr(), out.capacity());
         for seq in 0..1000 {
-            builder.build(CLIENT_ID, u64::MAX - seq, 4e9, &mut out);
+            builder.build(0, CLIENT_ID, u64::MAX - seq, 4e9, &mut out);
         }
         assert_eq!((out.as_ptr(), out.capacity()), (pointer, capacity));
     }
@@ -626,9 +658,9 @@ mod tests {
             PayloadBuilder::new(&recipe, 2),
         );
         let (mut out_a, mut out_b, mut out_c) = (Vec::new(), Vec::new(), Vec::new());
-        a.build("c", 0, 0.0, &mut out_a);
-        b.build("c", 0, 0.0, &mut out_b);
-        c.build("c", 0, 0.0, &mut out_c);
+        a.build(0, "c", 0, 0.0, &mut out_a);
+        b.build(0, "c", 0, 0.0, &mut out_b);
+        c.build(0, "c", 0, 0.0, &mut out_c);
         assert_eq!(out_a, out_b);
         assert_ne!(out_a, out_c);
     }

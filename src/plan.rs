@@ -14,6 +14,7 @@ use crate::cli::{Cli, PayloadFormatArg};
 use crate::mqtt::{self, Publish, QoS};
 use crate::net::{self, TlsConfigError, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
+use crate::scale::{ScaleError, ScalePlan};
 use crate::session::{Session, SessionConfig};
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
@@ -58,6 +59,8 @@ pub enum PlanError {
         /// The hard open-file limit.
         limit: u64,
     },
+    /// A connection-scale option (`--bind`, `--connection-lifetime`) is wrong.
+    Scale(ScaleError),
     /// TLS files missing, unreadable or inconsistent.
     Tls(TlsConfigError),
     /// `--server-name` (or the host) is not a valid TLS server name.
@@ -89,6 +92,31 @@ pub enum PlanError {
     ZeroInflight,
     /// Several users would share one client id, and the broker would keep disconnecting them.
     SharedClientId(String),
+    /// `--subscribers N` without `--subscribe-topic`, or a filter without subscribers.
+    SubscribeIncomplete {
+        /// Subscribers asked for.
+        subscribers: u64,
+    },
+    /// A `--subscribe-topic` MQTT does not accept as a filter.
+    BadSubscribeFilter {
+        /// The filter.
+        filter: String,
+        /// The encoder's reason.
+        reason: String,
+    },
+    /// `--subscribe-qos` other than 0, 1, 2.
+    BadSubscribeQos(u8),
+    /// `--subscribers` with `--worker`: a Locust master sets the users, not the subscribers.
+    SubscribersInWorker,
+    /// Users plus subscribers need more sockets than open files allow.
+    TooManyConnections {
+        /// Publishing users.
+        users: u64,
+        /// Subscribers.
+        subscribers: u64,
+        /// The hard open-file limit.
+        limit: u64,
+    },
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
         /// Which option.
@@ -125,8 +153,10 @@ impl fmt::Display for PlanError {
             }
             PlanError::TooManyUsers { users, limit } => write!(
                 f,
-                "{users} users need {users} sockets but the open-file limit is {limit}: lower --users, raise `ulimit -Hn`, or run more mqload processes"
+                "{users} users need {} open files ({users} sockets + {RESERVED_FDS} for mqload itself) but the open-file limit is {limit} (the hard limit, `ulimit -Hn`): lower --users, raise the hard limit (as root: `ulimit -Hn 100000`, or LimitNOFILE= / limits.conf), or split the users over more mqload processes or hosts",
+                users.saturating_add(RESERVED_FDS)
             ),
+            PlanError::Scale(e) => write!(f, "{e}"),
             PlanError::Tls(e) => write!(f, "{e}"),
             PlanError::BadServerName(name) => {
                 write!(
@@ -165,6 +195,33 @@ impl fmt::Display for PlanError {
             PlanError::SharedClientId(template) => write!(
                 f,
                 "--client-id {template:?} gives every user the same id, so the broker would keep disconnecting them: add {{i}} or {{rand}}"
+            ),
+            PlanError::SubscribeIncomplete { subscribers: 0 } => f.write_str(
+                "--subscribe-topic without subscribers: add --subscribers N (e.g. --subscribers 1)",
+            ),
+            PlanError::SubscribeIncomplete { subscribers } => write!(
+                f,
+                "--subscribers {subscribers} needs a topic filter: add --subscribe-topic, e.g. 'locust/#'"
+            ),
+            PlanError::BadSubscribeFilter { filter, reason } => write!(
+                f,
+                "--subscribe-topic {filter:?} is not an MQTT topic filter ({reason}): `+` takes a whole level, `#` only the last, e.g. 'locust/+/data' or 'locust/#'"
+            ),
+            PlanError::SubscribersInWorker => f.write_str(
+                "--subscribers does not run in a Locust worker (--worker): run them in a separate mqload: -u 0 --subscribers N with the workers' --run-id",
+            ),
+            PlanError::BadSubscribeQos(q) => write!(
+                f,
+                "--subscribe-qos {q} is not an MQTT QoS: use 0, 1 or 2 (MQLOAD_SUBSCRIBE_QOS)"
+            ),
+            PlanError::TooManyConnections {
+                users,
+                subscribers,
+                limit,
+            } => write!(
+                f,
+                "{users} users and {subscribers} subscribers need {} sockets but the open-file limit is {limit}: lower --users or --subscribers, raise `ulimit -Hn`, or run more mqload processes",
+                users.saturating_add(*subscribers)
             ),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
@@ -214,6 +271,57 @@ pub struct RunPlan {
     pub wake_interval: Duration,
     /// Request names (the stats table rows), indexed by the `NAME_*` constants.
     pub request_names: Vec<String>,
+    /// Subscribers and what they check; `None` without `--subscribers`.
+    pub subscribe: Option<SubscribePlan>,
+    /// Connection scale: source addresses, connect-only, churn, TLS tickets.
+    pub scale: ScalePlan,
+}
+
+/// Subscriber connections of a run (`--subscribers`, `--subscribe-topic`, `--subscribe-qos`).
+#[derive(Debug, Clone)]
+pub struct SubscribePlan {
+    /// How many; subscriber `j` takes user index `users + j` in the client id template.
+    pub subscribers: u64,
+    /// Topic filter each subscribes to (`{run_id}` substituted).
+    pub filter: String,
+    /// Requested QoS.
+    pub qos: QoS,
+    /// Row of `subscribe:<qos>:<filter>` (SUBACK time, refusals) in `request_names`.
+    pub subscribe_name: usize,
+    /// Row of `receive:<qos>:<filter>` (due time to arrival) in `request_names`.
+    pub receive_name: usize,
+}
+
+/// Checks the subscriber options; `None` when there are no subscribers.
+fn subscribe_options(cli: &Cli) -> Result<Option<(u64, String, QoS)>, PlanError> {
+    let filter = match (cli.subscribers, &cli.subscribe_topic) {
+        (0, None) => return Ok(None),
+        (subscribers, None) | (subscribers @ 0, Some(_)) => {
+            return Err(PlanError::SubscribeIncomplete { subscribers });
+        }
+        (_, Some(filter)) => filter.clone(),
+    };
+    if cli.worker {
+        return Err(PlanError::SubscribersInWorker);
+    }
+    let qos =
+        QoS::from_u8(cli.subscribe_qos).ok_or(PlanError::BadSubscribeQos(cli.subscribe_qos))?;
+    Ok(Some((cli.subscribers, filter, qos)))
+}
+
+/// The filter with `{run_id}` substituted, checked by encoding its SUBSCRIBE.
+fn subscribe_filter(template: &str, run_id: &str, qos: QoS) -> Result<String, PlanError> {
+    let filter = template.replace("{run_id}", run_id);
+    mqtt::Packet::Subscribe {
+        packet_id: 1,
+        filters: vec![(filter.as_str(), qos)],
+    }
+    .encode(&mut Vec::new())
+    .map_err(|e| PlanError::BadSubscribeFilter {
+        filter: filter.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(filter)
 }
 
 /// Row of `connect` in [`RunPlan::request_names`].
@@ -383,7 +491,7 @@ fn check_mqtt_fields(
         });
     }
     let now = std::time::Instant::now();
-    for user in [0, cli.users - 1] {
+    for user in [0, cli.users.saturating_sub(1)] {
         let client_id = expand_template(&cli.client_id, user, run_id, "");
         Session::new(session, &client_id, now).map_err(|e| PlanError::InvalidMqtt {
             option: "client-id",
@@ -408,10 +516,28 @@ fn check_mqtt_fields(
     Ok(())
 }
 
+/// A broker the run is aimed at instead of `--host`/`--port`/TLS files (the built-in one).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host (an address).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS client configuration; `None` for plain TCP.
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
 impl RunPlan {
     /// Validates the options and resolves host, TLS files and limits.
     pub fn from_cli(cli: &Cli) -> Result<RunPlan, PlanError> {
-        if cli.users == 0 {
+        RunPlan::from_cli_with_target(cli, None)
+    }
+
+    /// As [`RunPlan::from_cli`], aimed at `target` when given (host, port and TLS options
+    /// are then ignored).
+    pub fn from_cli_with_target(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
+        // Subscribers alone (`-u 0`) check what publishers of another process send.
+        if cli.users == 0 && cli.subscribers == 0 {
             return Err(PlanError::NoUsers);
         }
         let qos = QoS::from_u8(cli.qos).ok_or(PlanError::BadQos(cli.qos))?;
@@ -444,7 +570,12 @@ impl RunPlan {
         if cli.max_inflight == 0 {
             return Err(PlanError::ZeroInflight);
         }
-        if cli.users > 1 && !cli.client_id.contains("{i}") && !cli.client_id.contains("{rand}") {
+        let subscribe = subscribe_options(cli)?;
+        let subscribers = subscribe.as_ref().map_or(0, |s| s.0);
+        if cli.users.saturating_add(subscribers) > 1
+            && !cli.client_id.contains("{i}")
+            && !cli.client_id.contains("{rand}")
+        {
             return Err(PlanError::SharedClientId(cli.client_id.clone()));
         }
         for (option, template, allowed) in [
@@ -470,7 +601,21 @@ impl RunPlan {
                 limit,
             });
         }
-        let tls = if cli.no_tls {
+        if cli
+            .users
+            .saturating_add(subscribers)
+            .saturating_add(RESERVED_FDS)
+            > limit
+        {
+            return Err(PlanError::TooManyConnections {
+                users: cli.users,
+                subscribers,
+                limit,
+            });
+        }
+        let tls = if let Some(target) = target {
+            target.tls.clone()
+        } else if cli.no_tls {
             None
         } else {
             let files = TlsFiles {
@@ -481,8 +626,11 @@ impl RunPlan {
             let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
             Some(config)
         };
-        let host = cli.host.clone().ok_or(PlanError::MissingHost)?;
-        let addrs: Vec<SocketAddr> = (host.as_str(), cli.port)
+        let (host, port) = match target {
+            Some(target) => (target.host.clone(), target.port),
+            None => (cli.host.clone().ok_or(PlanError::MissingHost)?, cli.port),
+        };
+        let addrs: Vec<SocketAddr> = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| PlanError::Unresolvable {
                 host: host.clone(),
@@ -495,9 +643,14 @@ impl RunPlan {
                 reason: "no addresses".into(),
             });
         }
+        let (mut scale, addrs) = ScalePlan::from_cli(cli, addrs).map_err(PlanError::Scale)?;
         let tls = match tls {
             Some(config) => {
-                let name_text = cli.server_name.clone().unwrap_or_else(|| host.clone());
+                let config = scale.attach_tickets(config, cli.users);
+                let name_text = match target {
+                    Some(_) => host.clone(),
+                    None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
+                };
                 let name = ServerName::try_from(name_text.clone())
                     .map_err(|_| PlanError::BadServerName(name_text))?;
                 Some((config, name))
@@ -535,11 +688,27 @@ impl RunPlan {
             max_packet_size: MAX_INCOMING_PACKET,
         };
         check_mqtt_fields(cli, &session, qos, &run_id)?;
-        let request_names = vec![
+        let mut request_names = vec![
             "connect".to_string(),
             "disconnect".to_string(),
             format!("publish:{}:{}", qos as u8, cli.topic),
         ];
+        let subscribe = match subscribe {
+            Some((subscribers, template, qos)) => {
+                let filter = subscribe_filter(&template, &run_id, qos)?;
+                let subscribe_name = request_names.len();
+                request_names.push(format!("subscribe:{}:{template}", qos as u8));
+                request_names.push(format!("receive:{}:{template}", qos as u8));
+                Some(SubscribePlan {
+                    subscribers,
+                    filter,
+                    qos,
+                    subscribe_name,
+                    receive_name: subscribe_name + 1,
+                })
+            }
+            None => None,
+        };
         Ok(RunPlan {
             addrs,
             host,
@@ -548,7 +717,7 @@ impl RunPlan {
             spawn_rate,
             run_time,
             threads: threads
-                .min(usize::try_from(cli.users).unwrap_or(usize::MAX))
+                .min(usize::try_from(cli.users.saturating_add(subscribers)).unwrap_or(usize::MAX))
                 .max(1),
             stop_timeout,
             connect_timeout,
@@ -561,6 +730,8 @@ impl RunPlan {
             run_id,
             wake_interval,
             request_names,
+            subscribe,
+            scale,
         })
     }
 }

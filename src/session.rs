@@ -47,6 +47,10 @@ pub enum SessionError {
     Encode(EncodeError),
     /// The caller published while the session could not take it (a bug in the caller).
     NotReady,
+    /// A SUBSCRIBE was not answered within the ack timeout.
+    SubAckTimeout,
+    /// The broker refused a subscription (SUBACK return code 0x80).
+    SubscribeRefused,
 }
 
 impl fmt::Display for SessionError {
@@ -61,6 +65,10 @@ impl fmt::Display for SessionError {
             SessionError::NotReady => {
                 f.write_str("publish while not connected or the window is full")
             }
+            SessionError::SubAckTimeout => f.write_str("no SUBACK within the ack timeout"),
+            SessionError::SubscribeRefused => f.write_str(
+                "SUBACK refused the filter (0x80): check --subscribe-topic and the client's policy",
+            ),
         }
     }
 }
@@ -93,12 +101,33 @@ pub enum Event {
     },
     /// A QoS 1/2 publish completed (PUBACK or PUBCOMP).
     Acked(Completed),
-    /// The broker delivered a message to us (subscriptions).
+    /// A QoS 1/2 publish of an earlier connection that the broker no longer holds (it answered
+    /// session present 0), so it will never be acknowledged: count it as failed.
+    Lost {
+        /// When the message was due by the plan.
+        due: Instant,
+    },
+    /// The broker delivered a message to us (subscriptions). A QoS 2 message is delivered
+    /// once even when the broker sends it again before PUBREL.
     Received {
         /// Its QoS.
         qos: QoS,
         /// Payload bytes.
         payload_len: usize,
+        /// Where its first bytes (up to the configured head length) are in
+        /// [`Session::received_head`]: start and length.
+        head: (u32, u32),
+        /// When it arrived.
+        at: Instant,
+    },
+    /// The broker answered our SUBSCRIBE.
+    Subscribed {
+        /// Granted QoS; `None` when refused (0x80).
+        granted: Option<QoS>,
+        /// When the SUBSCRIBE was queued.
+        sent: Instant,
+        /// When the SUBACK arrived.
+        at: Instant,
     },
 }
 
@@ -113,7 +142,7 @@ pub struct Completed {
     pub payload_len: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct InFlight {
     packet_id: u16,
     qos: QoS,
@@ -122,7 +151,42 @@ struct InFlight {
     due: Instant,
     sent: Instant,
     payload_len: u32,
+    /// The PUBLISH as encoded, kept for a resend with DUP when clean session is off (empty
+    /// otherwise).
+    copy: Vec<u8>,
 }
+
+/// Publishes a dropped connection left unacknowledged, carried to the next connection of the
+/// same client (clean session off), where they are re-sent with DUP set if the broker kept the
+/// session, or reported [`Event::Lost`] if it did not (MQTT 3.1.1 section 4.4).
+///
+/// Bounded by the in-flight window: at most `--max-inflight` packets per client.
+#[derive(Debug, Default)]
+pub struct Unacked {
+    inflight: VecDeque<InFlight>,
+    /// Emptied copy buffers, reused so that keeping copies does not allocate per message.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Unacked {
+    /// Publishes carried.
+    pub fn len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Nothing carried.
+    pub fn is_empty(&self) -> bool {
+        self.inflight.is_empty()
+    }
+
+    /// Gives up on them (the device stops for good); yields their due times.
+    pub fn into_dues(self) -> impl Iterator<Item = Instant> {
+        self.inflight.into_iter().map(|f| f.due)
+    }
+}
+
+/// The DUP flag in a PUBLISH's first byte.
+const DUP_FLAG: u8 = 0x08;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -139,13 +203,28 @@ pub struct Session {
     ack_timeout: Duration,
     max_inflight: usize,
     max_packet_size: usize,
+    /// Clean session off: keep each QoS 1/2 PUBLISH's bytes until its ack, for a resend.
+    keep_copies: bool,
     out: Vec<u8>,
     rx: Vec<u8>,
     inflight: VecDeque<InFlight>,
+    /// Emptied copy buffers for reuse.
+    spare: Vec<Vec<u8>>,
+    /// Publishes re-sent with DUP (or released again) when the CONNACK arrived.
+    resent: usize,
     next_packet_id: u16,
     last_sent: Instant,
     ping_sent: Option<Instant>,
     events: VecDeque<Event>,
+    /// First bytes of received payloads, for [`Event::Received`]; cleared when a new read
+    /// starts with no events pending, so it stays as large as one read's messages.
+    inbox: Vec<u8>,
+    /// Payload bytes per received message kept in `inbox` (0: none).
+    head_len: usize,
+    /// QoS 2 messages received and PUBREC'd, awaiting PUBREL: a resend is not delivered twice.
+    awaiting_rel: Vec<u16>,
+    /// Packet id and send time of a SUBSCRIBE awaiting its SUBACK.
+    pending_subscribe: Option<(u16, Instant)>,
 }
 
 impl Session {
@@ -173,13 +252,20 @@ impl Session {
             ack_timeout: config.ack_timeout,
             max_inflight: usize::from(config.max_inflight.max(1)),
             max_packet_size: config.max_packet_size,
+            keep_copies: !config.clean_session,
             out,
             rx: Vec::new(),
             inflight: VecDeque::new(),
+            spare: Vec::new(),
+            resent: 0,
             next_packet_id: 1,
             last_sent: now,
             ping_sent: None,
             events: VecDeque::new(),
+            inbox: Vec::new(),
+            head_len: 0,
+            awaiting_rel: Vec::new(),
+            pending_subscribe: None,
         })
     }
 
@@ -200,6 +286,17 @@ impl Session {
         if next != 0 {
             self.next_packet_id = next;
         }
+    }
+
+    /// Bytes of an incomplete packet held until the rest arrives (at most a maximum-size
+    /// packet and its header).
+    pub fn buffered_input(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Publishes of an earlier connection re-sent (DUP PUBLISH or PUBREL) on this one's CONNACK.
+    pub fn resent_on_connect(&self) -> usize {
+        self.resent
     }
 
     /// Publishes awaiting their acknowledgement.
@@ -241,6 +338,7 @@ impl Session {
             self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
             id
         };
+        let start = self.out.len();
         mqtt::encode_publish_into(
             &Publish {
                 dup: false,
@@ -254,6 +352,12 @@ impl Session {
         )
         .map_err(SessionError::Encode)?;
         if qos != QoS::AtMostOnce {
+            let mut copy = Vec::new();
+            if self.keep_copies {
+                copy = self.spare.pop().unwrap_or_default();
+                copy.clear();
+                copy.extend_from_slice(&self.out[start..]);
+            }
             self.inflight.push_back(InFlight {
                 packet_id,
                 qos,
@@ -261,8 +365,44 @@ impl Session {
                 due,
                 sent: now,
                 payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                copy,
             });
         }
+        Ok(())
+    }
+
+    /// Keeps the first `len` payload bytes of every received message for
+    /// [`Session::received_head`].
+    pub fn keep_received_head(&mut self, len: usize) {
+        self.head_len = len;
+    }
+
+    /// The bytes an [`Event::Received`]'s `head` points at (empty when out of range).
+    pub fn received_head(&self, head: (u32, u32)) -> &[u8] {
+        let start = head.0 as usize;
+        self.inbox
+            .get(start..start + head.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// Queues a SUBSCRIBE to one filter; [`Event::Subscribed`] follows with the SUBACK.
+    pub fn subscribe(&mut self, filter: &str, qos: QoS, now: Instant) -> Result<(), SessionError> {
+        if self.state != State::Connected {
+            return Err(SessionError::NotReady);
+        }
+        let packet_id = self.next_packet_id;
+        self.next_packet_id = if packet_id == u16::MAX {
+            1
+        } else {
+            packet_id + 1
+        };
+        Packet::Subscribe {
+            packet_id,
+            filters: vec![(filter, qos)],
+        }
+        .encode(&mut self.out)
+        .map_err(SessionError::Encode)?;
+        self.pending_subscribe = Some((packet_id, now));
         Ok(())
     }
 
@@ -290,6 +430,9 @@ impl Session {
 
     /// Feeds plaintext the broker sent, received at `now`.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
+        if self.events.is_empty() {
+            self.inbox.clear();
+        }
         if self.rx.is_empty() {
             let used = self.decode_all(data, now)?;
             self.rx.extend_from_slice(&data[used..]);
@@ -334,6 +477,9 @@ impl Session {
                     session_present,
                     at: now,
                 });
+                if !self.inflight.is_empty() {
+                    self.resume_inflight(session_present, now);
+                }
             }
             _ if self.state == State::AwaitingConnAck => {
                 return Err(SessionError::Unexpected("packet before CONNACK"));
@@ -359,18 +505,44 @@ impl Session {
                     }
                     QoS::ExactlyOnce => {
                         let _ = Packet::PubRec(p.packet_id).encode(&mut self.out);
+                        if self.awaiting_rel.contains(&p.packet_id) {
+                            // The broker resent it before our PUBREC reached it: once only.
+                            return Ok(());
+                        }
+                        self.awaiting_rel.push(p.packet_id);
                     }
                 }
+                let head = &p.payload[..p.payload.len().min(self.head_len)];
+                let start = u32::try_from(self.inbox.len()).unwrap_or(u32::MAX);
+                self.inbox.extend_from_slice(head);
                 self.events.push_back(Event::Received {
                     qos: p.qos,
                     payload_len: p.payload.len(),
+                    head: (start, head.len() as u32),
+                    at: now,
                 });
             }
             Packet::PubRel(id) => {
+                self.awaiting_rel.retain(|&waiting| waiting != id);
                 let _ = Packet::PubComp(id).encode(&mut self.out);
             }
             Packet::PingResp => self.ping_sent = None,
-            Packet::SubAck { .. } | Packet::UnsubAck(_) => {}
+            Packet::SubAck {
+                packet_id,
+                return_codes,
+            } => {
+                let sent = match self.pending_subscribe {
+                    Some((id, sent)) if id == packet_id => sent,
+                    _ => return Err(SessionError::Unexpected("SUBACK for no SUBSCRIBE")),
+                };
+                self.pending_subscribe = None;
+                self.events.push_back(Event::Subscribed {
+                    granted: return_codes.first().copied().flatten(),
+                    sent,
+                    at: now,
+                });
+            }
+            Packet::UnsubAck(_) => {}
             Packet::Connect(_) => return Err(SessionError::Unexpected("CONNECT")),
             Packet::Subscribe { .. } => return Err(SessionError::Unexpected("SUBSCRIBE")),
             Packet::Unsubscribe { .. } => return Err(SessionError::Unexpected("UNSUBSCRIBE")),
@@ -399,8 +571,55 @@ impl Session {
                 acked: now,
                 payload_len: done.payload_len,
             }));
+            if done.copy.capacity() > 0 {
+                self.spare.push(done.copy);
+            }
         }
         Ok(())
+    }
+
+    /// Takes the unacknowledged publishes (with their copies) for the client's next connection;
+    /// see [`Unacked`].
+    pub fn carry_over(&mut self) -> Unacked {
+        Unacked {
+            inflight: std::mem::take(&mut self.inflight),
+            spare: std::mem::take(&mut self.spare),
+        }
+    }
+
+    /// Adopts what an earlier connection of this client left unacknowledged: after an accepted
+    /// CONNACK they are re-sent with DUP set and their packet ids (PUBREL for QoS 2 publishes
+    /// already PUBREC'd) when the broker kept the session, or reported [`Event::Lost`] when not.
+    /// Their latency still counts from when they were due.
+    pub fn adopt(&mut self, carried: Unacked) {
+        let mut carried = carried;
+        carried.inflight.append(&mut self.inflight);
+        self.inflight = carried.inflight;
+        self.spare.append(&mut carried.spare);
+    }
+
+    /// CONNACK accepted with publishes adopted from an earlier connection.
+    fn resume_inflight(&mut self, session_present: bool, now: Instant) {
+        let (out, events, spare) = (&mut self.out, &mut self.events, &mut self.spare);
+        self.inflight.retain_mut(|f| {
+            f.sent = now;
+            if session_present && f.released {
+                // Encoding a fixed four-byte packet cannot fail.
+                let _ = Packet::PubRel(f.packet_id).encode(out);
+                return true;
+            }
+            if session_present && let Some(first) = f.copy.first_mut() {
+                *first |= DUP_FLAG;
+                out.extend_from_slice(&f.copy);
+                return true;
+            }
+            events.push_back(Event::Lost { due: f.due });
+            if f.copy.capacity() > 0 {
+                spare.push(std::mem::take(&mut f.copy));
+            }
+            false
+        });
+        self.resent = self.inflight.len();
     }
 
     /// The next instant [`Session::handle_timeout`] has work to do.
@@ -413,7 +632,14 @@ impl Session {
             None if self.keep_alive.is_zero() => None,
             None => Some(self.last_sent + self.keep_alive),
         };
-        let ack = self.inflight.front().map(|f| f.sent + self.ack_timeout);
+        let ack = self
+            .inflight
+            .front()
+            .map(|f| f.sent)
+            .into_iter()
+            .chain(self.pending_subscribe.map(|(_, sent)| sent))
+            .min()
+            .map(|sent| sent + self.ack_timeout);
         match (keep_alive, ack) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -429,6 +655,11 @@ impl Session {
             && now >= oldest.sent + self.ack_timeout
         {
             return Err(SessionError::AckTimeout);
+        }
+        if let Some((_, sent)) = self.pending_subscribe
+            && now >= sent + self.ack_timeout
+        {
+            return Err(SessionError::SubAckTimeout);
         }
         match self.ping_sent {
             Some(sent) if now >= sent + self.ack_timeout => return Err(SessionError::PingTimeout),
@@ -694,8 +925,113 @@ mod tests {
             s.poll_event(),
             Some(Event::Received {
                 qos: QoS::AtLeastOnce,
-                payload_len: 3
+                payload_len: 3,
+                head: (0, 0),
+                at: t0,
             })
+        );
+    }
+
+    #[test]
+    fn subscribe_reports_the_granted_qos_or_a_refusal_and_times_out() {
+        let (mut s, t0) = connected(10);
+        s.subscribe("locust/#", QoS::AtLeastOnce, t0)
+            .expect("subscribe");
+        let out = sent(&mut s, t0);
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].contains("Subscribe") && out[0].contains("locust/#"),
+            "{out:?}"
+        );
+        assert!(matches!(
+            s.handle_input(
+                &bytes(Packet::SubAck {
+                    packet_id: 9,
+                    return_codes: vec![None]
+                }),
+                t0
+            ),
+            Err(SessionError::Unexpected("SUBACK for no SUBSCRIBE"))
+        ));
+        let (mut s, t0) = connected(10);
+        s.subscribe("a/+", QoS::ExactlyOnce, t0).expect("subscribe");
+        let t1 = t0 + Duration::from_millis(3);
+        let suback = |codes| {
+            bytes(Packet::SubAck {
+                packet_id: 1,
+                return_codes: codes,
+            })
+        };
+        s.handle_input(&suback(vec![Some(QoS::AtLeastOnce)]), t1)
+            .expect("suback");
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::Subscribed {
+                granted: Some(QoS::AtLeastOnce),
+                sent: t0,
+                at: t1
+            })
+        );
+        s.subscribe("a/+", QoS::ExactlyOnce, t1).expect("again");
+        s.handle_input(
+            &bytes(Packet::SubAck {
+                packet_id: 2,
+                return_codes: vec![None],
+            }),
+            t1,
+        )
+        .expect("refusal is an event, not a broken session");
+        assert!(matches!(
+            s.poll_event(),
+            Some(Event::Subscribed { granted: None, .. })
+        ));
+        assert!(SessionError::SubscribeRefused.to_string().contains("0x80"));
+        s.subscribe("never/answered", QoS::AtMostOnce, t1)
+            .expect("subscribe");
+        let deadline = t1 + Duration::from_secs(10);
+        assert_eq!(s.poll_timeout(), Some(deadline));
+        assert_eq!(s.handle_timeout(deadline), Err(SessionError::SubAckTimeout));
+    }
+
+    #[test]
+    fn received_heads_are_kept_and_a_resent_qos2_message_is_delivered_once() {
+        let (mut s, t0) = connected(10);
+        s.keep_received_head(4);
+        let publish = |qos, packet_id, payload| {
+            bytes(Packet::Publish(Publish {
+                dup: packet_id == 8,
+                qos,
+                retain: false,
+                topic: "in",
+                packet_id,
+                payload,
+            }))
+        };
+        let mut input = publish(QoS::ExactlyOnce, 7, b"first message");
+        input.extend(publish(QoS::AtMostOnce, 0, b"ab"));
+        input.extend(publish(QoS::ExactlyOnce, 7, b"first message"));
+        s.handle_input(&input, t0).expect("publishes");
+        let mut heads = Vec::new();
+        while let Some(event) = s.poll_event() {
+            if let Event::Received {
+                head, payload_len, ..
+            } = event
+            {
+                heads.push((s.received_head(head).to_vec(), payload_len));
+            }
+        }
+        assert_eq!(heads, vec![(b"firs".to_vec(), 13), (b"ab".to_vec(), 2)]);
+        assert_eq!(sent(&mut s, t0), vec!["PubRec(7)", "PubRec(7)"]);
+        // After PUBREL the id is free again: a new message with it is delivered.
+        s.handle_input(&bytes(Packet::PubRel(7)), t0)
+            .expect("pubrel");
+        s.handle_input(&publish(QoS::ExactlyOnce, 7, b"next"), t0)
+            .expect("publish");
+        assert!(matches!(s.poll_event(), Some(Event::Received { .. })));
+        assert_eq!(
+            s.received_head((1000, 4)),
+            b"",
+            "out of range is empty, not a panic"
         );
     }
 
@@ -757,5 +1093,133 @@ mod tests {
         s.disconnect();
         assert_eq!(sent(&mut s, t0), vec!["Disconnect".to_string()]);
         assert!(!s.is_connected());
+    }
+
+    fn persistent() -> SessionConfig {
+        SessionConfig {
+            clean_session: false,
+            ..config(10)
+        }
+    }
+
+    /// A second connection of the same client, adopting `carried`, answered with `present`.
+    fn reconnect(carried: Unacked, present: bool, now: Instant) -> Session {
+        let mut s = Session::new(&persistent(), "dev-1", now).expect("session");
+        s.adopt(carried);
+        assert!(sent(&mut s, now)[0].starts_with("Connect"));
+        s.handle_input(
+            &bytes(Packet::ConnAck {
+                session_present: present,
+                code: ConnectReturnCode::Accepted,
+            }),
+            now,
+        )
+        .expect("connack");
+        s
+    }
+
+    #[test]
+    fn unacked_publishes_are_resent_with_dup_and_their_ids_when_the_session_is_present() {
+        let t0 = Instant::now();
+        let mut s = Session::new(&persistent(), "dev-1", t0).expect("session");
+        sent(&mut s, t0);
+        s.handle_input(
+            &bytes(Packet::ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::Accepted,
+            }),
+            t0,
+        )
+        .expect("connack");
+        s.poll_event();
+        let due = |ms| t0 + Duration::from_millis(ms);
+        s.publish("t", b"one", QoS::AtLeastOnce, due(1), due(1))
+            .expect("1");
+        s.publish("t", b"two", QoS::ExactlyOnce, due(2), due(2))
+            .expect("2");
+        s.publish("t", b"three", QoS::ExactlyOnce, due(3), due(3))
+            .expect("3");
+        s.publish("t", b"four", QoS::AtLeastOnce, due(4), due(4))
+            .expect("4");
+        let first = sent(&mut s, due(4));
+        assert!(first.iter().all(|p| p.contains("dup: false")), "{first:?}");
+        // Message 4 is acked, message 3 got as far as PUBREC; then the connection drops.
+        s.handle_input(&bytes(Packet::PubAck(4)), due(5))
+            .expect("ack");
+        s.handle_input(&bytes(Packet::PubRec(3)), due(5))
+            .expect("rec");
+        assert_eq!(sent(&mut s, due(5)), vec!["PubRel(3)"]);
+        assert!(matches!(s.poll_event(), Some(Event::Acked(_))));
+        let next_id = s.next_packet_id();
+        let carried = s.carry_over();
+        assert_eq!(carried.len(), 3);
+
+        let t1 = due(2000);
+        let mut s = reconnect(carried, true, t1);
+        s.resume_packet_ids(next_id);
+        assert!(matches!(s.poll_event(), Some(Event::Connected { .. })));
+        assert_eq!(s.poll_event(), None, "nothing lost");
+        let resent = sent(&mut s, t1);
+        assert_eq!(resent.len(), 3, "{resent:?}");
+        assert!(resent[0].contains("dup: true") && resent[0].contains("packet_id: 1,"));
+        assert!(resent[0].contains("AtLeastOnce") && resent[0].contains("[111, 110, 101]"));
+        assert!(resent[1].contains("dup: true") && resent[1].contains("packet_id: 2,"));
+        assert_eq!(resent[2], "PubRel(3)");
+        assert_eq!(s.resent_on_connect(), 3);
+        // The ack timeout runs from the resend; latency still from the original due time.
+        assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(10)));
+        s.handle_input(&bytes(Packet::PubAck(1)), t1)
+            .expect("ack 1");
+        s.handle_input(&bytes(Packet::PubComp(3)), t1)
+            .expect("comp 3");
+        s.handle_input(&bytes(Packet::PubRec(2)), t1)
+            .expect("rec 2");
+        s.handle_input(&bytes(Packet::PubComp(2)), t1)
+            .expect("comp 2");
+        let dues: Vec<_> = std::iter::from_fn(|| s.poll_event())
+            .map(|e| match e {
+                Event::Acked(c) => c.due,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(dues, vec![due(1), due(3), due(2)]);
+        assert_eq!(s.inflight_len(), 0);
+        // New publishes continue the ids and are not duplicates.
+        s.publish("t", b"five", QoS::AtLeastOnce, t1, t1)
+            .expect("5");
+        let out = sent(&mut s, t1);
+        assert!(
+            out[0] == "PubRel(2)"
+                && out[1].contains("packet_id: 5,")
+                && out[1].contains("dup: false"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn unacked_publishes_are_lost_when_the_broker_forgot_the_session() {
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0).expect("a");
+        sent(&mut s, t0);
+        let carried = s.carry_over();
+        let t1 = t0 + Duration::from_secs(1);
+        let mut s = reconnect(carried, false, t1);
+        assert!(matches!(s.poll_event(), Some(Event::Connected { .. })));
+        assert_eq!(s.poll_event(), Some(Event::Lost { due: t0 }));
+        assert!(s.pending_output().is_empty(), "nothing re-sent");
+        assert_eq!(s.inflight_len(), 0);
+    }
+
+    #[test]
+    fn carried_publishes_survive_a_failed_attempt() {
+        let (mut s, t0) = connected(10);
+        s.publish("t", b"a", QoS::AtLeastOnce, t0, t0).expect("a");
+        let carried = s.carry_over();
+        // The next attempt is refused before its CONNACK: what it adopted is carried again.
+        let mut s = Session::new(&persistent(), "dev-1", t0).expect("session");
+        s.adopt(carried);
+        assert_eq!(s.inflight_len(), 1);
+        let again = s.carry_over();
+        assert_eq!(again.into_dues().collect::<Vec<_>>(), vec![t0]);
     }
 }

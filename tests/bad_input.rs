@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{Pki, RunOutput, run_mqload};
@@ -35,25 +34,11 @@ fn assert_config_error(out: &RunOutput, needle: &str) {
     );
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
 fn tls_args(pki: &Pki) -> Vec<&str> {
-    vec![
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "1",
-        "--cafile",
-        path(&pki.ca),
-        "--cert",
-        path(&pki.cert),
-        "--key",
-        path(&pki.key),
-        "-t",
-        "1s",
-    ]
+    let mut args = vec!["--host", "127.0.0.1", "--port", "1"];
+    args.extend(pki.client_args());
+    args.extend(["-t", "1s"]);
+    args
 }
 
 #[test]
@@ -93,11 +78,7 @@ fn unresolvable_host() {
     assert_config_error(&out, "cannot resolve broker host");
 }
 
-#[test]
-fn missing_host() {
-    let out = run(&["--no-tls"]);
-    assert_config_error(&out, "LOCUST_MQTT_HOST");
-}
+// No host is no longer a mistake: the run tests the built-in broker (tests/broker.rs).
 
 #[test]
 fn more_users_than_open_files() {
@@ -115,7 +96,7 @@ fn missing_and_unreadable_tls_files() {
     for option in ["--cafile", "--cert", "--key"] {
         let mut args = tls_args(&pki);
         let at = args.iter().position(|a| *a == option).expect("option") + 1;
-        args[at] = path(&missing);
+        args[at] = common::utf8(&missing);
         let out = run(&args);
         assert_config_error(&out, &format!("cannot read the {}", &option[2..]));
     }
@@ -123,10 +104,10 @@ fn missing_and_unreadable_tls_files() {
     let junk = pki.dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate\n").expect("write junk");
     let mut args = tls_args(&pki);
-    args[5] = path(&junk);
+    args[5] = common::utf8(&junk);
     assert_config_error(&run(&args), "holds no certificate");
     // A certificate without its key.
-    let out = run(&["--host", "127.0.0.1", "--cert", path(&pki.cert)]);
+    let out = run(&["--host", "127.0.0.1", "--cert", common::utf8(&pki.cert)]);
     assert_config_error(&out, "give both --cert and --key");
 }
 
@@ -138,7 +119,7 @@ fn key_that_does_not_match_the_certificate() {
     let pki = Pki::new(false);
     let other = Pki::new(false);
     let mut args = tls_args(&pki);
-    args[9] = path(&other.key);
+    args[9] = common::utf8(&other.key);
     assert_config_error(&run(&args), "does not match the client certificate");
 }
 

@@ -248,6 +248,19 @@ fn a_broker_killed_mid_run_is_reconnected_to_when_it_returns() {
     // Exactly three drops (one per user) counted as failed disconnects.
     let disconnect = stats_row(&out.stdout, "disconnect");
     assert_eq!(failures(disconnect[3]), USERS, "{}", out.describe());
+    // The connections line says the same: every user dropped once and came back once.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Connections: "))
+        .unwrap_or_else(|| panic!("no connections line:\n{}", out.describe()));
+    assert!(
+        line.starts_with(&format!(
+            "Connections: {} connects ({USERS} reconnects), ",
+            2 * USERS
+        )) && line.contains(&format!(", {USERS} dropped (causes: ")),
+        "{line}"
+    );
     // Three connects, then three reconnects (failed attempts while it was down come on top).
     let connect = stats_row(&out.stdout, "connect");
     let connect_successes = connect[2].parse::<u64>().expect("count") - failures(connect[3]);
@@ -277,4 +290,182 @@ fn a_broker_killed_mid_run_is_reconnected_to_when_it_returns() {
         "the restarted broker received {after_restart} publishes:\n{}",
         out.describe()
     );
+}
+
+/// A TCP server that accepts for `lifetime` and, per connection, reads once (the TLS
+/// ClientHello or the CONNECT) and closes when `close_after_read`, or holds the socket open and
+/// silent otherwise.
+fn mute_server(close_after_read: bool, lifetime: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < lifetime {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                if close_after_read {
+                    let _ = stream.read(&mut [0u8; 4096]);
+                } else {
+                    held.push(stream);
+                }
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_that_closes_mid_handshake_or_never_answers_is_named_and_the_run_ends_on_time() {
+    // (close after the first read, TLS?, the failure named)
+    let cases = [
+        (
+            true,
+            true,
+            "connection closed by the broker during the TLS handshake",
+        ),
+        (true, false, "connection closed by the broker"),
+        (false, true, "connect timeout (TCP + TLS + CONNACK)"),
+        (false, false, "connect timeout (TCP + TLS + CONNACK)"),
+    ];
+    let runs: Vec<_> = cases
+        .iter()
+        .map(|&(close, tls, needle)| {
+            let port = mute_server(close, Duration::from_secs(8)).to_string();
+            thread::spawn(move || {
+                let mut args = vec!["--host", "127.0.0.1", "--port", &port];
+                if !tls {
+                    args.push("--no-tls");
+                }
+                args.extend([
+                    "-u",
+                    "2",
+                    "-r",
+                    "10",
+                    "-t",
+                    "3s",
+                    "--connect-timeout",
+                    "1s",
+                    "--stop-timeout",
+                    "1s",
+                    "--only-summary",
+                ]);
+                (
+                    needle,
+                    close,
+                    run_mqload(&args, &[], Duration::from_secs(20)),
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let (needle, close, out) = run.join().expect("run");
+        assert_eq!(out.code, Some(1), "{needle}: {}", out.describe());
+        // 3 s run + 1 s stop timeout, plus slack for a loaded machine: never the 20 s kill.
+        assert!(out.elapsed < Duration::from_secs(8), "{}", out.describe());
+        assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+        let table_line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("MQTT connect: "))
+            .unwrap_or_else(|| panic!("{needle}: no connect error:\n{}", out.describe()));
+        assert!(table_line.contains(needle), "{table_line}");
+        let connect = stats_row(&out.stdout, "connect");
+        let attempts: u64 = connect[2].parse().expect("count");
+        assert_eq!(failures(connect[3]), attempts, "{}", out.describe());
+        if close {
+            // Refused at once, so retried with backoff: several attempts per user.
+            assert!(attempts > 2, "{}", out.describe());
+        } else {
+            // Each attempt waits out the 1 s connect timeout, then backs off.
+            assert!((2..=6).contains(&attempts), "{}", out.describe());
+        }
+        assert!(
+            out.stderr.contains("no connection to the broker succeeded"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// `(Request Count, Failure Count)` of `name`'s row in a Locust `_stats.csv`.
+fn csv_counts(path: &std::path::Path, name: &str) -> (u64, u64) {
+    let row = common::expect_stats_row(path, name);
+    (
+        common::count(&row, "Request Count"),
+        common::count(&row, "Failure Count"),
+    )
+}
+
+#[test]
+fn ctrl_c_mid_run_drains_disconnects_every_client_and_writes_the_reports() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    const USERS: u64 = 4;
+    let pki = Pki::new(true);
+    let broker = Broker::start(&pki);
+    let csv = tempfile::tempdir().expect("csv dir");
+    let prefix = csv.path().join("int");
+    let mut args = broker_args(&pki, &broker);
+    args.extend(
+        [
+            "-u",
+            &USERS.to_string(),
+            "-r",
+            "100",
+            "--qos",
+            "1",
+            "--throughput",
+            "10",
+            "--csv",
+            prefix.to_str().expect("utf-8"),
+        ]
+        .map(String::from),
+    );
+    // No --run-time: only Ctrl-C (SIGINT) ends this run.
+    let out = common::run_with_signal(
+        common::mqload_command(&args, &[]),
+        Duration::from_secs(30),
+        Some((Duration::from_secs(3), libc::SIGINT)),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.elapsed < Duration::from_secs(10), "{}", out.describe());
+    assert!(
+        out.stdout.contains("Response time percentiles"),
+        "{}",
+        out.describe()
+    );
+    for suffix in ["stats", "stats_history", "failures", "exceptions"] {
+        let path = csv.path().join(format!("int_{suffix}.csv"));
+        assert!(path.exists(), "{} missing", path.display());
+    }
+    let stats = csv.path().join("int_stats.csv");
+    assert_eq!(csv_counts(&stats, "disconnect"), (USERS, 0));
+    // Drained, not dropped: every publish sent was acknowledged before the DISCONNECT.
+    let (published, failed) = csv_counts(&stats, "publish:1:locust/test/topic");
+    assert!(published >= USERS * 10, "{published} publishes");
+    assert_eq!(failed, 0);
+    // mosquitto logs "disconnected." for a DISCONNECT packet, "closed its connection" otherwise.
+    assert!(
+        common::wait_until(Duration::from_secs(3), || broker
+            .log()
+            .matches(" disconnected.")
+            .count()
+            == USERS as usize),
+        "{}",
+        broker.log()
+    );
+    let dropped = broker
+        .log()
+        .lines()
+        .filter(|l| l.contains("closed its connection") && !l.contains("<unknown>"))
+        .count();
+    assert_eq!(dropped, 0, "{}", broker.log());
+    // The broker got exactly what mqload counted as acknowledged.
+    let received = common::wait_sys_messages_received(&broker, published, Duration::from_secs(5));
+    assert_eq!(received, published, "{}", out.describe());
 }

@@ -4,49 +4,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{Broker, Pki, RunOutput, Subscriber, broker_args, run_mqload};
-
-/// Load tests share two cores: one at a time keeps their rate assertions honest.
-static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_LOAD_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// One row of a Locust `_stats.csv`, by column name.
-fn csv_row(path: &Path, name: &str) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let row = lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|cells| cells.get(1) == Some(&name))
-        .unwrap_or_else(|| panic!("no row {name:?} in {}:\n{text}", path.display()));
-    header
-        .iter()
-        .zip(row)
-        .map(|(h, v)| (h.to_string(), v.to_string()))
-        .collect()
-}
-
-fn count(row: &BTreeMap<String, String>, column: &str) -> u64 {
-    row[column]
-        .parse()
-        .unwrap_or_else(|_| panic!("{column} in {row:?}"))
-}
-
-fn run(pki: &Pki, broker: &Broker, extra: &[&str], timeout: Duration) -> RunOutput {
-    let mut args = broker_args(pki, broker);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run_mqload(&args, &[], timeout)
-}
+use common::{Broker, Pki, Subscriber, broker_args, count, expect_stats_row, run_against, serial};
 
 #[test]
 fn every_qos1_publish_reported_arrives_exactly_once_with_the_seed_body() {
@@ -59,7 +20,7 @@ fn every_qos1_publish_reported_arrives_exactly_once_with_the_seed_body() {
     let subscriber = Subscriber::start(&broker, "mqload/e2e/#");
     let csv = tempfile::tempdir().expect("csv dir");
     let prefix = csv.path().join("run");
-    let out = run(
+    let out = run_against(
         &pki,
         &broker,
         &[
@@ -86,7 +47,7 @@ fn every_qos1_publish_reported_arrives_exactly_once_with_the_seed_body() {
         Duration::from_secs(30),
     );
     assert_eq!(out.code, Some(0), "{}", out.describe());
-    let row = csv_row(
+    let row = expect_stats_row(
         &csv.path().join("run_stats.csv"),
         "publish:1:mqload/e2e/{i}",
     );
@@ -162,7 +123,7 @@ fn ten_clients_at_100_msgs_for_10s_deliver_what_the_plan_says() {
     let before = common::sys_messages_received(&broker);
     let csv = tempfile::tempdir().expect("csv dir");
     let prefix = csv.path().join("plan");
-    let out = run(
+    let out = run_against(
         &pki,
         &broker,
         &[
@@ -183,7 +144,7 @@ fn ten_clients_at_100_msgs_for_10s_deliver_what_the_plan_says() {
         Duration::from_secs(40),
     );
     assert_eq!(out.code, Some(0), "{}", out.describe());
-    let row = csv_row(
+    let row = expect_stats_row(
         &csv.path().join("plan_stats.csv"),
         "publish:1:locust/test/topic",
     );
@@ -213,7 +174,7 @@ fn ten_clients_at_100_msgs_for_10s_deliver_what_the_plan_says() {
         out.stdout
     );
     assert!(out.stdout.contains("Send lag"), "{}", out.stdout);
-    let connect = csv_row(&csv.path().join("plan_stats.csv"), "connect");
+    let connect = expect_stats_row(&csv.path().join("plan_stats.csv"), "connect");
     assert_eq!(count(&connect, "Request Count"), 10);
 }
 
@@ -230,7 +191,7 @@ fn qos0_and_qos2_are_counted_as_a_subscriber_receives_them() {
         let subscriber = Subscriber::start(&broker, &topic);
         let csv = tempfile::tempdir().expect("csv dir");
         let prefix = csv.path().join("q");
-        let out = run(
+        let out = run_against(
             &pki,
             &broker,
             &[
@@ -257,7 +218,7 @@ fn qos0_and_qos2_are_counted_as_a_subscriber_receives_them() {
             Duration::from_secs(30),
         );
         assert_eq!(out.code, Some(0), "QoS {qos}: {}", out.describe());
-        let row = csv_row(
+        let row = expect_stats_row(
             &csv.path().join("q_stats.csv"),
             &format!("publish:{qos}:{topic}"),
         );
@@ -267,7 +228,8 @@ fn qos0_and_qos2_are_counted_as_a_subscriber_receives_them() {
             "QoS {qos}: {published}\n{}",
             out.describe()
         );
-        assert_eq!(row["Average Content Size"], "100.00");
+        // 100 random bytes after the 32-byte delivery stamp.
+        assert_eq!(row["Average Content Size"], "132.00");
         subscriber.wait_for(published as usize, Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(300));
         let messages = subscriber.stop();
@@ -276,7 +238,11 @@ fn qos0_and_qos2_are_counted_as_a_subscriber_receives_them() {
             published,
             "QoS {qos}: delivered vs reported"
         );
-        assert!(messages.iter().all(|m| m.payload.len() == 100));
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.payload.len() == 132 && m.payload.starts_with(b"MQL1"))
+        );
     }
 }
 
@@ -320,7 +286,7 @@ fn sigterm_mid_run_disconnects_cleanly_and_still_reports() {
         "{}",
         out.stdout
     );
-    let disconnect = csv_row(&csv.path().join("sig_stats.csv"), "disconnect");
+    let disconnect = expect_stats_row(&csv.path().join("sig_stats.csv"), "disconnect");
     assert_eq!(count(&disconnect, "Request Count"), 5);
     assert_eq!(count(&disconnect, "Failure Count"), 0);
     // mosquitto logs "disconnected." for a DISCONNECT packet, "closed its connection" otherwise.

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::delivery::SubscriberTracker;
 use crate::net::Transport;
-use crate::session::Session;
+use crate::session::{Session, Unacked};
 
 /// Where a device is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +53,38 @@ pub struct Conn {
     pub ever_connected: bool,
     /// Packet id the next session starts from (carried across reconnects).
     pub next_packet_id: u16,
+    /// Publishes a dropped connection left unacknowledged, for the next one (clean session off).
+    pub carried: Option<Unacked>,
     /// Failed connection attempts in a row (for the backoff).
     pub failures_in_row: u32,
     /// Tick of the wheel entry that is current for this device.
     pub scheduled_tick: Option<u64>,
+    /// `--connection-lifetime`: when this connection retires.
+    pub retire_at: Option<Instant>,
+    /// The connection under way replaces one that retired (churn), not one that failed.
+    pub churned: bool,
+    /// Its turn to connect came after waiting at the gate (`--max-connecting`).
+    pub admitted: bool,
+    /// When a controller removed this user: how long it may wait for its acks.
+    pub drain_until: Option<Instant>,
+    /// Subscriber copies each message of this publisher should reach (subscribers whose
+    /// filter matches its topic).
+    pub expected_copies: u64,
+    /// Set for a subscriber (`--subscribers`): it subscribes, checks, never publishes.
+    pub subscriber: Option<Box<SubscriberState>>,
+}
+
+/// What a subscriber keeps across its reconnects.
+#[derive(Debug)]
+pub struct SubscriberState {
+    /// Per-publisher sequence windows.
+    pub tracker: SubscriberTracker,
+    /// A SUBACK granted the current connection's subscription.
+    pub subscribed: bool,
+    /// A SUBACK (granted or refused) arrived at least once.
+    pub ever_answered: bool,
+    /// When the run stopped and every publisher had closed, as this subscriber first saw it.
+    pub quiet_since: Option<Instant>,
 }
 
 impl Conn {
@@ -76,8 +105,15 @@ impl Conn {
             held_back: false,
             ever_connected: false,
             next_packet_id: 1,
+            carried: None,
             failures_in_row: 0,
             scheduled_tick: None,
+            expected_copies: 0,
+            subscriber: None,
+            retire_at: None,
+            churned: false,
+            admitted: false,
+            drain_until: None,
         }
     }
 }

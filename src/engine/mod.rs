@@ -1,6 +1,10 @@
 //! The load engine: one mio event loop per worker thread, a collector thread, and the stop signal.
 
+mod churn;
 mod conn;
+pub mod control;
+mod gate;
+mod subscriber;
 pub mod wheel;
 mod worker;
 
@@ -51,14 +55,17 @@ pub fn run(
     stop: &Arc<AtomicBool>,
     epoch: Epoch,
 ) -> Vec<WorkerError> {
+    let subscribers = plan.subscribe.as_ref().map_or(0, |s| s.subscribers);
+    let gate = Arc::new(subscriber::DeliveryGate::new(subscribers, plan.users));
     let handles: Vec<_> = (0..plan.threads)
         .map(|index| {
             let plan = Arc::clone(plan);
+            let gate = Arc::clone(&gate);
             let stats = stats.clone();
             let stop = Arc::clone(stop);
             thread::Builder::new()
                 .name(format!("mqload-worker-{index}"))
-                .spawn(move || worker::run_worker(index, &plan, stats, &stop, epoch))
+                .spawn(move || worker::run_worker(index, &plan, stats, &stop, epoch, None, &gate))
         })
         .collect();
     let mut errors = Vec::new();

@@ -5,20 +5,27 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::Epoch;
+use super::churn;
 use super::conn::{Conn, Phase, backoff};
+use super::control::Control;
+use super::gate::ConnectGate;
+use super::subscriber::{self, DeliveryGate, GATE_POLL};
 use super::wheel::TimerWheel;
+use crate::delivery::{MIN_TRACKED_PUBLISHERS, STAMP_HEAD_LEN, StampReader, topic_matches};
 use crate::mqtt::QoS;
-use crate::net::{Transport, WakeClock};
-use crate::payload::PayloadBuilder;
+use crate::net::{Transport, WakeClock, bind};
+use crate::payload::{PayloadBuilder, json_head};
 use crate::plan::{NAME_CONNECT, NAME_DISCONNECT, NAME_PUBLISH, RunPlan, expand_template};
-use crate::session::{Event, Session};
+use crate::session::{Event, Session, Unacked};
 use crate::stats::{StatsMsg, WorkerStats};
+
+mod live;
 
 /// Longest sleep of the loop, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
@@ -73,15 +80,26 @@ struct Shared<'a> {
     closed: usize,
     /// Set once the run is stopping: no more publishes or reconnects.
     stop_deadline: Option<Instant>,
+    /// Subscribers' gate and drain counters, shared by every worker.
+    delivery_gate: &'a DeliveryGate,
+    /// Reads the stamps of received messages.
+    stamps: StampReader,
+    /// Bounds connection attempts in progress (`--max-connecting`).
+    gate: ConnectGate,
+    /// Which users are wanted, when a controller changes them live.
+    live: live::Live,
 }
 
-/// Runs the users `index, index + threads, ...` until stopped and drained.
+/// Runs the users `index, index + threads, ...` until stopped and drained: the plan's
+/// schedule, or with `control` no users until its messages say how many.
 pub fn run_worker(
     index: usize,
     plan: &RunPlan,
     stats_tx: Sender<StatsMsg>,
     stop: &AtomicBool,
     epoch: Epoch,
+    control: Option<&Receiver<Control>>,
+    gate: &DeliveryGate,
 ) -> Result<(), WorkerError> {
     let poll = Poll::new().map_err(WorkerError::Poll)?;
     let seed = epoch.unix.to_bits() ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -100,9 +118,17 @@ pub fn run_worker(
         connected: 0,
         closed: 0,
         stop_deadline: None,
+        delivery_gate: gate,
+        stamps: StampReader::new(&plan.run_id, json_head(&plan.run_id)),
+        gate: ConnectGate::new(plan.scale.max_connecting.div_ceil(plan.threads)),
+        live: live::Live::new(index, 0),
     };
     shared.body.reserve(shared.payload.body_len_hint());
-    let mut conns = make_users(index, plan, epoch.instant);
+    let mut conns = match control {
+        Some(_) => Vec::new(),
+        None => make_users(index, plan, epoch.instant),
+    };
+    shared.live.active = conns.len();
     for (slot, conn) in conns.iter_mut().enumerate() {
         shared.schedule(slot, conn, conn.idle_until);
     }
@@ -147,6 +173,11 @@ pub fn run_worker(
         shared.clock = WakeClock::now();
         now = shared.clock.instant;
         pacer.woke(now);
+        if let Some(rx) = control {
+            while let Ok(order) = rx.try_recv() {
+                shared.apply_control(&mut conns, order, now);
+            }
+        }
         for event in events.iter() {
             let slot = event.token().0;
             if let Some(conn) = conns.get_mut(slot) {
@@ -167,6 +198,13 @@ pub fn run_worker(
                 shared.drive(slot, conn, now);
             }
         }
+        // Devices that waited for a connect turn go now, oldest first.
+        while let Some(slot) = shared.gate.admit() {
+            if let Some(conn) = conns.get_mut(slot) {
+                conn.admitted = true;
+                shared.drive(slot, conn, now);
+            }
+        }
         if now >= next_stats {
             shared.send_stats(&stats_tx, now);
             // After a stall, carry on from now rather than sending a burst of empty deltas.
@@ -182,16 +220,36 @@ pub fn run_worker(
 
 fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
     let threads = plan.threads as u64;
-    (index as u64..plan.users)
+    let mut conns: Vec<Conn> = (index as u64..plan.users)
         .step_by(plan.threads)
         .map(|user| {
             debug_assert_eq!(user % threads, index as u64);
             let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
             let topic = expand_template(&plan.topic_template, user, &plan.run_id, &client_id);
             let at = start + Duration::from_secs_f64(user as f64 / plan.spawn_rate);
-            Conn::new(user, client_id, topic, at)
+            let mut conn = Conn::new(user, client_id, topic, at);
+            if let Some(sub) = &plan.subscribe
+                && topic_matches(&sub.filter, &conn.topic)
+            {
+                conn.expected_copies = sub.subscribers;
+            }
+            conn
         })
-        .collect()
+        .collect();
+    // Subscribers take user indexes after the publishers' and start at once.
+    let subscribers = plan.subscribe.as_ref().map_or(0, |s| s.subscribers);
+    // Publishers of another process (same --run-id) are tracked too, up to a limit.
+    let max_publishers = usize::try_from(plan.users)
+        .unwrap_or(usize::MAX)
+        .max(MIN_TRACKED_PUBLISHERS);
+    for j in (index as u64..subscribers).step_by(plan.threads) {
+        let user = plan.users + j;
+        let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
+        let mut conn = Conn::new(user, client_id, String::new(), start);
+        conn.subscriber = Some(subscriber::new_state(max_publishers));
+        conns.push(conn);
+    }
+    conns
 }
 
 impl Shared<'_> {
@@ -239,7 +297,7 @@ impl Shared<'_> {
         match conn.phase {
             Phase::Closed => return,
             Phase::Idle => {
-                if self.stop_deadline.is_some() {
+                if self.stop_deadline.is_some() || slot >= self.live.active {
                     self.close(conn);
                     return;
                 }
@@ -247,10 +305,27 @@ impl Shared<'_> {
                     self.schedule(slot, conn, conn.idle_until);
                     return;
                 }
+                if conn.subscriber.is_none()
+                    && !self.delivery_gate.open()
+                    && now < self.epoch.instant + self.plan.connect_timeout
+                {
+                    // Publishers start once every subscriber is subscribed (or, when one
+                    // cannot, after the connect timeout: what it misses then counts as lost).
+                    self.schedule(slot, conn, now + GATE_POLL);
+                    return;
+                }
+                if std::mem::take(&mut conn.admitted) {
+                    let waited = now.saturating_duration_since(conn.idle_until);
+                    self.stats.record_connect_queued(micros(waited));
+                } else if !self.gate.may_start() {
+                    self.gate.wait(slot);
+                    return;
+                }
                 if let Err(reason) = self.start_connect(slot, conn, now) {
                     self.fail_connect(slot, conn, now, &reason);
                     return;
                 }
+                self.gate.started();
             }
             _ => {}
         }
@@ -272,36 +347,47 @@ impl Shared<'_> {
             .unwrap_or(now + Duration::from_secs(3600));
         match conn.phase {
             Phase::Connecting => wake = wake.min(conn.attempt_started + self.plan.connect_timeout),
+            Phase::Connected if conn.subscriber.is_some() => {}
             Phase::Connected => {
                 let blocked = conn.transport.as_ref().is_some_and(Transport::has_backlog)
                     || !conn
                         .session
                         .as_ref()
                         .is_some_and(|s| s.can_publish(self.plan.qos));
-                if !blocked {
+                if !blocked && !self.plan.scale.connect_only {
                     wake = wake.min(conn.next_due);
                 }
+                // Once past, acks (readable events) wake it to retire.
+                if let Some(retire) = conn.retire_at.filter(|&t| t > now) {
+                    wake = wake.min(retire);
+                }
             }
+            Phase::Draining if conn.subscriber.is_some() => wake = wake.min(now + GATE_POLL),
             Phase::Draining => {
-                if let Some(deadline) = self.stop_deadline {
+                if let Some(deadline) = self.stop_deadline.or(conn.drain_until) {
                     wake = wake.min(deadline);
                 }
             }
-            Phase::Idle | Phase::Closed => {}
+            Phase::Idle => wake = wake.min(conn.idle_until),
+            Phase::Closed => {}
         }
         self.schedule(slot, conn, wake);
     }
 
     fn start_connect(&mut self, slot: usize, conn: &mut Conn, now: Instant) -> Result<(), String> {
         conn.attempt_started = now;
-        let addr = self.plan.addrs[(conn.user as usize) % self.plan.addrs.len()];
+        let (addr, source) = bind::route(conn.user, &self.plan.addrs, &self.plan.scale.bind);
         let tls = self.plan.tls.as_ref().map(|(config, name)| (config, name));
         // The plan checked what CONNECT carries, so this fails only on a bug; no socket is
         // opened for an attempt that could not speak MQTT.
         let mut session =
             Session::new(&self.plan.session, &conn.client_id, now).map_err(|e| e.to_string())?;
+        if conn.subscriber.is_some() {
+            session.keep_received_head(STAMP_HEAD_LEN);
+        }
         session.resume_packet_ids(conn.next_packet_id);
-        let mut transport = Transport::connect(addr, tls).map_err(|e| e.to_string())?;
+        let mut transport = Transport::connect_from(addr, source, Some(conn.user), tls)
+            .map_err(|e| e.to_string())?;
         self.poll
             .registry()
             .register(
@@ -310,6 +396,9 @@ impl Shared<'_> {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| e.to_string())?;
+        if let Some(carried) = conn.carried.take() {
+            session.adopt(carried);
+        }
         conn.transport = Some(transport);
         conn.session = Some(session);
         conn.readable = false;
@@ -347,14 +436,53 @@ impl Shared<'_> {
         // Events first: acks that arrived with a close still count.
         while let Some(event) = session.poll_event() {
             match event {
+                Event::Connected { at, .. } if conn.subscriber.is_some() => {
+                    let took = at.saturating_duration_since(conn.attempt_started);
+                    self.stats.record_success(NAME_CONNECT, micros(took), 0);
+                    let counts = self.stats.connections();
+                    counts.connects += 1;
+                    counts.reconnects += u64::from(conn.ever_connected);
+                    conn.ever_connected = true;
+                    conn.failures_in_row = 0;
+                    conn.phase = Phase::Connected;
+                    self.gate.ended();
+                    if let Some(resumed) = transport.resumed() {
+                        self.stats.record_handshake(resumed);
+                    }
+                    // Subscribers measure: they never churn (no retire time is set).
+                    if let Some(sub) = &self.plan.subscribe {
+                        session
+                            .subscribe(&sub.filter, sub.qos, now)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
                 Event::Connected { at, .. } => {
                     let took = at.saturating_duration_since(conn.attempt_started);
                     self.stats.record_success(NAME_CONNECT, micros(took), 0);
+                    let counts = self.stats.connections();
+                    counts.connects += 1;
+                    counts.reconnects += u64::from(conn.ever_connected);
+                    counts.resent += session.resent_on_connect() as u64;
                     self.connected += 1;
                     conn.failures_in_row = 0;
                     conn.phase = Phase::Connected;
+                    self.gate.ended();
+                    if let Some(resumed) = transport.resumed() {
+                        self.stats.record_handshake(resumed);
+                    }
+                    if churn::on_connected(
+                        &self.plan.scale,
+                        &mut conn.retire_at,
+                        &mut conn.churned,
+                        now,
+                    ) {
+                        continue;
+                    }
                     let first_due = now + FIRST_PUBLISH_DELAY;
-                    if conn.ever_connected && conn.next_due < first_due {
+                    if conn.ever_connected
+                        && conn.next_due < first_due
+                        && !self.plan.scale.connect_only
+                    {
                         // Reconnected: what fell due while disconnected was never sent.
                         let missed = first_due
                             .duration_since(conn.next_due)
@@ -378,11 +506,55 @@ impl Shared<'_> {
                         u64::from(done.payload_len),
                     );
                 }
-                Event::Received { .. } => {}
+                Event::Lost { due } => self.stats.record_failure(
+                    NAME_PUBLISH,
+                    micros(now.saturating_duration_since(due)),
+                    "broker lost the session before the ack",
+                ),
+                Event::Subscribed { granted, sent, at } => {
+                    if let (Some(state), Some(sub)) =
+                        (conn.subscriber.as_mut(), &self.plan.subscribe)
+                    {
+                        let took = micros(at.saturating_duration_since(sent));
+                        subscriber::on_subscribed(
+                            state,
+                            granted.is_some(),
+                            took,
+                            sub,
+                            self.delivery_gate,
+                            &mut self.stats,
+                        );
+                    }
+                }
+                Event::Received {
+                    payload_len,
+                    head,
+                    at,
+                    ..
+                } => {
+                    if let (Some(state), Some(sub)) =
+                        (conn.subscriber.as_mut(), &self.plan.subscribe)
+                    {
+                        subscriber::on_received(
+                            state,
+                            session.received_head(head),
+                            payload_len,
+                            at,
+                            &self.epoch,
+                            &self.stamps,
+                            sub,
+                            &mut self.stats,
+                        );
+                    }
+                }
             }
         }
         read?.map_err(|e| e.to_string())?;
-        if conn.phase == Phase::Connected && self.stop_deadline.is_none() {
+        if conn.phase == Phase::Connected
+            && self.stop_deadline.is_none()
+            && conn.subscriber.is_none()
+            && churn::may_publish(&self.plan.scale, conn.retire_at, now)
+        {
             // A writable edge after back-pressure: drain first, so held-back messages go now.
             if let Some(transport) = conn.transport.as_mut()
                 && transport.has_backlog()
@@ -399,8 +571,21 @@ impl Shared<'_> {
             session.handle_timeout(now).map_err(|e| e.to_string())?;
         }
         if conn.phase == Phase::Draining {
-            let expired = self.stop_deadline.is_some_and(|d| now >= d);
-            if session.inflight_len() == 0 || expired {
+            let expired = self
+                .stop_deadline
+                .or(conn.drain_until)
+                .is_some_and(|d| now >= d);
+            let done = match (conn.subscriber.as_mut(), self.stop_deadline) {
+                // Subscribers leave after the publishers, with a grace period, or a hard limit.
+                (Some(state), Some(deadline)) => subscriber::may_leave(
+                    state,
+                    self.delivery_gate,
+                    now,
+                    deadline + subscriber::DRAIN_GRACE,
+                ),
+                _ => session.inflight_len() == 0 || expired,
+            };
+            if done {
                 for due in session.take_unacked() {
                     self.stats.record_failure(
                         NAME_PUBLISH,
@@ -411,10 +596,23 @@ impl Shared<'_> {
                 session.disconnect();
             }
         }
+        let retire = conn.phase == Phase::Connected
+            && self.stop_deadline.is_none()
+            && churn::should_retire(conn.retire_at, session.inflight_len(), now);
+        if retire {
+            session.disconnect();
+        }
         send_pending(transport, session, now)?;
         if conn.phase == Phase::Draining && !session.is_connected() {
             self.stats.record_success(NAME_DISCONNECT, 0, 0);
             self.close(conn);
+        }
+        if retire {
+            // Lifetime over: a clean DISCONNECT, then a new connection at once.
+            self.stats.record_success(NAME_DISCONNECT, 0, 0);
+            self.release(conn, true);
+            conn.phase = Phase::Idle;
+            churn::retired(conn, now);
         }
         Ok(())
     }
@@ -433,6 +631,7 @@ impl Shared<'_> {
             }
             let due = conn.next_due;
             self.payload.build(
+                conn.user,
                 &conn.client_id,
                 conn.seq,
                 self.epoch.unix_at(due),
@@ -443,6 +642,9 @@ impl Shared<'_> {
                 .map_err(|e| e.to_string())?;
             conn.seq += 1;
             conn.next_due += self.period;
+            let delivery = self.stats.delivery();
+            delivery.sent += 1;
+            delivery.expected += conn.expected_copies;
             let lag = micros(now.saturating_duration_since(due));
             if conn.held_back {
                 self.stats.record_held_back(lag);
@@ -466,17 +668,24 @@ impl Shared<'_> {
         let took = now.saturating_duration_since(conn.attempt_started);
         self.stats
             .record_failure(NAME_CONNECT, micros(took), reason);
+        self.stats.connections().failed_attempts += 1;
         self.retry_later(slot, conn, now);
     }
 
     fn fail_connection(&mut self, slot: usize, conn: &mut Conn, now: Instant, reason: &str) {
         self.stats.record_failure(NAME_DISCONNECT, 0, reason);
+        self.stats.connections().drops += 1;
         self.retry_later(slot, conn, now);
     }
 
     /// Drops the connection, counts what it loses, and plans a reconnect after a backoff.
     fn retry_later(&mut self, slot: usize, conn: &mut Conn, now: Instant) {
         if let Some(session) = conn.session.as_mut() {
+            let reconnects = self.stop_deadline.is_none() && slot < self.live.active;
+            if !self.plan.session.clean_session && reconnects {
+                // The broker may hold the session: re-send them with DUP after the reconnect.
+                conn.carried = Some(session.carry_over());
+            }
             for due in session.take_unacked() {
                 self.stats.record_failure(
                     NAME_PUBLISH,
@@ -486,7 +695,7 @@ impl Shared<'_> {
             }
         }
         self.release(conn, false);
-        if self.stop_deadline.is_some() {
+        if self.stop_deadline.is_some() || slot >= self.live.active {
             self.mark_closed(conn);
             return;
         }
@@ -498,6 +707,19 @@ impl Shared<'_> {
 
     /// Ends a device for good, closing its connection politely (TLS close_notify).
     fn close(&mut self, conn: &mut Conn) {
+        let now = self.clock.instant;
+        let session = conn.session.as_mut().map(Session::carry_over);
+        for due in session
+            .into_iter()
+            .chain(conn.carried.take())
+            .flat_map(Unacked::into_dues)
+        {
+            self.stats.record_failure(
+                NAME_PUBLISH,
+                micros(now.saturating_duration_since(due)),
+                "connection lost before the ack",
+            );
+        }
         self.release(conn, true);
         self.mark_closed(conn);
     }
@@ -508,8 +730,11 @@ impl Shared<'_> {
         if let Some(session) = &conn.session {
             conn.next_packet_id = session.next_packet_id();
         }
-        if matches!(conn.phase, Phase::Connected | Phase::Draining) {
+        if matches!(conn.phase, Phase::Connected | Phase::Draining) && conn.subscriber.is_none() {
             self.connected = self.connected.saturating_sub(1);
+        }
+        if conn.phase == Phase::Connecting {
+            self.gate.ended();
         }
         if let Some(mut transport) = conn.transport.take() {
             if graceful {
@@ -524,7 +749,12 @@ impl Shared<'_> {
         if conn.phase != Phase::Closed {
             conn.phase = Phase::Closed;
             self.closed += 1;
+            if conn.subscriber.is_none() {
+                self.delivery_gate.publisher_closed();
+            }
         }
+        // A controller may revive it later: as a new device, not mid-churn.
+        churn::forget(conn);
     }
 }
 

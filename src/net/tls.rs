@@ -172,3 +172,29 @@ pub fn client_config(
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
 }
+
+/// Builds a client configuration from certificates held in memory (the built-in broker's
+/// generated CA and client certificate): no files are written anywhere.
+pub fn client_config_from_memory(
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[String],
+) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(ca).map_err(|e| TlsConfigError::BadCa {
+        path: PathBuf::from("(in memory)"),
+        reason: e.to_string(),
+    })?;
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError::Provider(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsConfigError::KeyMismatch {
+            reason: e.to_string(),
+        })?;
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Arc::new(config))
+}

@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
+use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
 
 /// Why a transport stopped working.
@@ -22,14 +23,20 @@ pub enum TransportError {
     Tls(rustls::Error),
     /// The peer closed the connection.
     Closed,
+    /// The peer closed the connection before the TLS handshake finished.
+    ClosedInHandshake,
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportError::Io(e) => write!(f, "{e}"),
-            TransportError::Tls(e) => write!(f, "TLS: {e}"),
+            TransportError::Tls(e) => write!(f, "TLS: {}", super::tls_hint::TlsReason(e)),
             TransportError::Closed => f.write_str("connection closed by the broker"),
+            TransportError::ClosedInHandshake => f.write_str(
+                "connection closed by the broker during the TLS handshake (is this port TLS? \
+                 does the broker require a client certificate: --cert/--key?)",
+            ),
         }
     }
 }
@@ -50,6 +57,8 @@ pub struct Transport {
     unsent: Vec<u8>,
     /// The TCP connect has completed (checked once, then remembered).
     established: bool,
+    /// The simulated device this connection belongs to (keys its TLS tickets).
+    device: Option<u64>,
 }
 
 impl fmt::Debug for Transport {
@@ -67,12 +76,28 @@ impl Transport {
         addr: SocketAddr,
         tls: Option<(&Arc<ClientConfig>, &ServerName<'static>)>,
     ) -> Result<Transport, TransportError> {
-        let tcp = TcpStream::connect(addr)?;
+        Transport::connect_from(addr, None, None, tls)
+    }
+
+    /// [`Transport::connect`] from a chosen local address (`--bind`, any when `None`), for
+    /// simulated device `device`, whose own TLS tickets resume its sessions (see
+    /// [`super::resume`]; `None` shares a small pool).
+    pub fn connect_from(
+        addr: SocketAddr,
+        source: Option<std::net::IpAddr>,
+        device: Option<u64>,
+        tls: Option<(&Arc<ClientConfig>, &ServerName<'static>)>,
+    ) -> Result<Transport, TransportError> {
+        let tcp = match source {
+            Some(source) => super::bind::connect_from(addr, source)?,
+            None => TcpStream::connect(addr)?,
+        };
         let _ = tcp.set_nodelay(true);
         // Without kernel stamps, arrivals are stamped with the wakeup's clock instead.
         let _ = timestamp::enable(tcp.as_raw_fd());
         let tls = match tls {
             Some((config, name)) => {
+                let _device = ClientScope::enter(device);
                 let mut conn = ClientConnection::new(Arc::clone(config), name.clone())
                     .map_err(TransportError::Tls)?;
                 conn.set_buffer_limit(None);
@@ -85,7 +110,15 @@ impl Transport {
             tls,
             unsent: Vec::new(),
             established: false,
+            device,
         })
+    }
+
+    /// Whether the TLS handshake resumed a session (`Some(true)`), was a full one
+    /// (`Some(false)`), or is not known (no TLS, or the handshake has not finished).
+    pub fn resumed(&self) -> Option<bool> {
+        let kind = self.tls.as_ref()?.handshake_kind()?;
+        Some(kind == rustls::HandshakeKind::Resumed)
     }
 
     /// The socket, for registering with mio.
@@ -173,6 +206,8 @@ impl Transport {
         clock: &WakeClock,
         mut on_data: impl FnMut(&[u8], Instant) -> Result<(), E>,
     ) -> Result<Result<(), E>, TransportError> {
+        // New session tickets arrive with the data: file them under this device.
+        let _device = ClientScope::enter(self.device);
         let mut socket = StampedReader::new(self.tcp.as_raw_fd());
         let arrival = |socket: &StampedReader| {
             socket
@@ -207,6 +242,9 @@ impl Transport {
                     if let Err(e) = on_data(&scratch[..n], at) {
                         return Ok(Err(e));
                     }
+                }
+                if eof && tls.is_handshaking() {
+                    return Err(TransportError::ClosedInHandshake);
                 }
                 if eof || state.peer_has_closed() {
                     return Err(TransportError::Closed);

@@ -239,12 +239,21 @@ pub fn send_lag_report(lag: &LagStats) -> String {
 }
 
 /// Everything printed when the run ends: whole-run stats table, percentiles, error report,
-/// send lag.
+/// send lag, and the connections line (connects, reconnects, failed attempts, drops).
 pub fn final_report(snapshot: &Snapshot, name_width: usize) -> String {
     let mut out = stats_table(snapshot, false, name_width);
     out.push_str(&percentile_table(snapshot, name_width));
     out.push_str(&error_report(snapshot, name_width));
     out.push_str(&send_lag_report(&snapshot.send_lag));
+    if !snapshot.connections.is_empty() {
+        out.push_str(&format!("{}\n", snapshot.connections));
+    }
+    if let Some(delivery) = &snapshot.delivery {
+        out.push_str(&super::delivery::delivery_report(delivery));
+    }
+    if let Some(line) = snapshot.connects.report_line() {
+        out.push_str(&line);
+    }
     out
 }
 

@@ -116,7 +116,14 @@ impl CsvFiles {
 
     /// At the end: a last history row set and the final totals.
     pub fn write_final(&mut self, snapshot: &Snapshot) -> Result<(), CsvError> {
-        self.write_interval(snapshot)
+        self.write_interval(snapshot)?;
+        if let Some(delivery) = &snapshot.delivery {
+            write_file(
+                &csv_path(&self.prefix, "_delivery.csv"),
+                &super::delivery::delivery_csv(delivery),
+            )?;
+        }
+        Ok(())
     }
 
     fn append_history(&mut self, text: &str) -> Result<(), CsvError> {

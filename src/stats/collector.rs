@@ -9,9 +9,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hdrhistogram::Histogram;
 
 use super::entry::{Entry, new_histogram, quantile_in};
+use super::series::Timeline;
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
 use super::worker::{StatsDelta, unix_now};
-use super::{METHOD, NameId, ReportOptions, RunSummary, StatsMsg};
+use super::{
+    ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, ReportOptions,
+    RunSummary, StatsMsg,
+};
 use crate::report;
 
 /// Seconds of per-second data kept: Locust's 10 s window plus its 2 s settling margin, and one
@@ -25,6 +29,8 @@ const RATE_WINDOW_END: i64 = 2;
 const PERCENTILE_WINDOW: i64 = 10;
 /// Locust writes a history row every second.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
+/// The live status line (when stdout is a terminal) is redrawn this often.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// The shortest console interval accepted, so a zero option cannot spin the thread.
 const MIN_PRINT_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -123,17 +129,25 @@ pub(crate) struct Collector {
     send_lag_max_us: u64,
     held_back: u64,
     held_back_max_us: u64,
+    connections: ConnectionCounts,
     /// Latest users-connected gauge per thread.
     users: BTreeMap<usize, u64>,
     start_unix: Option<f64>,
     end_unix: Option<f64>,
     target_users: u64,
+    /// Subscriber connections of the run (0: no delivery figures).
+    pub(crate) subscribers: u64,
+    delivery: DeliveryCounts,
+    connects: ConnectCounts,
+    /// One point per second for the JSON and HTML reports.
+    timeline: Timeline,
 }
 
 impl Collector {
     pub(crate) fn new(names: Vec<String>, target_users: u64) -> Self {
         Collector {
             series: names.iter().map(|_| Series::new()).collect(),
+            timeline: Timeline::new(names.clone()),
             names,
             total: Series::new(),
             errors: BTreeMap::new(),
@@ -141,10 +155,14 @@ impl Collector {
             send_lag_max_us: 0,
             held_back: 0,
             held_back_max_us: 0,
+            connections: ConnectionCounts::default(),
             users: BTreeMap::new(),
             start_unix: None,
             end_unix: None,
             target_users,
+            subscribers: 0,
+            delivery: DeliveryCounts::default(),
+            connects: ConnectCounts::default(),
         }
     }
 
@@ -155,6 +173,7 @@ impl Collector {
         self.start_unix = Some(self.start_unix.map_or(start, |s| s.min(start)));
         self.end_unix = Some(self.end_unix.map_or(end, |e| e.max(end)));
         let second = ((start + end) / 2.0).floor() as i64;
+        self.timeline.absorb(&delta, second);
         for (series, entry) in self.series.iter_mut().zip(&delta.entries) {
             if let Some(entry) = entry {
                 series.absorb(entry, second);
@@ -179,7 +198,10 @@ impl Collector {
         }
         self.send_lag_max_us = self.send_lag_max_us.max(delta.send_lag_max_us);
         self.held_back += delta.held_back;
+        self.connects.add(delta.connects);
         self.held_back_max_us = self.held_back_max_us.max(delta.held_back_max_us);
+        self.delivery += delta.delivery;
+        self.connections.add(&delta.connections);
         self.users.insert(delta.thread, delta.users_connected);
         if let Some(last) = self.last_second() {
             self.total.prune(last);
@@ -229,6 +251,10 @@ impl Collector {
                 held_back: self.held_back,
                 held_back_max_us: self.held_back_max_us,
             },
+            delivery: (self.subscribers > 0)
+                .then(|| DeliveryStats::new(self.subscribers, self.delivery)),
+            connections: self.connections,
+            connects: self.connects,
         }
     }
 
@@ -293,6 +319,7 @@ pub(crate) fn spawn(
 
 fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> RunSummary {
     let mut collector = Collector::new(names, options.target_users);
+    collector.subscribers = options.subscribers;
     let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
         report::csv::CsvFiles::create(prefix)
             .map_err(report_csv_error)
@@ -303,11 +330,13 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
     let started = Instant::now();
     let mut next_print = (!options.only_summary).then(|| started + print_interval);
     let mut next_history = csv.is_some().then(|| started + HISTORY_INTERVAL);
+    let mut status = report::status::StatusLine::new(options.status_line, options.run_time);
+    let mut next_status = options.status_line.then(|| started + STATUS_INTERVAL);
     loop {
-        let deadline = match (next_print, next_history) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [next_print, next_history, next_status]
+            .into_iter()
+            .flatten()
+            .min();
         let received = match deadline {
             Some(d) => rx.recv_deadline(d),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -319,6 +348,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         }
         let now = Instant::now();
         if let Some(due) = next_print.filter(|due| *due <= now) {
+            status.clear();
             report::console::print(&report::console::stats_table(
                 &collector.snapshot(),
                 true,
@@ -332,7 +362,16 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
             }
             next_history = Some(next_due(due, HISTORY_INTERVAL, now));
         }
+        if let Some(due) = next_status.filter(|due| *due <= now) {
+            let rate = collector
+                .timeline
+                .latest()
+                .map(|(p, names)| report::status::publish_rate(p, names));
+            status.show(now.duration_since(started), &collector.snapshot(), rate);
+            next_status = Some(next_due(due, STATUS_INTERVAL, now));
+        }
     }
+    status.clear();
     let last = collector.snapshot();
     report::console::print(&report::console::final_report(&last, name_width));
     if let Some(files) = csv.as_mut()
@@ -345,6 +384,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         total_failures: last.total.num_failures,
         send_lag_p99_us: last.send_lag.p99_us,
         final_stats: last,
+        series: collector.timeline.finish(),
     }
 }
 
@@ -497,7 +537,10 @@ mod tests {
                 csv_prefix: Some(prefix.to_path_buf()),
                 only_summary: true,
                 print_interval: Duration::from_secs(2),
+                status_line: false,
+                run_time: None,
                 target_users,
+                subscribers: 0,
             },
         );
         (tx, handle)

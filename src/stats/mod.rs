@@ -11,10 +11,18 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 mod collector;
+mod connections;
+mod connects;
+mod delivery;
 mod entry;
+mod series;
 mod snapshot;
 mod worker;
 
+pub use connections::ConnectionCounts;
+pub use connects::ConnectCounts;
+pub use delivery::{DeliveryCounts, DeliveryStats};
+pub use series::{MAX_POINTS, SeriesPoint, TimeSeries};
 pub use snapshot::{
     AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
     SEND_LAG_BOTTLENECK_US, Snapshot,
@@ -46,6 +54,12 @@ pub struct ReportOptions {
     /// Target number of users, for the summary (the history CSV's "User Count" is the
     /// number of users actually connected, from the workers' gauges).
     pub target_users: u64,
+    /// Redraw a live status line between tables (only when stdout is a terminal).
+    pub status_line: bool,
+    /// The planned run time, for the status line's "elapsed / run time".
+    pub run_time: Option<Duration>,
+    /// Subscriber connections (`--subscribers`); 0 leaves the delivery line out.
+    pub subscribers: u64,
 }
 
 /// The end of a run, as the exit code and later reports need it.
@@ -59,6 +73,8 @@ pub struct RunSummary {
     pub send_lag_p99_us: u64,
     /// Everything the final report showed, per name and Aggregated (for JSON/HTML reports).
     pub final_stats: Snapshot,
+    /// One point per second over the run (downsampled on long runs), for JSON/HTML reports.
+    pub series: TimeSeries,
 }
 
 /// Starts the collector thread: it merges deltas, prints a table every `print_interval`, and

@@ -1,6 +1,9 @@
 //! Plain data the report writers take: per-name totals at one moment, free of histograms, so
 //! console, CSV and (later) JSON/HTML reports all read the same numbers.
 
+use super::ConnectionCounts;
+use super::DeliveryStats;
+
 /// The percentiles Locust reports, as fractions.
 pub const PERCENTILES: [f64; 11] = [
     0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
@@ -29,6 +32,12 @@ pub struct Snapshot {
     pub errors: Vec<ErrorRow>,
     /// mqload's own lag between a message's due time and its write.
     pub send_lag: LagStats,
+    /// Subscribers' delivery figures; `None` without `--subscribers`.
+    pub delivery: Option<DeliveryStats>,
+    /// Connects, reconnects, failed attempts, drops and DUP re-sends so far.
+    pub connections: ConnectionCounts,
+    /// TLS handshakes by kind, and connect attempts that queued (`--max-connecting`).
+    pub connects: super::ConnectCounts,
 }
 
 impl Default for Snapshot {
@@ -44,6 +53,9 @@ impl Default for Snapshot {
             },
             errors: Vec::new(),
             send_lag: LagStats::default(),
+            delivery: None,
+            connections: ConnectionCounts::default(),
+            connects: super::ConnectCounts::default(),
         }
     }
 }

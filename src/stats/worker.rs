@@ -6,8 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
-use super::NameId;
+use super::connects::ConnectCounts;
+use super::delivery::DeliveryCounts;
 use super::entry::{Entry, MAX_TRACKABLE_US, new_histogram};
+use super::{ConnectionCounts, NameId};
 
 /// What one worker thread measured; lives on that thread, no locks.
 #[derive(Debug)]
@@ -21,8 +23,11 @@ pub struct WorkerStats {
     send_lag_max_us: u64,
     held_back: u64,
     held_back_max_us: u64,
+    connections: ConnectionCounts,
     users_connected: u64,
     interval_start: f64,
+    delivery: DeliveryCounts,
+    connects: ConnectCounts,
 }
 
 /// One thread's measurements over one interval.
@@ -44,6 +49,12 @@ pub struct StatsDelta {
     pub(crate) held_back: u64,
     /// Longest such wait, microseconds.
     pub(crate) held_back_max_us: u64,
+    /// Delivery counters of the interval (publishers' sent, subscribers' received, ...).
+    pub(crate) delivery: DeliveryCounts,
+    /// Connects, drops and re-sends in the interval.
+    pub(crate) connections: ConnectionCounts,
+    /// TLS handshakes by kind, and queued connect attempts, in the interval.
+    pub(crate) connects: ConnectCounts,
 }
 
 impl StatsDelta {
@@ -85,8 +96,11 @@ impl WorkerStats {
             send_lag_max_us: 0,
             held_back: 0,
             held_back_max_us: 0,
+            connections: ConnectionCounts::default(),
             users_connected: 0,
             interval_start: start_unix,
+            delivery: DeliveryCounts::default(),
+            connects: ConnectCounts::default(),
         }
     }
 
@@ -148,6 +162,27 @@ impl WorkerStats {
         self.held_back_max_us = self.held_back_max_us.max(lag_us.min(MAX_TRACKABLE_US));
     }
 
+    /// Delivery counters of this interval, to add to.
+    #[inline]
+    pub fn delivery(&mut self) -> &mut DeliveryCounts {
+        &mut self.delivery
+    }
+
+    /// Connection life counts, recorded directly (plain integers, no allocation).
+    pub fn connections(&mut self) -> &mut ConnectionCounts {
+        &mut self.connections
+    }
+
+    /// A TLS handshake completed, resumed or full.
+    pub fn record_handshake(&mut self, resumed: bool) {
+        self.connects.record(resumed);
+    }
+
+    /// A connect attempt started after waiting `wait_us` for its turn (`--max-connecting`).
+    pub fn record_connect_queued(&mut self, wait_us: u64) {
+        self.connects.record_queued(wait_us);
+    }
+
     /// Current users connected on this thread (a gauge, not a delta).
     pub fn set_users_connected(&mut self, connected: u64) {
         self.users_connected = connected;
@@ -183,6 +218,9 @@ impl WorkerStats {
             send_lag_max_us: std::mem::take(&mut self.send_lag_max_us),
             held_back: std::mem::take(&mut self.held_back),
             held_back_max_us: std::mem::take(&mut self.held_back_max_us),
+            delivery: std::mem::take(&mut self.delivery),
+            connections: std::mem::take(&mut self.connections),
+            connects: std::mem::take(&mut self.connects),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! needs certificates and never shares the TLS listener's settings.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -20,6 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -159,6 +161,25 @@ impl Pki {
             broker_key: path("broker.key"),
             dir,
         }
+    }
+}
+
+/// `p` as text, for a command line; temp paths are always UTF-8.
+pub fn utf8(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+impl Pki {
+    /// `--cafile CA --cert CERT --key KEY`: mqload's client-certificate options for this PKI.
+    pub fn client_args(&self) -> [&str; 6] {
+        [
+            "--cafile",
+            utf8(&self.ca),
+            "--cert",
+            utf8(&self.cert),
+            "--key",
+            utf8(&self.key),
+        ]
     }
 }
 
@@ -659,6 +680,18 @@ pub fn mqload_command<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &str)]) -> Com
     cmd
 }
 
+/// Load tests share two cores: one at a time (within a test binary) keeps their rates and
+/// counts honest.
+static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Holds the one-load-at-a-time lock until the guard drops; a panicked holder does not
+/// poison the rest.
+pub fn serial() -> MutexGuard<'static, ()> {
+    ONE_LOAD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Runs mqload to completion, or kills it (SIGKILL) after `timeout`.
 pub fn run_mqload<S: AsRef<OsStr>>(
     args: &[S],
@@ -666,6 +699,14 @@ pub fn run_mqload<S: AsRef<OsStr>>(
     timeout: Duration,
 ) -> RunOutput {
     run_with_timeout(mqload_command(args, envs), timeout)
+}
+
+/// Runs mqload against `broker` over TLS with `pki`'s client certificate ([`broker_args`])
+/// plus `extra`, killing it after `timeout`.
+pub fn run_against(pki: &Pki, broker: &Broker, extra: &[&str], timeout: Duration) -> RunOutput {
+    let mut args = broker_args(pki, broker);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_mqload(&args, &[], timeout)
 }
 
 /// Runs `cmd` with stdout and stderr captured, killing it after `timeout`.
@@ -771,4 +812,37 @@ pub fn mosquitto_pub_tls(pki: &Pki, broker: &Broker, topic: &str, qos: u8, paylo
         String::from_utf8_lossy(&out.stderr),
         broker.log()
     );
+}
+
+/// `name`'s row (second column) of a Locust `_stats.csv`, by column title; `None` if the file
+/// has no such row. Panics, naming the file, if it cannot be read.
+pub fn stats_row(path: &Path, name: &str) -> Option<BTreeMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let row = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|cells| cells.get(1) == Some(&name))?;
+    Some(
+        header
+            .iter()
+            .zip(row)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// As [`stats_row`], panicking with the file's text if there is no such row.
+pub fn expect_stats_row(path: &Path, name: &str) -> BTreeMap<String, String> {
+    stats_row(path, name).unwrap_or_else(|| {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        panic!("no row {name:?} in {}:\n{text}", path.display())
+    })
+}
+
+/// `column` of a [`stats_row`] as a count; panics naming the column and the row.
+pub fn count(row: &BTreeMap<String, String>, column: &str) -> u64 {
+    row.get(column)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{column} in {row:?}"))
 }

@@ -1,0 +1,206 @@
+//! `mqload broker` (the broker alone, until Ctrl-C or `--run-time`) and the embedded broker a
+//! run starts when no host is given.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use clap::Args;
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::{
+    BrokerConfig, BrokerError, BrokerStats, DEFAULT_MAX_PACKET, MemoryPki, RunningBroker,
+    server_config_from_files,
+};
+use crate::net::{self, TlsConfigError};
+
+/// Options of `mqload broker`.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// Port to listen on (0: a free one, printed at start).
+    #[arg(long, default_value_t = 8883)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+    /// PEM certificate (chain) of the broker; without it one is generated in memory.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA whose client certificates are required (mutual TLS); without it (and with
+    /// --tls-cert) clients need no certificate.
+    #[arg(long)]
+    pub cafile: Option<PathBuf>,
+    /// Plain TCP instead of TLS.
+    #[arg(long)]
+    pub no_tls: bool,
+    /// With generated certificates: write ca.pem, client.pem and client.key here, so other
+    /// tools can connect.
+    #[arg(long)]
+    pub pki_out: Option<PathBuf>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Stop after this long (`30s`, `10m`); without it, run until Ctrl-C or SIGTERM.
+    #[arg(long, short = 't')]
+    pub run_time: Option<String>,
+}
+
+/// Runs `mqload broker`; returns the exit code (2 for a configuration mistake).
+pub fn run_command(args: &BrokerArgs) -> u8 {
+    match serve(args) {
+        Ok(stats) => {
+            println!("mqload broker: stopped; {stats}");
+            0
+        }
+        Err(e) => {
+            eprintln!("mqload broker: error: {e}");
+            crate::app::EXIT_CONFIG
+        }
+    }
+}
+
+fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
+    let run_time = args
+        .run_time
+        .as_deref()
+        .map(|t| crate::plan::parse_duration(t).ok_or_else(|| BrokerError::BadRunTime(t.into())))
+        .transpose()?;
+    let tls = if args.no_tls {
+        if args.tls_cert.is_some()
+            || args.tls_key.is_some()
+            || args.cafile.is_some()
+            || args.pki_out.is_some()
+        {
+            return Err(BrokerError::TlsOptionsWithNoTls);
+        }
+        None
+    } else {
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(_), Some(_)) if args.pki_out.is_some() => {
+                return Err(BrokerError::PkiOutWithFiles);
+            }
+            (Some(cert), Some(key)) => {
+                Some(server_config_from_files(cert, key, args.cafile.as_deref())?)
+            }
+            (None, None) => {
+                let pki = MemoryPki::generate()?;
+                if let Some(dir) = &args.pki_out {
+                    write_pki(&pki, dir)?;
+                }
+                Some(pki.server_config()?)
+            }
+            _ => return Err(BrokerError::CertWithoutKey),
+        }
+    };
+    let threads = match args.threads {
+        Some(0) => return Err(BrokerError::ZeroThreads),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let tls_text = match (&tls, &args.cafile, &args.tls_cert) {
+        (None, _, _) => "plain TCP",
+        (Some(_), None, Some(_)) => "TLS",
+        _ => "TLS, client certificates required",
+    };
+    let broker = RunningBroker::start(&BrokerConfig {
+        addr: SocketAddr::new(args.bind, args.port),
+        tls,
+        threads,
+        max_packet: DEFAULT_MAX_PACKET,
+    })?;
+    // Before the first line: whoever reads it may send SIGTERM at once.
+    crate::signals::install();
+    println!(
+        "mqload broker: listening on {} ({tls_text}, {threads} threads)",
+        broker.addr
+    );
+    let deadline = run_time.map(|t| Instant::now() + t);
+    while !crate::signals::received() && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(broker.stop())
+}
+
+fn write_pki(pki: &MemoryPki, dir: &Path) -> Result<(), BrokerError> {
+    let files = [
+        ("ca.pem", pem("CERTIFICATE", &pki.ca)),
+        ("client.pem", pem("CERTIFICATE", &pki.client_cert)),
+        ("client.key", pem("PRIVATE KEY", &pki.client_key)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| BrokerError::Unreadable {
+            option: "pki-out",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
+}
+
+/// Threads of the embedded broker: as asked, else half the CPUs (the load engine runs in the
+/// same process and wants the rest), at least one.
+pub fn embedded_threads(option: Option<usize>) -> usize {
+    option
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+}
+
+/// The broker a run starts for itself when no host is given: 127.0.0.1 on a free port, with
+/// a CA, server and client certificate made in memory (never written anywhere).
+#[derive(Debug)]
+pub struct Embedded {
+    /// The running broker.
+    pub broker: RunningBroker,
+    pki: Option<MemoryPki>,
+}
+
+impl Embedded {
+    /// Starts it with `threads` workers; TLS with mutual authentication unless `no_tls`.
+    pub fn start(threads: usize, no_tls: bool) -> Result<Embedded, BrokerError> {
+        let pki = if no_tls {
+            None
+        } else {
+            Some(MemoryPki::generate()?)
+        };
+        let tls = pki.as_ref().map(MemoryPki::server_config).transpose()?;
+        let broker = RunningBroker::start(&BrokerConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tls,
+            threads,
+            max_packet: DEFAULT_MAX_PACKET,
+        })?;
+        Ok(Embedded { broker, pki })
+    }
+
+    /// The client configuration that trusts this broker and presents the generated client
+    /// certificate; `None` for plain TCP.
+    pub fn client_config(
+        &self,
+        alpn: &[String],
+    ) -> Option<Result<Arc<ClientConfig>, TlsConfigError>> {
+        let pki = self.pki.as_ref()?;
+        Some(net::client_config_from_memory(
+            CertificateDer::clone(&pki.ca),
+            vec![pki.client_cert.clone()],
+            PrivateKeyDer::Pkcs8(pki.client_key.clone().into()),
+            alpn,
+        ))
+    }
+}

@@ -1,0 +1,185 @@
+//! One accepted connection's IO: socket, optional rustls server side, input and output
+//! buffers with a cap, and the MQTT session over them.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rustls::{ServerConfig, ServerConnection};
+
+use super::session::ServerSession;
+
+/// Plaintext a connection may have waiting to be sent (beyond this, QoS 0 deliveries are
+/// dropped and QoS 1/2 deliveries disconnect the subscriber).
+pub const MAX_OUTGOING: usize = 1 << 20;
+/// Encrypted bytes rustls may hold for a slow socket.
+const MAX_TLS_BUFFER: usize = 1 << 20;
+
+/// Why a connection closes.
+#[derive(Debug)]
+pub enum Close {
+    /// The client sent DISCONNECT.
+    Goodbye,
+    /// The peer closed the socket or it failed.
+    Gone,
+    /// A protocol violation or TLS failure (counted as a bad packet).
+    Bad(String),
+    /// The subscriber could not keep up with QoS 1/2 deliveries.
+    Slow,
+}
+
+/// A connection in a worker's table.
+pub struct Conn {
+    /// The socket.
+    pub tcp: TcpStream,
+    /// TLS state (server side), unless the broker runs plain TCP.
+    pub tls: Option<Box<ServerConnection>>,
+    /// Bytes of an incomplete packet.
+    pub inbuf: Vec<u8>,
+    /// Plaintext replies and deliveries not yet handed to TLS / the socket.
+    pub out: Vec<u8>,
+    /// MQTT state.
+    pub session: ServerSession,
+    /// Slot generation (see `ConnRef`).
+    pub generation: u64,
+    /// When the connection was accepted.
+    pub opened: Instant,
+    /// Last wakeup that brought bytes from this client.
+    pub last_heard: Instant,
+    /// It is queued for a flush at the end of this wakeup.
+    pub dirty: bool,
+}
+
+impl Conn {
+    /// Wraps an accepted socket.
+    pub fn new(
+        tcp: TcpStream,
+        tls: Option<&Arc<ServerConfig>>,
+        generation: u64,
+        now: Instant,
+    ) -> Result<Conn, rustls::Error> {
+        let tls = match tls {
+            Some(config) => {
+                let mut conn = ServerConnection::new(Arc::clone(config))?;
+                conn.set_buffer_limit(Some(MAX_TLS_BUFFER));
+                Some(Box::new(conn))
+            }
+            None => None,
+        };
+        Ok(Conn {
+            tcp,
+            tls,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            session: ServerSession::new(),
+            generation,
+            opened: now,
+            last_heard: now,
+            dirty: false,
+        })
+    }
+
+    /// Reads the socket until it would block, handing each plaintext chunk to `on_plain`.
+    /// `net` is the worker's read buffer, `plain` its decrypted-bytes buffer.
+    pub fn read(
+        &mut self,
+        net: &mut [u8],
+        plain: &mut [u8],
+        mut on_plain: impl FnMut(&mut Conn, &[u8]) -> Result<(), Close>,
+    ) -> Result<(), Close> {
+        loop {
+            let n = match self.tcp.read(net) {
+                Ok(0) => return Err(Close::Gone),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Close::Gone),
+            };
+            if self.tls.is_none() {
+                on_plain(self, &net[..n])?;
+                continue;
+            }
+            let mut input = &net[..n];
+            while !input.is_empty() {
+                let tls = self.tls.as_mut().ok_or(Close::Gone)?;
+                if tls.read_tls(&mut input).is_err() {
+                    return Err(Close::Bad("TLS input buffer full".into()));
+                }
+                let state = match tls.process_new_packets() {
+                    Ok(state) => state,
+                    Err(e) => {
+                        let _ = tls.write_tls(&mut self.tcp);
+                        return Err(Close::Bad(format!("TLS: {e}")));
+                    }
+                };
+                let mut available = state.plaintext_bytes_to_read();
+                let peer_closed = state.peer_has_closed();
+                while available > 0 {
+                    let tls = self.tls.as_mut().ok_or(Close::Gone)?;
+                    let k = match tls.reader().read(plain) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(_) => break,
+                    };
+                    available = available.saturating_sub(k);
+                    on_plain(self, &plain[..k])?;
+                }
+                if peer_closed {
+                    return Err(Close::Gone);
+                }
+            }
+        }
+    }
+
+    /// Hands queued plaintext to TLS and writes what the socket takes; `Ok(true)` when
+    /// everything went out.
+    pub fn flush(&mut self) -> Result<bool, Close> {
+        match &mut self.tls {
+            Some(tls) => {
+                if !self.out.is_empty() && !tls.is_handshaking() {
+                    let n = tls.writer().write(&self.out).map_err(|_| Close::Gone)?;
+                    self.out.drain(..n);
+                }
+                while tls.wants_write() {
+                    match tls.write_tls(&mut self.tcp) {
+                        Ok(0) => return Err(Close::Gone),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Err(Close::Gone),
+                    }
+                    // rustls took part of `out` when its buffer was full: offer the rest.
+                    if !self.out.is_empty() && !tls.is_handshaking() {
+                        let n = tls.writer().write(&self.out).map_err(|_| Close::Gone)?;
+                        self.out.drain(..n);
+                    }
+                }
+                Ok(self.out.is_empty())
+            }
+            None => {
+                let mut written = 0;
+                while written < self.out.len() {
+                    match self.tcp.write(&self.out[written..]) {
+                        Ok(0) => return Err(Close::Gone),
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Err(Close::Gone),
+                    }
+                }
+                self.out.drain(..written);
+                Ok(self.out.is_empty())
+            }
+        }
+    }
+
+    /// Best-effort goodbye: pending bytes (a refusing CONNACK, say), TLS close_notify, shutdown.
+    pub fn shutdown(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+        }
+        let _ = self.flush();
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+    }
+}

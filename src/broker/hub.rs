@@ -1,0 +1,519 @@
+//! What the broker's threads share: subscriptions, retained messages, the client-id registry
+//! (for takeover), stored sessions (clean session off), a mailbox per thread, and counters.
+//!
+//! The ingest path touches only an atomic subscription count when nobody subscribed; the
+//! locks here are taken on CONNECT, SUBSCRIBE, close, and when a message has somewhere to go.
+//! Lock order, everywhere: clients, then subscriptions, then sessions.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crossbeam_channel::{Sender, TrySendError};
+use mio::Waker;
+
+use super::session::Suspended;
+use super::topic;
+use crate::mqtt::QoS;
+
+/// Most retained topics kept; a new retained topic beyond this is not stored.
+pub const MAX_RETAINED: usize = 100_000;
+/// Most payload bytes the retained store holds; beyond, new retained messages are not stored.
+pub const MAX_RETAINED_BYTES: usize = 256 << 20;
+/// Most subscriptions one connection may hold; more filters get SUBACK failure (0x80).
+pub const MAX_SUBSCRIPTIONS_PER_CONN: usize = 1_000;
+/// Most QoS 1/2 messages kept for one offline client with a stored session; more are dropped.
+pub const MAX_OFFLINE_QUEUE: usize = 1_000;
+/// Most stored sessions; past this, a client with clean session off is served as if it had
+/// asked for a clean one (nothing is stored for it).
+pub const MAX_STORED_SESSIONS: usize = 100_000;
+/// Most messages waiting in one thread's mailbox; beyond, cross-thread deliveries are dropped.
+pub const MAILBOX_CAPACITY: usize = 65_536;
+
+/// One connection anywhere in the broker: its thread, its slot there, and the slot's
+/// generation (so a reused slot is never mistaken for the connection that left it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    /// Worker thread index.
+    pub thread: usize,
+    /// Slot in that thread's connection table.
+    pub slot: usize,
+    /// Generation of the slot.
+    pub generation: u64,
+}
+
+/// A message on its way to subscribers (shared by all of them).
+#[derive(Debug)]
+pub struct Message {
+    /// Topic name.
+    pub topic: Box<str>,
+    /// Payload.
+    pub payload: Box<[u8]>,
+    /// QoS it was published with.
+    pub qos: QoS,
+}
+
+/// A message for one connection.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Who gets it.
+    pub to: ConnRef,
+    /// QoS to deliver at (the lower of publish and subscription QoS).
+    pub qos: QoS,
+    /// Retain flag (set only for retained messages sent on SUBSCRIBE).
+    pub retain: bool,
+    /// The message.
+    pub message: Arc<Message>,
+}
+
+/// What one thread asks of another.
+#[derive(Debug)]
+pub enum Mail {
+    /// Send this to one of your connections.
+    Deliver(Delivery),
+    /// Close this connection: its client id connected again elsewhere.
+    Kick(ConnRef),
+}
+
+#[derive(Default)]
+struct Retained {
+    by_topic: HashMap<Box<str>, Arc<Message>>,
+    bytes: usize,
+}
+
+/// Who a subscription belongs to: a connection, or a stored session whose client is away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Online(ConnRef),
+    Offline(Arc<str>),
+}
+
+struct Subscription {
+    filter: Box<str>,
+    to: Target,
+    qos: QoS,
+}
+
+/// What a client that connected with clean session off leaves behind.
+#[derive(Default)]
+struct StoredSession {
+    /// QoS 1/2 messages that matched while it was away.
+    queue: VecDeque<(Arc<Message>, QoS)>,
+    /// What its last connection had in flight.
+    suspended: Option<Suspended>,
+}
+
+/// The outcome of a CONNECT for the hub.
+#[derive(Debug, Default)]
+pub struct Connected {
+    /// The connection it took over (to be closed), if the id was connected.
+    pub took_over: Option<ConnRef>,
+    /// A stored session was resumed (CONNACK's session present).
+    pub session_present: bool,
+    /// What its last connection had in flight, to send again first.
+    pub resumed: Option<Suspended>,
+    /// Messages kept while it was away, to send now.
+    pub queued: Vec<(Arc<Message>, QoS)>,
+}
+
+/// Counters of one worker thread (written by it alone, read by anyone).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct ThreadCounters {
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Connections closed for a protocol violation (bad packet) or a failed TLS handshake.
+    pub bad_packets: AtomicU64,
+    /// PUBLISH packets received.
+    pub received: AtomicU64,
+    /// PUBLISH packets sent to subscribers.
+    pub sent: AtomicU64,
+    /// QoS 0 messages dropped because the subscriber's buffer was full, or its mailbox.
+    pub dropped: AtomicU64,
+    /// Subscribers disconnected because their buffer was full of QoS 1/2 messages.
+    pub slow_disconnects: AtomicU64,
+    /// Connections closed for silence past 1.5 x keep alive, or no CONNECT in time.
+    pub expired: AtomicU64,
+    /// Connections closed because their client id connected again.
+    pub taken_over: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicU64,
+}
+
+/// State shared by every thread of one broker.
+pub struct Hub {
+    subscriptions: RwLock<Vec<Subscription>>,
+    subscription_count: AtomicUsize,
+    retained: Mutex<Retained>,
+    clients: Mutex<HashMap<String, ConnRef>>,
+    sessions: Mutex<HashMap<Arc<str>, StoredSession>>,
+    mailboxes: Vec<(Sender<Mail>, Arc<Waker>)>,
+    /// One entry per thread.
+    pub counters: Vec<ThreadCounters>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("threads", &self.mailboxes.len())
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking thread cannot leave these maps half-updated in a way that matters more
+    // than stopping the whole broker would.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// A hub for threads whose mailboxes are given in thread order.
+    pub fn new(mailboxes: Vec<(Sender<Mail>, Arc<Waker>)>) -> Hub {
+        let counters = mailboxes
+            .iter()
+            .map(|_| ThreadCounters::default())
+            .collect();
+        Hub {
+            subscriptions: RwLock::new(Vec::new()),
+            subscription_count: AtomicUsize::new(0),
+            retained: Mutex::new(Retained::default()),
+            clients: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            mailboxes,
+            counters,
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.mailboxes.len()
+    }
+
+    fn subs_write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Subscription>> {
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records `conn` as the owner of `client_id` after its CONNECT. With `clean_session`
+    /// any stored session is discarded; without, a stored one is resumed (its subscriptions
+    /// move to `conn`, its queue is returned) or a new one is stored.
+    pub fn connect(&self, client_id: &str, conn: ConnRef, clean_session: bool) -> Connected {
+        let mut clients = lock(&self.clients);
+        let took_over = clients.insert(client_id.to_string(), conn);
+        let mut subs = self.subs_write();
+        let mut sessions = lock(&self.sessions);
+        let offline = |t: &Target| matches!(t, Target::Offline(id) if &**id == client_id);
+        let mut outcome = Connected {
+            took_over,
+            ..Connected::default()
+        };
+        if clean_session {
+            sessions.remove(client_id);
+            subs.retain(|s| !offline(&s.to));
+        } else if let Some(stored) = sessions.get_mut(client_id) {
+            outcome.session_present = true;
+            outcome.queued = stored.queue.drain(..).collect();
+            outcome.resumed = stored.suspended.take();
+            for sub in subs.iter_mut() {
+                if offline(&sub.to) || took_over.is_some_and(|old| sub.to == Target::Online(old)) {
+                    sub.to = Target::Online(conn);
+                }
+            }
+        } else if sessions.len() < MAX_STORED_SESSIONS {
+            sessions.insert(client_id.into(), StoredSession::default());
+        }
+        self.subscription_count.store(subs.len(), Ordering::Release);
+        outcome
+    }
+
+    /// A connection that had connected as `client_id` is gone: if it still owned the id, its
+    /// subscriptions wait offline when its session is stored (keeping what it had in flight,
+    /// `suspended`), else they go.
+    pub fn disconnect(&self, client_id: &str, conn: ConnRef, suspended: Option<Suspended>) {
+        let mut clients = lock(&self.clients);
+        let owned = clients.get(client_id) == Some(&conn);
+        if owned {
+            clients.remove(client_id);
+        }
+        let mut subs = self.subs_write();
+        let mut sessions = lock(&self.sessions);
+        let stored = match sessions.get_mut(client_id) {
+            Some(session) if owned => {
+                session.suspended = suspended;
+                true
+            }
+            _ => false,
+        };
+        drop(sessions);
+        if stored {
+            let id: Arc<str> = client_id.into();
+            for sub in subs.iter_mut().filter(|s| s.to == Target::Online(conn)) {
+                sub.to = Target::Offline(Arc::clone(&id));
+            }
+        } else {
+            subs.retain(|s| s.to != Target::Online(conn));
+        }
+        self.subscription_count.store(subs.len(), Ordering::Release);
+    }
+
+    /// Adds (or re-grants) subscriptions of `conn`; returns the SUBACK codes: the QoS granted
+    /// per filter, `None` past [`MAX_SUBSCRIPTIONS_PER_CONN`].
+    pub fn subscribe(&self, conn: ConnRef, filters: &[(&str, QoS)]) -> Vec<Option<QoS>> {
+        let conn = Target::Online(conn);
+        let mut subs = self.subs_write();
+        let mut held = subs.iter().filter(|s| s.to == conn).count();
+        let mut granted = Vec::with_capacity(filters.len());
+        for (filter, qos) in filters {
+            match subs
+                .iter_mut()
+                .find(|s| s.to == conn && &*s.filter == *filter)
+            {
+                Some(existing) => {
+                    existing.qos = *qos;
+                    granted.push(Some(*qos));
+                }
+                None if held >= MAX_SUBSCRIPTIONS_PER_CONN => granted.push(None),
+                None => {
+                    subs.push(Subscription {
+                        filter: (*filter).into(),
+                        to: conn.clone(),
+                        qos: *qos,
+                    });
+                    held += 1;
+                    granted.push(Some(*qos));
+                }
+            }
+        }
+        self.subscription_count.store(subs.len(), Ordering::Release);
+        granted
+    }
+
+    /// Removes subscriptions of `conn`: the given filters, or all of them with `None`.
+    pub fn unsubscribe(&self, conn: ConnRef, filters: Option<&[&str]>) {
+        let conn = Target::Online(conn);
+        let mut subs = self.subs_write();
+        subs.retain(|s| s.to != conn || filters.is_some_and(|f| !f.contains(&&*s.filter)));
+        self.subscription_count.store(subs.len(), Ordering::Release);
+    }
+
+    /// Whether anybody subscribed to anything (one atomic load: the ingest fast path).
+    pub fn has_subscribers(&self) -> bool {
+        self.subscription_count.load(Ordering::Acquire) > 0
+    }
+
+    /// Calls `each` with every connected subscription matching `topic` (a connection with
+    /// several matching filters gets a copy per filter, which MQTT 3.1.1 allows); a stored
+    /// session whose client is away keeps QoS 1/2 matches, made by `message`, in its queue.
+    /// Returns how many it dropped because a queue was full.
+    pub fn route(
+        &self,
+        topic: &str,
+        mut message: impl FnMut() -> Arc<Message>,
+        mut each: impl FnMut(ConnRef, QoS),
+    ) -> u64 {
+        let subs = self
+            .subscriptions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut dropped = 0;
+        for sub in subs.iter() {
+            if !topic::matches(&sub.filter, topic) {
+                continue;
+            }
+            match &sub.to {
+                Target::Online(conn) => each(*conn, sub.qos),
+                Target::Offline(id) => {
+                    let message = message();
+                    let qos = message.qos.min(sub.qos);
+                    if qos == QoS::AtMostOnce {
+                        continue;
+                    }
+                    let mut sessions = lock(&self.sessions);
+                    match sessions.get_mut(id) {
+                        Some(stored) if stored.queue.len() < MAX_OFFLINE_QUEUE => {
+                            stored.queue.push_back((message, qos));
+                        }
+                        _ => dropped += 1,
+                    }
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Stores (or with an empty payload, clears) the retained message of a topic; `false`
+    /// when the store is full (topics or bytes) and the message was not kept.
+    pub fn retain(&self, topic: &str, payload: &[u8], qos: QoS) -> bool {
+        let mut retained = lock(&self.retained);
+        let old_bytes = retained.by_topic.get(topic).map(|m| m.payload.len());
+        let bytes_without = retained.bytes - old_bytes.unwrap_or(0);
+        if payload.is_empty() {
+            retained.by_topic.remove(topic);
+            retained.bytes = bytes_without;
+            return true;
+        }
+        let full = old_bytes.is_none() && retained.by_topic.len() >= MAX_RETAINED;
+        if full || bytes_without + payload.len() > MAX_RETAINED_BYTES {
+            return false;
+        }
+        let message = Arc::new(Message {
+            topic: topic.into(),
+            payload: payload.into(),
+            qos,
+        });
+        retained.by_topic.insert(topic.into(), message);
+        retained.bytes = bytes_without + payload.len();
+        true
+    }
+
+    /// Retained messages whose topic matches `filter`.
+    pub fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        lock(&self.retained)
+            .by_topic
+            .values()
+            .filter(|m| topic::matches(filter, &m.topic))
+            .cloned()
+            .collect()
+    }
+
+    /// Puts mail in a thread's mailbox (the caller wakes it later); `false` when full.
+    pub fn post(&self, thread: usize, mail: Mail) -> bool {
+        match self.mailboxes.get(thread) {
+            Some((tx, _)) => match tx.try_send(mail) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            },
+            None => false,
+        }
+    }
+
+    /// Wakes a thread so it reads its mailbox.
+    pub fn wake(&self, thread: usize) {
+        if let Some((_, waker)) = self.mailboxes.get(thread) {
+            let _ = waker.wake();
+        }
+    }
+
+    /// Wakes every thread (at stop).
+    pub fn wake_all(&self) {
+        for thread in 0..self.threads() {
+            self.wake(thread);
+        }
+    }
+
+    /// Sum of one counter over all threads.
+    pub fn total(&self, counter: impl Fn(&ThreadCounters) -> &AtomicU64) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| counter(c).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: ConnRef = ConnRef {
+        thread: 0,
+        slot: 3,
+        generation: 7,
+    };
+
+    #[test]
+    fn subscriptions_route_replace_and_are_capped() {
+        let hub = Hub::new(Vec::new());
+        assert!(!hub.has_subscribers());
+        assert_eq!(
+            hub.subscribe(ME, &[("a/+", QoS::AtLeastOnce), ("a/+", QoS::ExactlyOnce)]),
+            [Some(QoS::AtLeastOnce), Some(QoS::ExactlyOnce)]
+        );
+        let mut seen = Vec::new();
+        hub.route("a/b", message, |to, qos| seen.push((to, qos)));
+        assert_eq!(seen, [(ME, QoS::ExactlyOnce)], "re-subscribing replaces");
+        let names: Vec<String> = (0..MAX_SUBSCRIPTIONS_PER_CONN)
+            .map(|i| format!("f/{i}"))
+            .collect();
+        let filters: Vec<(&str, QoS)> = names
+            .iter()
+            .map(|n| (n.as_str(), QoS::AtMostOnce))
+            .collect();
+        let granted = hub.subscribe(ME, &filters);
+        assert_eq!(granted.iter().filter(|g| g.is_none()).count(), 1);
+        hub.unsubscribe(ME, Some(&["a/+"]));
+        let mut seen = 0;
+        hub.route("a/b", message, |_, _| seen += 1);
+        assert_eq!(seen, 0);
+        hub.unsubscribe(ME, None);
+        assert!(!hub.has_subscribers());
+    }
+
+    fn message() -> Arc<Message> {
+        Arc::new(Message {
+            topic: "a/b".into(),
+            payload: Box::new([1]),
+            qos: QoS::AtLeastOnce,
+        })
+    }
+
+    #[test]
+    fn a_stored_session_keeps_subscriptions_and_queues_while_away() {
+        let hub = Hub::new(Vec::new());
+        let first = hub.connect("dev", ME, false);
+        assert!(!first.session_present);
+        hub.subscribe(ME, &[("a/#", QoS::AtLeastOnce)]);
+        let in_flight = Suspended {
+            next_packet_id: 42,
+            ..Suspended::default()
+        };
+        hub.disconnect("dev", ME, Some(in_flight));
+        assert!(hub.has_subscribers(), "kept for the stored session");
+        let mut online = 0;
+        for _ in 0..MAX_OFFLINE_QUEUE + 5 {
+            hub.route("a/b", message, |_, _| online += 1);
+        }
+        assert_eq!(online, 0);
+        let next = ConnRef {
+            generation: 8,
+            ..ME
+        };
+        let back = hub.connect("dev", next, false);
+        assert!(back.session_present);
+        assert_eq!(
+            back.queued.len(),
+            MAX_OFFLINE_QUEUE,
+            "the rest were dropped"
+        );
+        assert_eq!(back.resumed.map(|s| s.next_packet_id), Some(42));
+        let mut seen = Vec::new();
+        hub.route("a/b", message, |to, _| seen.push(to));
+        assert_eq!(seen, [next], "subscriptions moved to the new connection");
+        // A clean session discards it all.
+        hub.disconnect("dev", next, None);
+        let clean = hub.connect("dev", ME, true);
+        assert!(!clean.session_present && clean.queued.is_empty());
+        assert!(!hub.has_subscribers());
+    }
+
+    #[test]
+    fn retained_store_is_bounded_in_bytes() {
+        let hub = Hub::new(Vec::new());
+        let big = vec![1u8; MAX_RETAINED_BYTES / 2];
+        assert!(hub.retain("r/1", &big, QoS::AtMostOnce));
+        assert!(
+            hub.retain("r/1", &big, QoS::AtMostOnce),
+            "replacing frees the old bytes"
+        );
+        assert!(hub.retain("r/2", &big, QoS::AtMostOnce));
+        assert!(!hub.retain("r/3", b"x", QoS::AtMostOnce), "full");
+        assert!(
+            hub.retain("r/2", b"", QoS::AtMostOnce),
+            "an empty payload clears"
+        );
+        assert!(hub.retain("r/3", b"x", QoS::AtMostOnce));
+        assert_eq!(hub.retained_matching("r/#").len(), 2);
+    }
+}

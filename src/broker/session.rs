@@ -1,0 +1,666 @@
+//! One client connection's MQTT state on the server side, sans IO: packets in, replies
+//! appended to an output buffer, and events for the loop (route, subscribe, ...).
+//!
+//! The session never sees a socket or a clock; the loop decodes, calls [`ServerSession::on_packet`],
+//! and acts on the returned [`Event`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::hub::Message;
+use crate::mqtt::{ConnectReturnCode, DecodeError, Packet, Publish, QoS};
+
+/// Most inbound QoS 2 messages a client may leave unreleased (PUBREC sent, PUBREL not yet
+/// received); more is a protocol abuse that would grow memory, so the connection closes.
+pub const MAX_QOS2_PENDING: usize = 1024;
+/// Most QoS 1/2 messages sent to one client and not yet acknowledged; a delivery beyond this
+/// is refused (the broker then disconnects the client as too slow).
+pub const MAX_INFLIGHT: usize = 10_000;
+
+/// A QoS 1/2 message sent and not yet acknowledged.
+#[derive(Debug)]
+pub struct InFlight {
+    /// Its packet id.
+    pub id: u16,
+    /// The message.
+    pub message: Arc<Message>,
+    /// QoS it was sent at.
+    pub qos: QoS,
+    /// QoS 2: PUBREC arrived (the client has it), PUBCOMP pending.
+    pub received: bool,
+}
+
+/// What a stored session keeps of a connection's outbound state, to resume it.
+#[derive(Debug, Default)]
+pub struct Suspended {
+    /// Unacknowledged deliveries, oldest first.
+    pub inflight: VecDeque<InFlight>,
+    /// The next packet id it would have used.
+    pub next_packet_id: u16,
+    /// Inbound QoS 2 packet ids routed and awaiting PUBREL (so a re-send is not routed twice).
+    pub qos2_pending: Vec<u16>,
+}
+
+/// Where the connection is in MQTT terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// TCP/TLS is up; the first packet must be CONNECT.
+    AwaitingConnect,
+    /// CONNACK 0 sent.
+    Connected,
+}
+
+/// What the loop must do after a packet (replies are already in the output buffer).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Nothing more.
+    Nothing,
+    /// CONNECT accepted: register the client id (taking over an older connection), then
+    /// answer with [`put_connack`] (session present or not).
+    Connected,
+    /// Route this message to matching subscribers (and store it when retained).
+    Publish(Publish<'a>),
+    /// Add these subscriptions, answer with SUBACK (see [`put_suback`]), then send matching
+    /// retained messages.
+    Subscribe {
+        /// Packet id for the SUBACK.
+        packet_id: u16,
+        /// Requested filters and QoS.
+        filters: Vec<(&'a str, QoS)>,
+    },
+    /// Remove these subscriptions (UNSUBACK already written).
+    Unsubscribe(Vec<&'a str>),
+    /// The client said goodbye: close without fuss.
+    Disconnect,
+}
+
+/// Why a connection must be closed: the client broke the protocol. Each is counted as a bad packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// Bytes that are not MQTT 3.1.1.
+    Decode(DecodeError),
+    /// The first packet was not CONNECT.
+    NotConnectFirst(&'static str),
+    /// A second CONNECT on the same connection.
+    SecondConnect,
+    /// A packet only a server sends (CONNACK, SUBACK, ...).
+    ServerOnlyPacket(&'static str),
+    /// Too many unreleased QoS 2 messages.
+    TooManyQos2,
+    /// CONNECT was refused with this return code (already written).
+    Refused(ConnectReturnCode),
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Decode(e) => write!(f, "malformed packet: {e}"),
+            Violation::NotConnectFirst(name) => write!(f, "{name} before CONNECT"),
+            Violation::SecondConnect => f.write_str("second CONNECT"),
+            Violation::ServerOnlyPacket(name) => write!(f, "{name} from a client"),
+            Violation::TooManyQos2 => write!(f, "more than {MAX_QOS2_PENDING} unreleased QoS 2"),
+            Violation::Refused(code) => write!(f, "CONNECT refused ({code:?})"),
+        }
+    }
+}
+
+/// Counter for the ids given to clients that connect with an empty one.
+static AUTO_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A will message, owned: published if the connection ends without DISCONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// QoS.
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+}
+
+/// The server side of one MQTT connection.
+#[derive(Debug)]
+pub struct ServerSession {
+    state: State,
+    /// Client identifier (assigned when the client sent an empty one).
+    pub client_id: String,
+    /// Keep alive the client asked for, in seconds (0: none).
+    pub keep_alive: u16,
+    /// Clean session flag of its CONNECT.
+    pub clean_session: bool,
+    /// Packet id of the next message sent to this client with QoS 1 or 2.
+    next_packet_id: u16,
+    /// Inbound QoS 2 packet ids routed and awaiting PUBREL.
+    qos2_pending: Vec<u16>,
+    /// Outbound QoS 1/2 messages awaiting their acknowledgement, oldest first.
+    inflight: VecDeque<InFlight>,
+    /// The will, until a DISCONNECT discards it.
+    pub will: Option<Will>,
+}
+
+impl Default for ServerSession {
+    fn default() -> Self {
+        ServerSession::new()
+    }
+}
+
+impl ServerSession {
+    /// A session waiting for CONNECT.
+    pub fn new() -> ServerSession {
+        ServerSession {
+            state: State::AwaitingConnect,
+            client_id: String::new(),
+            keep_alive: 0,
+            clean_session: true,
+            next_packet_id: 1,
+            qos2_pending: Vec::new(),
+            inflight: VecDeque::new(),
+            will: None,
+        }
+    }
+
+    /// Whether CONNECT has been accepted.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Handles a packet that did not decode: answers an unsupported protocol level with
+    /// CONNACK 1 (as the specification asks) and returns the violation to close with.
+    pub fn on_decode_error(&mut self, error: DecodeError, out: &mut Vec<u8>) -> Violation {
+        if self.state == State::AwaitingConnect
+            && matches!(error, DecodeError::UnsupportedProtocolLevel(_))
+        {
+            connack(ConnectReturnCode::UnacceptableProtocolVersion, out);
+        }
+        Violation::Decode(error)
+    }
+
+    /// Handles one decoded packet; replies go to `out`.
+    pub fn on_packet<'a>(
+        &mut self,
+        packet: Packet<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Event<'a>, Violation> {
+        if self.state == State::AwaitingConnect {
+            let Packet::Connect(connect) = packet else {
+                return Err(Violation::NotConnectFirst(packet.name()));
+            };
+            if connect.client_id.is_empty() {
+                if !connect.clean_session {
+                    // MQTT-3.1.3-8: an empty id needs a clean session.
+                    connack(ConnectReturnCode::IdentifierRejected, out);
+                    return Err(Violation::Refused(ConnectReturnCode::IdentifierRejected));
+                }
+                let n = AUTO_ID.fetch_add(1, Ordering::Relaxed);
+                self.client_id = format!("mqload-auto-{n}");
+            } else {
+                self.client_id = connect.client_id.to_string();
+            }
+            self.keep_alive = connect.keep_alive;
+            self.clean_session = connect.clean_session;
+            self.will = connect.will.map(|will| Will {
+                topic: will.topic.to_string(),
+                payload: will.message.to_vec(),
+                qos: will.qos,
+                retain: will.retain,
+            });
+            self.state = State::Connected;
+            return Ok(Event::Connected);
+        }
+        match packet {
+            Packet::Publish(publish) => {
+                match publish.qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => put_ack(0x40, publish.packet_id, out),
+                    QoS::ExactlyOnce => {
+                        put_ack(0x50, publish.packet_id, out);
+                        if self.qos2_pending.contains(&publish.packet_id) {
+                            // A re-sent QoS 2 message already routed: acknowledge only.
+                            return Ok(Event::Nothing);
+                        }
+                        if self.qos2_pending.len() >= MAX_QOS2_PENDING {
+                            return Err(Violation::TooManyQos2);
+                        }
+                        self.qos2_pending.push(publish.packet_id);
+                    }
+                }
+                Ok(Event::Publish(publish))
+            }
+            Packet::PubRel(id) => {
+                self.qos2_pending.retain(|pending| *pending != id);
+                put_ack(0x70, id, out);
+                Ok(Event::Nothing)
+            }
+            // Acks of what we sent.
+            Packet::PubAck(id) | Packet::PubComp(id) => {
+                if let Some(at) = self.inflight_position(id) {
+                    self.inflight.remove(at);
+                }
+                Ok(Event::Nothing)
+            }
+            Packet::PubRec(id) => {
+                if let Some(at) = self.inflight_position(id) {
+                    self.inflight[at].received = true;
+                }
+                put_ack(0x62, id, out);
+                Ok(Event::Nothing)
+            }
+            Packet::Subscribe { packet_id, filters } => Ok(Event::Subscribe { packet_id, filters }),
+            Packet::Unsubscribe { packet_id, filters } => {
+                put_ack(0xB0, packet_id, out);
+                Ok(Event::Unsubscribe(filters))
+            }
+            Packet::PingReq => {
+                out.extend_from_slice(&[0xD0, 0x00]);
+                Ok(Event::Nothing)
+            }
+            Packet::Disconnect => {
+                // MQTT-3.14.4-3: a clean goodbye discards the will.
+                self.will = None;
+                Ok(Event::Disconnect)
+            }
+            Packet::Connect(_) => Err(Violation::SecondConnect),
+            other => Err(Violation::ServerOnlyPacket(other.name())),
+        }
+    }
+
+    /// Appends a message for this client at `qos`; at QoS 1/2 with a fresh packet id, kept
+    /// until acknowledged. `false` (nothing appended) when [`MAX_INFLIGHT`] are unacknowledged.
+    pub fn deliver(
+        &mut self,
+        message: &Arc<Message>,
+        qos: QoS,
+        retain: bool,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let packet_id = match qos {
+            QoS::AtMostOnce => 0,
+            _ => {
+                if self.inflight.len() >= MAX_INFLIGHT {
+                    return false;
+                }
+                let id = self.next_packet_id;
+                self.next_packet_id = id.checked_add(1).unwrap_or(1);
+                self.inflight.push_back(InFlight {
+                    id,
+                    message: Arc::clone(message),
+                    qos,
+                    received: false,
+                });
+                id
+            }
+        };
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: &message.topic,
+            packet_id,
+            payload: &message.payload,
+        };
+        // Cannot fail: the topic came from a valid PUBLISH and the payload fit in one.
+        let _ = crate::mqtt::encode_publish_into(&publish, out);
+        true
+    }
+
+    /// Where an unacknowledged message is (acks mostly come in order: found at the front).
+    fn inflight_position(&self, id: u16) -> Option<usize> {
+        self.inflight.iter().position(|u| u.id == id)
+    }
+
+    /// Hands over what is in flight, for a stored session (the connection is ending).
+    pub fn suspend(&mut self) -> Suspended {
+        Suspended {
+            inflight: std::mem::take(&mut self.inflight),
+            next_packet_id: self.next_packet_id,
+            qos2_pending: std::mem::take(&mut self.qos2_pending),
+        }
+    }
+
+    /// Takes up a stored session's deliveries (MQTT-4.4.0-1): each unacknowledged PUBLISH
+    /// again with DUP and its original packet id, PUBREL for those already received.
+    pub fn resume(&mut self, suspended: Suspended, out: &mut Vec<u8>) {
+        for sent in &suspended.inflight {
+            if sent.received {
+                put_ack(0x62, sent.id, out);
+                continue;
+            }
+            let publish = Publish {
+                dup: true,
+                qos: sent.qos,
+                retain: false,
+                topic: &sent.message.topic,
+                packet_id: sent.id,
+                payload: &sent.message.payload,
+            };
+            // Cannot fail: QoS 1/2 with a non-zero id, topic and payload sent once already.
+            let _ = crate::mqtt::encode_publish_into(&publish, out);
+        }
+        self.inflight = suspended.inflight;
+        self.next_packet_id = suspended.next_packet_id.max(1);
+        self.qos2_pending = suspended.qos2_pending;
+    }
+}
+
+/// Appends SUBACK: the granted QoS per filter, `None` for a refused one (0x80).
+pub fn put_suback(packet_id: u16, granted: &[Option<QoS>], out: &mut Vec<u8>) {
+    let suback = Packet::SubAck {
+        packet_id,
+        return_codes: granted.to_vec(),
+    };
+    // Cannot fail for a decoded SUBSCRIBE: non-zero packet id, at least one filter.
+    let _ = suback.encode(out);
+}
+
+/// Appends CONNACK 0 (accepted), with the session-present flag.
+pub fn put_connack(session_present: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0x20, 0x02, u8::from(session_present), 0]);
+}
+
+fn connack(code: ConnectReturnCode, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0x20, 0x02, 0x00, code.code()]);
+}
+
+/// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62), PUBCOMP (0x70), UNSUBACK (0xB0).
+fn put_ack(first_byte: u8, id: u16, out: &mut Vec<u8>) {
+    let [hi, lo] = id.to_be_bytes();
+    out.extend_from_slice(&[first_byte, 0x02, hi, lo]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::{Connect, decode};
+
+    fn connect(id: &str, clean: bool) -> Packet<'_> {
+        Packet::Connect(Connect {
+            client_id: id,
+            keep_alive: 30,
+            clean_session: clean,
+            username: None,
+            password: None,
+            will: None,
+        })
+    }
+
+    fn replies(out: &[u8]) -> Vec<Packet<'_>> {
+        let mut rest = out;
+        let mut packets = Vec::new();
+        while let Some((packet, used)) = decode(rest, 1 << 20).expect("valid reply") {
+            packets.push(packet);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty());
+        packets
+    }
+
+    #[test]
+    fn connect_then_acks_for_each_qos() {
+        let mut s = ServerSession::new();
+        let mut out = Vec::new();
+        assert!(matches!(
+            s.on_packet(connect("dev", true), &mut out),
+            Ok(Event::Connected)
+        ));
+        put_connack(false, &mut out);
+        for (qos, id) in [
+            (QoS::AtMostOnce, 0),
+            (QoS::AtLeastOnce, 7),
+            (QoS::ExactlyOnce, 8),
+        ] {
+            let p = Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic: "t",
+                packet_id: id,
+                payload: b"x",
+            };
+            assert!(matches!(
+                s.on_packet(Packet::Publish(p), &mut out),
+                Ok(Event::Publish(_))
+            ));
+        }
+        // The QoS 2 message re-sent before PUBREL is acknowledged, not routed again.
+        let again = Publish {
+            dup: true,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "t",
+            packet_id: 8,
+            payload: b"x",
+        };
+        assert!(matches!(
+            s.on_packet(Packet::Publish(again), &mut out),
+            Ok(Event::Nothing)
+        ));
+        assert!(matches!(
+            s.on_packet(Packet::PubRel(8), &mut out),
+            Ok(Event::Nothing)
+        ));
+        assert!(matches!(
+            s.on_packet(Packet::PingReq, &mut out),
+            Ok(Event::Nothing)
+        ));
+        assert_eq!(
+            replies(&out),
+            vec![
+                Packet::ConnAck {
+                    session_present: false,
+                    code: ConnectReturnCode::Accepted
+                },
+                Packet::PubAck(7),
+                Packet::PubRec(8),
+                Packet::PubRec(8),
+                Packet::PubComp(8),
+                Packet::PingResp,
+            ]
+        );
+    }
+
+    #[test]
+    fn client_id_rules() {
+        let mut out = Vec::new();
+        let mut s = ServerSession::new();
+        assert_eq!(
+            s.on_packet(connect("", false), &mut out).err(),
+            Some(Violation::Refused(ConnectReturnCode::IdentifierRejected))
+        );
+        assert_eq!(
+            replies(&out),
+            vec![Packet::ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::IdentifierRejected
+            }]
+        );
+        let mut s = ServerSession::new();
+        assert!(s.on_packet(connect("", true), &mut Vec::new()).is_ok());
+        assert!(s.client_id.starts_with("mqload-auto-"));
+    }
+
+    #[test]
+    fn protocol_abuse_is_a_violation() {
+        let mut s = ServerSession::new();
+        assert_eq!(
+            s.on_packet(Packet::PingReq, &mut Vec::new()).err(),
+            Some(Violation::NotConnectFirst("PINGREQ"))
+        );
+        let mut s = ServerSession::new();
+        assert!(s.on_packet(connect("a", true), &mut Vec::new()).is_ok());
+        assert_eq!(
+            s.on_packet(connect("a", true), &mut Vec::new()).err(),
+            Some(Violation::SecondConnect)
+        );
+        assert_eq!(
+            s.on_packet(Packet::PingResp, &mut Vec::new()).err(),
+            Some(Violation::ServerOnlyPacket("PINGRESP"))
+        );
+        let mut out = Vec::new();
+        let v = ServerSession::new()
+            .on_decode_error(DecodeError::UnsupportedProtocolLevel(5), &mut out);
+        assert_eq!(
+            v,
+            Violation::Decode(DecodeError::UnsupportedProtocolLevel(5))
+        );
+        assert_eq!(out, [0x20, 0x02, 0x00, 0x01]);
+    }
+
+    fn message(payload: &[u8]) -> Arc<Message> {
+        Arc::new(Message {
+            topic: "a/b".into(),
+            payload: payload.into(),
+            qos: QoS::ExactlyOnce,
+        })
+    }
+
+    #[test]
+    fn unacknowledged_deliveries_are_kept_and_bounded() {
+        let mut s = ServerSession::new();
+        let mut out = Vec::new();
+        assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
+        for n in 0..3u8 {
+            assert!(s.deliver(&message(&[n]), QoS::AtLeastOnce, false, &mut out));
+        }
+        assert!(s.deliver(&message(b"q2"), QoS::ExactlyOnce, false, &mut out));
+        assert!(s.on_packet(Packet::PubAck(2), &mut out).is_ok());
+        assert!(s.on_packet(Packet::PubRec(4), &mut out).is_ok());
+        let suspended = s.suspend();
+        let kept: Vec<_> = suspended
+            .inflight
+            .iter()
+            .map(|f| (f.id, f.received))
+            .collect();
+        assert_eq!(
+            kept,
+            [(1, false), (3, false), (4, true)],
+            "PUBACK'd 2 is gone"
+        );
+        let mut again = ServerSession::new();
+        let mut resent = Vec::new();
+        again.resume(suspended, &mut resent);
+        let packets: Vec<_> = replies(&resent)
+            .into_iter()
+            .map(|p| match p {
+                Packet::Publish(p) => (p.packet_id, p.dup, p.payload.to_vec()),
+                Packet::PubRel(id) => (id, false, b"PUBREL".to_vec()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            packets,
+            [
+                (1, true, vec![0]),
+                (3, true, vec![2]),
+                (4, false, b"PUBREL".to_vec())
+            ]
+        );
+        assert_eq!(again.next_packet_id, 5);
+        // An inbound QoS 2 message re-sent after the reconnect is acknowledged, not routed again.
+        let mut s = ServerSession::new();
+        assert!(s.on_packet(connect("pub", false), &mut out).is_ok());
+        let q2 = Publish {
+            dup: false,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "t",
+            packet_id: 9,
+            payload: b"x",
+        };
+        assert!(matches!(
+            s.on_packet(Packet::Publish(q2.clone()), &mut out),
+            Ok(Event::Publish(_))
+        ));
+        let mut back = ServerSession::new();
+        assert!(back.on_packet(connect("pub", false), &mut out).is_ok());
+        back.resume(s.suspend(), &mut out);
+        let again = Publish { dup: true, ..q2 };
+        assert!(matches!(
+            back.on_packet(Packet::Publish(again), &mut out),
+            Ok(Event::Nothing)
+        ));
+        for _ in 0..MAX_INFLIGHT {
+            assert!(s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out));
+        }
+        assert!(!s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out));
+        assert!(
+            s.deliver(&message(b"x"), QoS::AtMostOnce, false, &mut out),
+            "QoS 0 is not held"
+        );
+    }
+
+    #[test]
+    fn deliveries_number_their_packets() {
+        let mut s = ServerSession::new();
+        let mut out = Vec::new();
+        s.deliver(&message(b"1"), QoS::AtLeastOnce, false, &mut out);
+        s.deliver(&message(b"2"), QoS::AtMostOnce, true, &mut out);
+        s.deliver(&message(b"3"), QoS::ExactlyOnce, false, &mut out);
+        let ids: Vec<_> = replies(&out)
+            .into_iter()
+            .map(|p| match p {
+                Packet::Publish(p) => (p.packet_id, p.retain),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, vec![(1, false), (0, true), (2, false)]);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Feeds a byte stream the way the broker does: decode, hand over, stop at the first
+    /// violation. Returns (normally, whatever the bytes are) how many packets were accepted.
+    fn feed(bytes: &[u8]) -> usize {
+        let mut session = ServerSession::new();
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        let mut accepted = 0;
+        loop {
+            match crate::mqtt::decode(rest, 1 << 16) {
+                Ok(Some((packet, used))) => {
+                    rest = &rest[used..];
+                    if session.on_packet(packet, &mut out).is_err() {
+                        return accepted;
+                    }
+                    accepted += 1;
+                }
+                Ok(None) => return accepted,
+                Err(e) => {
+                    session.on_decode_error(e, &mut out);
+                    return accepted;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_streams_never_panic() {
+        let mut rng = StdRng::seed_from_u64(0x6d71_6c6f_6164);
+        // A valid session: CONNECT, SUBSCRIBE, PUBLISH QoS 2, PUBREL, PINGREQ, DISCONNECT.
+        let valid: &[u8] = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02id\
+            \x82\x08\x00\x01\x00\x03a/#\x02\
+            \x34\x09\x00\x03a/b\x00\x05hi\
+            \x62\x02\x00\x05\xc0\x00\xe0\x00";
+        assert_eq!(feed(valid), 6);
+        for _ in 0..20_000 {
+            let mut bytes = valid.to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                bytes[at] = rng.random();
+            }
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+            feed(&bytes);
+            let noise: Vec<u8> = (0..rng.random_range(0..64)).map(|_| rng.random()).collect();
+            feed(&noise);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The master's forwarded options (`parsed_options` of a spawn message) applied to the worker's
+//! own command line: the master configures what the worker's flags left unset.
+
+use std::collections::HashSet;
+
+use clap::CommandFactory;
+use clap::parser::ValueSource;
+
+use super::msgpack::Value;
+use super::protocol::Spawn;
+use crate::cli::{Cli, PayloadFormatArg};
+
+/// Locustfile custom arguments (argparse dest names) and the mqload option each sets.
+pub const FORWARDED: &[(&str, &str)] = &[
+    ("mqtt_host", "host"),
+    ("mqtt_port", "port"),
+    ("mqtt_topic", "topic"),
+    ("mqtt_qos", "qos"),
+    ("mqtt_payload_kb", "payload_kb"),
+    ("mqtt_payload_bytes", "payload_bytes"),
+    ("mqtt_payload_format", "payload_format"),
+    ("mqtt_throughput", "throughput"),
+    ("mqtt_run_id", "run_id"),
+    ("mqtt_no_tls", "no_tls"),
+    ("mqtt_subscribe_topic", "subscribe_topic"),
+    ("mqtt_subscribe_qos", "subscribe_qos"),
+];
+
+/// The options the user gave this worker, on its command line or in its environment (clap ids).
+pub fn given_options() -> HashSet<String> {
+    let matches = Cli::command().ignore_errors(true).get_matches();
+    FORWARDED
+        .iter()
+        .map(|(_, id)| *id)
+        .chain(["stop_timeout"])
+        .filter(|id| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Str(s) if !s.is_empty() => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Broker host and port from Locust's `--host` (`mqtts://h:p`, `mqtt://h:p`, `h:p` or `h`);
+/// `mqtt://` means plain TCP.
+pub fn parse_locust_host(host: &str) -> (String, Option<u16>, Option<bool>) {
+    let (rest, tls) = if let Some(r) = host.strip_prefix("mqtts://") {
+        (r, Some(true))
+    } else if let Some(r) = host.strip_prefix("mqtt://") {
+        (r, Some(false))
+    } else if let Some((_, r)) = host.split_once("://") {
+        (r, None)
+    } else {
+        (host, None)
+    };
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => match p.parse() {
+            Ok(port) => (h.trim_matches(['[', ']']).to_owned(), Some(port), tls),
+            Err(_) => (rest.to_owned(), None, tls),
+        },
+        _ => (rest.to_owned(), None, tls),
+    }
+}
+
+/// `cli` with what the master forwarded, except where `given` says the worker's own flag wins.
+/// Returns one line per forwarded value that could not be used.
+pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let free = |id: &str| !given.contains(id);
+    if let Some(host) = &spawn.host {
+        let (h, port, tls) = parse_locust_host(host);
+        if free("host") {
+            cli.host = Some(h);
+        }
+        if let Some(port) = port.filter(|_| free("port")) {
+            cli.port = port;
+        }
+        if let Some(tls) = tls.filter(|_| free("no_tls")) {
+            cli.no_tls = !tls;
+        }
+    }
+    if let Some(t) = spawn.stop_timeout.filter(|t| *t > 0.0 && t.is_finite())
+        && free("stop_timeout")
+    {
+        cli.stop_timeout = format!("{t}");
+    }
+    for (dest, value) in &spawn.parsed_options {
+        let Some(&(_, id)) = FORWARDED.iter().find(|(d, _)| d == dest) else {
+            continue;
+        };
+        let Some(v) = text(value) else { continue };
+        if !free(id) {
+            continue;
+        }
+        let ok = match id {
+            "host" => {
+                cli.host = Some(v.clone());
+                true
+            }
+            "port" => v.parse().map(|p| cli.port = p).is_ok(),
+            "topic" => {
+                cli.topic = v.clone();
+                true
+            }
+            "qos" => v.parse().map(|q| cli.qos = q).is_ok(),
+            "payload_kb" => v.parse().map(|n| cli.payload_kb = n).is_ok(),
+            "payload_bytes" => v.parse().map(|n| cli.payload_bytes = Some(n)).is_ok(),
+            "payload_format" => match v.as_str() {
+                "json" => {
+                    cli.payload_format = PayloadFormatArg::Json;
+                    true
+                }
+                "raw" => {
+                    cli.payload_format = PayloadFormatArg::Raw;
+                    true
+                }
+                _ => false,
+            },
+            "throughput" => v.parse().map(|t| cli.throughput = t).is_ok(),
+            "run_id" => {
+                cli.run_id = Some(v.clone());
+                true
+            }
+            "no_tls" => v.parse().map(|b| cli.no_tls = b).is_ok(),
+            "subscribe_topic" => {
+                cli.subscribe_topic = Some(v.clone());
+                true
+            }
+            "subscribe_qos" => v.parse().map(|q| cli.subscribe_qos = q).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!(
+                "the master's --{} {v:?} is not usable here; ignored",
+                dest.replace('_', "-")
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn spawn(options: &[(&str, Value)], host: Option<&str>) -> Spawn {
+        Spawn {
+            timestamp: 1.0,
+            user_classes_count: vec![],
+            host: host.map(str::to_owned),
+            stop_timeout: Some(2.5),
+            parsed_options: options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn master_options_fill_in_and_worker_flags_win() {
+        let mut cli = Cli::parse_from(["mqload", "--worker", "--qos", "2"]);
+        let given: HashSet<String> = ["qos".to_owned()].into();
+        let s = spawn(
+            &[
+                ("mqtt_topic", Value::Str("a/{i}".into())),
+                ("mqtt_qos", Value::Int(1)),
+                ("mqtt_throughput", Value::Float(0.5)),
+                ("mqtt_payload_bytes", Value::Int(100)),
+                ("mqtt_payload_format", Value::Str("raw".into())),
+                ("mqtt_port", Value::Str("not a port".into())),
+                ("mqtt_run_id", Value::Nil),
+                ("users", Value::Int(100)),
+            ],
+            Some("mqtts://broker.local:8884"),
+        );
+        let problems = apply(&mut cli, &s, &given);
+        assert_eq!(cli.topic, "a/{i}");
+        assert_eq!(cli.qos, 2, "the worker's --qos wins");
+        assert_eq!(cli.throughput, 0.5);
+        assert_eq!(cli.payload_bytes, Some(100));
+        assert_eq!(cli.payload_format, PayloadFormatArg::Raw);
+        assert_eq!(cli.host.as_deref(), Some("broker.local"));
+        assert_eq!(cli.port, 8884, "from --host; the bad mqtt_port is ignored");
+        assert_eq!(cli.stop_timeout, "2.5");
+        assert_eq!(cli.run_id, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn locust_hosts_parse() {
+        assert_eq!(parse_locust_host("h"), ("h".into(), None, None));
+        assert_eq!(parse_locust_host("h:1"), ("h".into(), Some(1), None));
+        assert_eq!(
+            parse_locust_host("mqtt://h:1883/"),
+            ("h".into(), Some(1883), Some(false))
+        );
+        assert_eq!(
+            parse_locust_host("[::1]:8883"),
+            ("::1".into(), Some(8883), None)
+        );
+        assert_eq!(parse_locust_host("::1"), ("::1".into(), None, None));
+    }
+}

@@ -1,0 +1,186 @@
+//! Where `--json` and `--html` go: checked before the run starts (a typo costs seconds, not a
+//! whole load test), written at its end, and each failure is one line naming the fix.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use super::json::ReportData;
+
+/// A report file that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportError {
+    /// The file's directory does not exist.
+    NoDirectory {
+        /// `json` or `html`.
+        option: &'static str,
+        /// The file asked for.
+        path: PathBuf,
+    },
+    /// The path names a directory, not a file.
+    IsDirectory {
+        /// `json` or `html`.
+        option: &'static str,
+        /// The file asked for.
+        path: PathBuf,
+    },
+    /// Opening or writing the file failed (permissions, full disk...).
+    Write {
+        /// `json` or `html`.
+        option: &'static str,
+        /// The file asked for.
+        path: PathBuf,
+        /// The OS's reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::NoDirectory { option, path } => write!(
+                f,
+                "--{option} {}: its directory does not exist; create it or fix --{option}",
+                path.display()
+            ),
+            ReportError::IsDirectory { option, path } => write!(
+                f,
+                "--{option} {} is a directory; give a file name to --{option}",
+                path.display()
+            ),
+            ReportError::Write {
+                option,
+                path,
+                reason,
+            } => write!(
+                f,
+                "--{option} {}: cannot write it ({reason}); fix --{option} or the file's permissions",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// The report files a run writes.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFiles {
+    /// `--json FILE`.
+    pub json: Option<PathBuf>,
+    /// `--html FILE`.
+    pub html: Option<PathBuf>,
+}
+
+fn targets(files: &ReportFiles) -> impl Iterator<Item = (&'static str, &Path)> {
+    [
+        ("json", files.json.as_deref()),
+        ("html", files.html.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(o, p)| p.map(|p| (o, p)))
+}
+
+fn check_one(option: &'static str, path: &Path) -> Result<(), ReportError> {
+    if path.is_dir() {
+        return Err(ReportError::IsDirectory {
+            option,
+            path: path.to_owned(),
+        });
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(ReportError::NoDirectory {
+            option,
+            path: path.to_owned(),
+        });
+    }
+    // Opening for append creates the file when missing and leaves an old report intact
+    // until the run replaces it.
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| ReportError::Write {
+            option,
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+impl ReportFiles {
+    /// Whether any report was asked for.
+    pub fn any(&self) -> bool {
+        self.json.is_some() || self.html.is_some()
+    }
+
+    /// Fails when a file could not be written (before the run starts).
+    pub fn check(&self) -> Result<(), ReportError> {
+        targets(self).try_for_each(|(o, p)| check_one(o, p))
+    }
+
+    /// Writes every report asked for; returns one error per file that failed.
+    pub fn write(&self, data: &ReportData) -> Vec<ReportError> {
+        targets(self)
+            .filter_map(|(option, path)| {
+                let text = match option {
+                    "json" => super::json::render(data),
+                    _ => super::html::render(data),
+                };
+                std::fs::write(path, text)
+                    .err()
+                    .map(|e| ReportError::Write {
+                        option,
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::json::tests::{data, sample};
+
+    #[test]
+    fn a_missing_directory_or_a_directory_is_refused_before_the_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = ReportFiles {
+            json: Some(dir.path().join("nope/r.json")),
+            html: None,
+        };
+        let e = missing.check().expect_err("missing dir");
+        assert!(matches!(e, ReportError::NoDirectory { option: "json", .. }));
+        assert!(e.to_string().contains("create it or fix --json"), "{e}");
+        let is_dir = ReportFiles {
+            json: None,
+            html: Some(dir.path().to_owned()),
+        };
+        assert!(matches!(
+            is_dir.check(),
+            Err(ReportError::IsDirectory { option: "html", .. })
+        ));
+    }
+
+    #[test]
+    fn both_files_are_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ReportFiles {
+            json: Some(dir.path().join("r.json")),
+            html: Some(dir.path().join("r.html")),
+        };
+        files.check().expect("writable");
+        let (stats, series) = sample();
+        assert!(files.write(&data(&stats, &series)).is_empty());
+        let json = std::fs::read_to_string(dir.path().join("r.json")).expect("json");
+        assert!(json.contains(super::super::json::SCHEMA));
+        let html = std::fs::read_to_string(dir.path().join("r.html")).expect("html");
+        assert!(html.starts_with("<!DOCTYPE html>"));
+    }
+}

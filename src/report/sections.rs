@@ -1,0 +1,149 @@
+//! Optional report sections built from other features' figures (the JSON's `sections`, shown
+//! by the HTML page as key/value tables): the offered load against what was achieved, and for
+//! AWS IoT Core the cost of what was actually sent; the built-in broker's own counters when the
+//! run tested it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::broker::RunningBroker;
+use crate::guard::{self, LoadShape};
+use crate::plan::RunPlan;
+use crate::stats::Snapshot;
+
+/// Publish requests in the run (every `publish:*` row), failures included.
+fn published(stats: &Snapshot) -> u64 {
+    stats
+        .rows
+        .iter()
+        .filter(|r| r.name.starts_with("publish"))
+        .map(|r| r.num_requests)
+        .sum()
+}
+
+/// `offered_load` (always) and `aws_cost` (when `aws` is set: `--aws` or an AWS IoT host),
+/// priced at `price_per_million` dollars per million metered messages.
+pub fn guard_sections(
+    plan: &RunPlan,
+    stats: &Snapshot,
+    aws: bool,
+    price_per_million: f64,
+) -> Vec<(String, Value)> {
+    let shape = LoadShape::from_plan(plan);
+    let offered = shape.offered();
+    let sent = published(stats);
+    let achieved: f64 = stats
+        .rows
+        .iter()
+        .filter(|r| r.name.starts_with("publish"))
+        .map(|r| r.total_rps)
+        .sum();
+    let mut sections = vec![(
+        "offered_load".to_owned(),
+        json!({
+            "planned_messages_per_s": offered.messages_per_sec,
+            "achieved_messages_per_s": achieved,
+            "planned_messages": shape.messages_in_run(),
+            "sent_messages": sent,
+            "message_bytes": offered.message_bytes,
+            "bytes_per_s_per_connection": offered.bytes_per_sec_per_connection,
+        }),
+    )];
+    if aws {
+        let estimate = guard::estimate_cost(&shape, price_per_million);
+        let metered = estimate.metered_per_message;
+        sections.push((
+            "aws_cost".to_owned(),
+            json!({
+                "metered_per_message": metered,
+                "price_per_million_usd": price_per_million,
+                "planned_usd": estimate.dollars,
+                "sent_usd": sent as f64 * metered as f64 * price_per_million / 1e6,
+                "usd_per_hour_at_full_load": estimate.dollars_per_hour,
+            }),
+        ));
+    }
+    sections
+}
+
+/// How long [`built_in_broker`] waits for the run's connections to close, so the broker has
+/// read everything they sent (as `app` waits before printing its counters).
+const BROKER_IDLE_WAIT: Duration = Duration::from_secs(5);
+
+/// `built_in_broker`: the counters of the broker a run without `--host` tested (its own
+/// count of messages received, independent of mqload's).
+pub fn built_in_broker(broker: &RunningBroker) -> (String, Value) {
+    let deadline = Instant::now() + BROKER_IDLE_WAIT;
+    while broker.open_connections() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let s = broker.stats();
+    (
+        "built_in_broker".to_owned(),
+        json!({
+            "connections_accepted": s.accepted,
+            "messages_received": s.received,
+            "messages_sent": s.sent,
+            "dropped": s.dropped,
+            "bad_packets": s.bad_packets,
+            "slow_disconnects": s.slow_disconnects,
+            "keepalive_expired": s.expired,
+            "taken_over": s.taken_over,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::stats::RowStats;
+
+    #[test]
+    fn offered_load_always_and_the_cost_of_what_was_sent_for_aws() {
+        let cli = Cli::parse_from([
+            "mqload",
+            "--host",
+            "127.0.0.1",
+            "--no-tls",
+            "-u",
+            "10",
+            "--throughput",
+            "2",
+            "--payload-bytes",
+            "6000",
+            "--payload-format",
+            "raw",
+            "-t",
+            "10s",
+        ]);
+        let plan = RunPlan::from_cli(&cli).expect("valid plan");
+        let mut stats = Snapshot::default();
+        stats.rows.push(RowStats {
+            name: "publish:0:locust/test/topic".into(),
+            num_requests: 1_000_000,
+            total_rps: 19.5,
+            ..RowStats::default()
+        });
+        let local = guard_sections(&plan, &stats, false, 1.0);
+        assert_eq!(local.len(), 1);
+        let offered = &local[0].1;
+        assert_eq!(offered["planned_messages_per_s"], 20.0);
+        assert_eq!(offered["achieved_messages_per_s"], 19.5);
+        assert_eq!(offered["sent_messages"], 1_000_000);
+        let aws = guard_sections(&plan, &stats, true, 1.0);
+        let cost = &aws[1].1;
+        assert_eq!(aws[1].0, "aws_cost");
+        assert_eq!(
+            cost["metered_per_message"], 2,
+            "6 KB bills as two 5 KB messages"
+        );
+        assert_eq!(
+            cost["sent_usd"], 2.0,
+            "a million messages x 2 at $1 per million"
+        );
+    }
+}

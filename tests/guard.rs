@@ -1,0 +1,186 @@
+//! The AWS IoT Core guard: the offered load before every run, the estimated bill and quota
+//! warnings for AWS, and a refusal before any connection when the estimate is over budget.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use common::{Broker, Pki, broker_args, require_broker_tools, run_mqload};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A loopback listener that counts the connections it accepts, so a test can prove that a
+/// refused run never opened one.
+fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn over_budget_aws_run_stops_before_connecting() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    // The seed's example (10 users x 100 msg/s x 10 min, 5 KiB JSON) with a $1 budget.
+    let out = run_mqload(
+        &[
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "-u",
+            "10",
+            "-r",
+            "1",
+            "--throughput",
+            "100",
+            "-t",
+            "10m",
+            "--qos",
+            "1",
+            "--max-cost",
+            "1",
+        ],
+        &[],
+        TIMEOUT,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    let estimate = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("AWS IoT Core estimate"))
+        .unwrap_or_else(|| panic!("no estimate line:\n{}", out.describe()));
+    assert!(estimate.contains("x 2 metered"), "{estimate}");
+    assert!(estimate.contains("$1.19"), "{estimate}");
+    assert!(
+        out.stderr.contains("over AWS IoT's 512 KiB/s"),
+        "the seed's 678 KiB/s per connection breaks AWS's quota:\n{}",
+        out.describe()
+    );
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.describe());
+    assert!(errors[0].contains("over --max-cost $1.00"), "{}", errors[0]);
+    assert!(errors[0].contains("--yes"), "{}", errors[0]);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "a refused run connected"
+    );
+}
+
+#[test]
+fn endless_aws_run_needs_a_run_time_or_yes() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    let out = run_mqload(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "-u",
+            "2",
+            "--qos",
+            "2",
+        ],
+        &[("MQLOAD_AWS", "1")],
+        TIMEOUT,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("no --run-time"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("does not support QoS 2"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "a refused run connected"
+    );
+    let out = run_mqload(
+        &[
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "-u",
+            "1",
+            "--price-per-million",
+            "-1",
+        ],
+        &[],
+        TIMEOUT,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("--price-per-million -1"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn confirmed_aws_run_goes_ahead_and_a_plain_run_gets_no_estimate() {
+    if !require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let broker = Broker::start(&pki);
+    let mut args = broker_args(&pki, &broker);
+    args.extend(
+        [
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "3s",
+            "--throughput",
+            "5",
+            "--qos",
+            "1",
+            "--payload-format",
+            "raw",
+            "--payload-bytes",
+            "100",
+        ]
+        .map(String::from),
+    );
+    let plain = run_mqload(&args, &[], TIMEOUT);
+    assert_eq!(plain.code, Some(0), "{}", plain.describe());
+    assert!(
+        plain.stderr.contains(
+            "offered load: 10 msg/s in total (2 users x 5 msg/s), 149 B per message (payload + topic), 745 B/s per connection"
+        ),
+        "{}",
+        plain.describe()
+    );
+    assert!(!plain.stderr.contains("AWS"), "{}", plain.describe());
+    // Over a $0 budget, confirmed: the run happens and still shows the estimate.
+    args.extend(["--aws", "--max-cost", "0", "--yes"].map(String::from));
+    let aws = run_mqload(&args, &[], TIMEOUT);
+    assert_eq!(aws.code, Some(0), "{}", aws.describe());
+    assert!(aws.stderr.contains("x 1 metered"), "{}", aws.describe());
+    assert!(aws.stdout.contains("publish:1:"), "{}", aws.describe());
+}
