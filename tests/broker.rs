@@ -576,6 +576,10 @@ fn configuration_mistakes_exit_2() {
             ][..],
             "--pki-out",
         ),
+        (
+            &["broker", "--port", "0", "--pki-out", "/dev/null/pki"][..],
+            "--pki-out",
+        ),
         // Without a host the plan is still checked before anything runs.
         (&["-u", "0"][..], "--users"),
     ] {
@@ -672,8 +676,10 @@ fn generated_certificates_work_for_an_openssl_client() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = OurBroker::start(&["--pki-out", utf8(dir.path())]);
-    let file = |name: &str| dir.path().join(name);
+    // A directory that does not exist yet: the broker makes it.
+    let pki_dir = dir.path().join("made/by/broker");
+    let broker = OurBroker::start(&["--pki-out", utf8(&pki_dir)]);
+    let file = |name: &str| pki_dir.join(name);
     let out = Command::new(tool_path("mosquitto_pub").expect("mosquitto_pub"))
         .args(["-h", "127.0.0.1", "-p", &broker.port()])
         .args(["--cafile", utf8(&file("ca.pem"))])

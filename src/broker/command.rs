@@ -133,13 +133,13 @@ fn write_pki(pki: &MemoryPki, dir: &Path) -> Result<(), BrokerError> {
         ("client.pem", pem("CERTIFICATE", &pki.client_cert)),
         ("client.key", pem("PRIVATE KEY", &pki.client_key)),
     ];
+    std::fs::create_dir_all(dir).map_err(|source| BrokerError::Unwritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for (name, text) in files {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| BrokerError::Unreadable {
-            option: "pki-out",
-            path,
-            source,
-        })?;
+        std::fs::write(&path, text).map_err(|source| BrokerError::Unwritable { path, source })?;
     }
     Ok(())
 }

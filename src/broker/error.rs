@@ -15,6 +15,13 @@ pub enum BrokerError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A generated certificate could not be written to the `--pki-out` directory.
+    Unwritable {
+        /// The file it tried to write.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
     /// A PEM file holds nothing of the expected kind.
     NoPemItem {
         /// The option that named it.
@@ -59,6 +66,11 @@ impl fmt::Display for BrokerError {
             } => write!(
                 f,
                 "cannot read {} ({source}): check the path given to --{option}",
+                path.display()
+            ),
+            BrokerError::Unwritable { path, source } => write!(
+                f,
+                "cannot write {} ({source}): give --pki-out a directory you can write to",
                 path.display()
             ),
             BrokerError::NoPemItem {
