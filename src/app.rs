@@ -194,10 +194,24 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     if let Some(line) = never_connected(&summary.final_stats) {
         eprintln!("{line}");
     }
-    if summary.total_failures > 0 {
+    let lost = lost_line(&summary.final_stats);
+    if let Some(line) = &lost {
+        eprintln!("{line}");
+    }
+    if summary.total_failures > 0 || lost.is_some() {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// When subscribers missed messages, one line saying how many: a script reading only the exit
+/// code must not take a lossy run for a clean one.
+fn lost_line(stats: &Snapshot) -> Option<String> {
+    let delivery = stats.delivery.as_ref().filter(|d| d.lost > 0)?;
+    Some(format!(
+        "mqload: {} of {} expected messages never reached a subscriber (see the Delivery line); exiting with --exit-code-on-error",
+        delivery.lost, delivery.counts.expected
+    ))
 }
 
 /// Prints the offered load; for AWS IoT Core also the cost estimate and quota warnings, and

@@ -126,7 +126,7 @@ pub struct Cli {
     /// Print only the final summary, not a table every 2 s.
     #[arg(long, env = "LOCUST_ONLY_SUMMARY", value_parser = BoolishValueParser::new(), help_heading = "Locust")]
     pub only_summary: bool,
-    /// Exit code when any request failed.
+    /// Exit code when any request failed or subscribers missed messages.
     #[arg(
         long,
         env = "LOCUST_EXIT_CODE_ON_ERROR",

@@ -197,9 +197,18 @@ fn a_broker_that_drops_messages_shows_as_lost() {
         ],
         &prefix,
     );
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    // No request failed, but messages were lost: a script must see it in the exit code.
+    assert_eq!(out.code, Some(1), "{}", out.describe());
     let d = delivery(&prefix, &out);
     assert!(d["Lost"] > 0, "{d:?}\n{}", out.describe());
+    assert!(
+        out.stderr.contains(&format!(
+            "{} of {} expected messages never reached a subscriber",
+            d["Lost"], d["Expected"]
+        )),
+        "{}",
+        out.describe()
+    );
     assert_eq!(d["Duplicates"] + d["Stale"], 0, "{d:?}");
     assert_eq!(d["Expected"], d["Sent"], "one subscriber");
     assert_eq!(d["Lost"] + d["Received"], d["Expected"], "{d:?}");

@@ -97,8 +97,9 @@ pub struct ReportData<'a> {
     pub sections: Vec<(String, Value)>,
 }
 
-/// The verdict: `(kind, sentence)`; kind is `mqload_bottleneck`, `failures` or `clean`, in
-/// that order of precedence (a bottlenecked mqload makes every other figure suspect).
+/// The verdict: `(kind, sentence)`; kind is `mqload_bottleneck`, `failures`, `lost` or
+/// `clean`, in that order of precedence (a bottlenecked mqload makes every other figure
+/// suspect).
 pub fn verdict(stats: &Snapshot) -> (&'static str, String) {
     let lag = &stats.send_lag;
     if lag.is_bottleneck() {
@@ -113,16 +114,26 @@ pub fn verdict(stats: &Snapshot) -> (&'static str, String) {
         );
     }
     let t = &stats.total;
+    let lost = stats.delivery.as_ref().filter(|d| d.lost > 0).map(|d| {
+        format!(
+            "{} of {} expected messages never reached a subscriber",
+            d.lost, d.counts.expected
+        )
+    });
     if t.num_failures > 0 {
-        return (
-            "failures",
-            format!(
-                "{} of {} requests failed ({:.2} %)",
-                t.num_failures,
-                t.num_requests,
-                t.fail_ratio() * 100.0
-            ),
+        let failed = format!(
+            "{} of {} requests failed ({:.2} %)",
+            t.num_failures,
+            t.num_requests,
+            t.fail_ratio() * 100.0
         );
+        return match lost {
+            Some(lost) => ("failures", format!("{failed}; {lost}")),
+            None => ("failures", failed),
+        };
+    }
+    if let Some(lost) = lost {
+        return ("lost", lost);
     }
     (
         "clean",
@@ -322,7 +333,7 @@ pub fn render(data: &ReportData) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::stats::{LagStats, SeriesPoint};
+    use crate::stats::{DeliveryCounts, DeliveryStats, LagStats, SeriesPoint};
 
     /// A small run with two rows, one error and three points, for the JSON and HTML tests.
     pub(crate) fn sample() -> (Snapshot, TimeSeries) {
@@ -459,5 +470,41 @@ pub(crate) mod tests {
         let (kind, text) = verdict(&s);
         assert_eq!(kind, "mqload_bottleneck");
         assert!(text.contains("10.00 ms"), "{text}");
+    }
+
+    #[test]
+    fn lost_messages_are_a_verdict_of_their_own() {
+        let mut s = Snapshot::default();
+        let counts = DeliveryCounts {
+            sent: 10,
+            expected: 10,
+            received: 7,
+            ..DeliveryCounts::default()
+        };
+        s.delivery = Some(DeliveryStats::new(1, counts));
+        s.total.num_requests = 10;
+        assert_eq!(
+            verdict(&s),
+            (
+                "lost",
+                "3 of 10 expected messages never reached a subscriber".to_owned()
+            )
+        );
+        s.total.num_failures = 1;
+        let (kind, text) = verdict(&s);
+        assert_eq!(kind, "failures");
+        assert!(
+            text.ends_with("; 3 of 10 expected messages never reached a subscriber"),
+            "{text}"
+        );
+        s.total.num_failures = 0;
+        s.delivery = Some(DeliveryStats::new(
+            1,
+            DeliveryCounts {
+                received: 10,
+                ..counts
+            },
+        ));
+        assert_eq!(verdict(&s).0, "clean");
     }
 }
