@@ -31,6 +31,13 @@ pub fn run(cli: &Cli) -> u8 {
             );
             return EXIT_CONFIG;
         }
+        if cli.dry_run {
+            eprintln!(
+                "mqload: error: --dry-run checks a standalone run, but a --worker's run comes from \
+                 its Locust master: drop --dry-run or --worker"
+            );
+            return EXIT_CONFIG;
+        }
         return crate::locust::run(cli);
     }
     if let Some(file) = &cli.locustfile {
@@ -122,6 +129,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     if let Err(e) = guard_run(cli, &plan) {
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
+    }
+    if cli.dry_run {
+        eprintln!("mqload: --dry-run: the run would go ahead; nothing was connected");
+        return 0;
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let collector = stats::spawn_collector(

@@ -244,6 +244,10 @@ pub struct Cli {
     /// Run even when the estimate passes --max-cost or the run has no --run-time.
     #[arg(long, env = "MQLOAD_YES", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
     pub yes: bool,
+    /// Check the options and print the plan, offered load and cost estimate, then exit without
+    /// connecting: 0 when the run would go ahead, 2 when it would be refused.
+    #[arg(long, env = "MQLOAD_DRY_RUN", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    pub dry_run: bool,
     // --- subscribers and delivery (issue 4) ---
     /// Subscriber connections in the same run (same engine and threads); each subscribes to
     /// --subscribe-topic and checks every message: end-to-end latency, lost, duplicated,

@@ -184,3 +184,58 @@ fn confirmed_aws_run_goes_ahead_and_a_plain_run_gets_no_estimate() {
     assert!(aws.stderr.contains("x 1 metered"), "{}", aws.describe());
     assert!(aws.stdout.contains("publish:1:"), "{}", aws.describe());
 }
+
+#[test]
+fn a_dry_run_prints_the_estimate_and_never_connects() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    let seed = |extra: &[&str]| {
+        let mut args = vec![
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "-u",
+            "10",
+            "-r",
+            "1",
+            "--throughput",
+            "100",
+            "-t",
+            "10m",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        run_mqload(&args, &[], TIMEOUT)
+    };
+    // Within budget: the plan and the estimate, exit 0, and no connection.
+    let out = seed(&[]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stderr.contains("= $1.19"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("--dry-run: the run would go ahead"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.is_empty(), "no stats table: {}", out.describe());
+    // Over budget: the same refusal (exit 2) a real run gets.
+    let out = seed(&["--max-cost", "1"]);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("over --max-cost $1.00"),
+        "{}",
+        out.describe()
+    );
+    // A worker's plan comes from its master: --dry-run there is a mistake, one line, exit 2.
+    let out = run_mqload(&["--worker", "--dry-run"], &[], TIMEOUT);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("drop --dry-run or --worker"),
+        "{}",
+        out.describe()
+    );
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
+}
