@@ -24,6 +24,11 @@
 # send_lag_p99_ms,verdict,exit_code: msgs_per_s over the whole run, steady the
 # median of its per-second publish rates), sweep.html (self-contained, no network).
 #
+# Cost: against a remote broker every grid point is first checked with `mqload --dry-run`
+# (nothing connects); for AWS IoT Core endpoints (or `-- --aws`) the estimates are added up,
+# and a sweep whose total passes --max-cost (after --; default $10) stops before the first
+# run unless --yes is given after --.
+#
 # Bounded in time: every run is stopped (SIGINT, then SIGKILL 20 s later) at
 # its run time plus 60 s, so the whole sweep lasts at most
 # runs x (run time + 80 s). Environment: MQLOAD_BIN=path uses that binary
@@ -135,6 +140,41 @@ for a in "${passthrough[@]}"; do
     case "$a" in -r|-r*|--spawn-rate|--spawn-rate=*) spawn_given=1 ;; esac
 done
 
+# Against a remote broker, add up the grid's AWS IoT Core estimates before anything connects
+# (each run's own --max-cost check sees one point only). mqload --dry-run prints the estimate
+# only for AWS endpoints (or --aws); other brokers print none and the sweep goes on.
+grid_args() { # users payload qos -> the mqload arguments of that grid point
+    local a=("${target[@]}" --users "$1" --run-time "$run_time" --qos "$3" --throughput "$throughput"
+             --payload-format raw --payload-bytes "$2" --only-summary)
+    (( spawn_given )) || a+=(--spawn-rate "$1")
+    printf '%s\0' "${a[@]}" "${passthrough[@]}"
+}
+if (( ! local_broker )); then
+    total=0 estimated=0 max_cost=10 confirmed=0
+    for ((i = 0; i < ${#passthrough[@]}; i++)); do
+        case "${passthrough[i]}" in
+            --max-cost) max_cost="${passthrough[i + 1]:-10}" ;;
+            --max-cost=*) max_cost="${passthrough[i]#--max-cost=}" ;;
+            --yes) confirmed=1 ;;
+        esac
+    done
+    for q in "${qos_arr[@]}"; do for p in "${payload_arr[@]}"; do for u in "${users_arr[@]}"; do
+        mapfile -d '' -t dry < <(grid_args "$u" "$p" "$q")
+        line="$("$bin" "${dry[@]}" --dry-run --yes 2>&1 | grep 'AWS IoT Core estimate:' || true)"
+        [[ -n "$line" ]] || continue
+        dollars="$(sed -nE 's/.* = \$([0-9,.]+) \(.*/\1/p' <<< "$line" | tr -d ,)"
+        [[ -n "$dollars" ]] || die "users $u, payload $p, QoS $q: no bounded cost estimate ($line)"
+        total="$(awk -v a="$total" -v b="$dollars" 'BEGIN { printf "%.2f", a + b }')"
+        estimated=$(( estimated + 1 ))
+    done; done; done
+    if (( estimated > 0 )); then
+        echo "sweep: AWS IoT Core estimate for all $estimated runs: \$$total (--max-cost \$$max_cost for the whole sweep)" >&2
+        if awk -v t="$total" -v m="$max_cost" 'BEGIN { exit !(t > m) }' && (( ! confirmed )); then
+            die "the sweep would cost about \$$total on AWS IoT Core, over --max-cost \$$max_cost: shrink the grid or --run-time, raise --max-cost after --, or pass --yes after --"
+        fi
+    fi
+fi
+
 csv="$out/sweep.csv"
 echo "users,payload_bytes,qos,msgs_per_s,steady_msgs_per_s,p50_ms,p99_ms,failures,send_lag_p99_ms,verdict,exit_code" > "$csv"
 limit=$(( run_s + 60 ))
@@ -145,10 +185,8 @@ for p in "${payload_arr[@]}"; do
 for u in "${users_arr[@]}"; do
     n=$(( n + 1 ))
     name="run-u$u-p$p-q$q"
-    args=("${target[@]}" --users "$u" --run-time "$run_time" --qos "$q" --throughput "$throughput"
-          --payload-format raw --payload-bytes "$p" --only-summary --json "$out/$name.json")
-    (( spawn_given )) || args+=(--spawn-rate "$u")
-    args+=("${passthrough[@]}")
+    mapfile -d '' -t args < <(grid_args "$u" "$p" "$q")
+    args+=(--json "$out/$name.json")
     echo "[$n/$runs] users $u, payload $p B, QoS $q for $run_time" >&2
     set +e
     timeout --signal=INT --kill-after=20 "$limit" "$bin" "${args[@]}" > "$out/$name.out" 2>&1
