@@ -30,35 +30,35 @@ fn counting_listener() -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
+/// The seed's example run (10 users x 100 msg/s x 10 min, 5 KiB JSON) as an AWS run aimed at
+/// a loopback `port`.
+fn seed_example(port: &str) -> Vec<&str> {
+    vec![
+        "--aws",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--no-tls",
+        "-u",
+        "10",
+        "-r",
+        "1",
+        "--throughput",
+        "100",
+        "-t",
+        "10m",
+    ]
+}
+
 #[test]
 fn over_budget_aws_run_stops_before_connecting() {
     let (port, accepted) = counting_listener();
     let port = port.to_string();
     // The seed's example (10 users x 100 msg/s x 10 min, 5 KiB JSON) with a $1 budget.
-    let out = run_mqload(
-        &[
-            "--aws",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--no-tls",
-            "-u",
-            "10",
-            "-r",
-            "1",
-            "--throughput",
-            "100",
-            "-t",
-            "10m",
-            "--qos",
-            "1",
-            "--max-cost",
-            "1",
-        ],
-        &[],
-        TIMEOUT,
-    );
+    let mut args = seed_example(&port);
+    args.extend(["--qos", "1", "--max-cost", "1"]);
+    let out = run_mqload(&args, &[], TIMEOUT);
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert!(out.stdout.is_empty(), "{}", out.describe());
     let estimate = out
@@ -190,23 +190,8 @@ fn a_dry_run_prints_the_estimate_and_never_connects() {
     let (port, accepted) = counting_listener();
     let port = port.to_string();
     let seed = |extra: &[&str]| {
-        let mut args = vec![
-            "--aws",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--no-tls",
-            "-u",
-            "10",
-            "-r",
-            "1",
-            "--throughput",
-            "100",
-            "-t",
-            "10m",
-            "--dry-run",
-        ];
+        let mut args = seed_example(&port);
+        args.push("--dry-run");
         args.extend_from_slice(extra);
         run_mqload(&args, &[], TIMEOUT)
     };
