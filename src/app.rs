@@ -218,10 +218,9 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
 /// When subscribers missed messages, one line saying how many: a script reading only the exit
 /// code must not take a lossy run for a clean one.
 fn lost_line(stats: &Snapshot) -> Option<String> {
-    let delivery = stats.delivery.as_ref().filter(|d| d.lost > 0)?;
+    let sentence = stats.delivery.as_ref()?.loss_sentence()?;
     Some(format!(
-        "mqload: {} of {} expected messages never reached a subscriber (see the Delivery line); exiting with --exit-code-on-error",
-        delivery.lost, delivery.counts.expected
+        "mqload: {sentence} (see the Delivery line); exiting with --exit-code-on-error"
     ))
 }
 

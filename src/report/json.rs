@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use crate::plan::RunPlan;
 use crate::stats::{
-    ErrorRow, PERCENTILE_LABELS, RowStats, SEND_LAG_BOTTLENECK_US, Snapshot, TimeSeries,
+    DeliveryStats, ErrorRow, PERCENTILE_LABELS, RowStats, SEND_LAG_BOTTLENECK_US, Snapshot,
+    TimeSeries,
 };
 
 /// The `schema` field. Adding fields or optional sections keeps `/1`; renaming, removing or
@@ -114,12 +115,10 @@ pub fn verdict(stats: &Snapshot) -> (&'static str, String) {
         );
     }
     let t = &stats.total;
-    let lost = stats.delivery.as_ref().filter(|d| d.lost > 0).map(|d| {
-        format!(
-            "{} of {} expected messages never reached a subscriber",
-            d.lost, d.counts.expected
-        )
-    });
+    let lost = stats
+        .delivery
+        .as_ref()
+        .and_then(DeliveryStats::loss_sentence);
     if t.num_failures > 0 {
         let failed = format!(
             "{} of {} requests failed ({:.2} %)",
@@ -333,7 +332,7 @@ pub fn render(data: &ReportData) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::stats::{DeliveryCounts, DeliveryStats, LagStats, SeriesPoint};
+    use crate::stats::{DeliveryCounts, LagStats, SeriesPoint};
 
     /// A small run with two rows, one error and three points, for the JSON and HTML tests.
     pub(crate) fn sample() -> (Snapshot, TimeSeries) {

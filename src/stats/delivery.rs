@@ -80,6 +80,16 @@ impl DeliveryStats {
             lost: counts.lost(),
         }
     }
+
+    /// "N of E expected messages never reached a subscriber", when any was lost.
+    pub fn loss_sentence(&self) -> Option<String> {
+        (self.lost > 0).then(|| {
+            format!(
+                "{} of {} expected messages never reached a subscriber",
+                self.lost, self.counts.expected
+            )
+        })
+    }
 }
 
 #[cfg(test)]
