@@ -186,7 +186,7 @@ for u in "${users_arr[@]}"; do
     n=$(( n + 1 ))
     name="run-u$u-p$p-q$q"
     mapfile -d '' -t args < <(grid_args "$u" "$p" "$q")
-    args+=(--json "$out/$name.json")
+    args+=(--report-json "$out/$name.json")
     echo "[$n/$runs] users $u, payload $p B, QoS $q for $run_time" >&2
     set +e
     timeout --signal=INT --kill-after=20 "$limit" "$bin" "${args[@]}" > "$out/$name.out" 2>&1

@@ -24,10 +24,10 @@ pub fn run(cli: &Cli) -> u8 {
         return crate::broker::run_command(args);
     }
     if cli.worker {
-        if cli.json.is_some() || cli.html.is_some() {
+        if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
             eprintln!(
-                "mqload: error: --json and --html are not written by a --worker (its Locust master \
-                 reports the run): drop them, or run mqload without --worker"
+                "mqload: error: --json, --json-file, --report-json and --html are not written by a \
+                 --worker (its Locust master reports the run): drop them, or run mqload without --worker"
             );
             return EXIT_CONFIG;
         }
@@ -100,7 +100,7 @@ fn plan_for(cli: &Cli, embedded: Option<&Embedded>) -> Result<RunPlan, PlanError
 /// Runs a validated plan: engine, collector, exit code.
 fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     let report_files = ReportFiles {
-        json: cli.json.clone(),
+        json: cli.report_json.clone(),
         html: cli.html.clone(),
     };
     if let Err(e) = report_files.check() {
@@ -135,6 +135,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return 0;
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
+    let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
     let collector = stats::spawn_collector(
         plan.request_names.clone(),
         stats_rx,
@@ -169,6 +170,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             return 1;
         }
     };
+    if let Err(e) = locust_json.finish() {
+        eprintln!("mqload: error: {e}");
+        return 1;
+    }
     if report_files.any() {
         let data = ReportData {
             parameters: RunParameters::from_plan(&plan),

@@ -3,9 +3,6 @@
 
 use std::collections::HashSet;
 
-use clap::CommandFactory;
-use clap::parser::ValueSource;
-
 use super::msgpack::Value;
 use super::protocol::Spawn;
 use crate::cli::{Cli, PayloadFormatArg};
@@ -26,19 +23,14 @@ pub const FORWARDED: &[(&str, &str)] = &[
     ("mqtt_subscribe_qos", "subscribe_qos"),
 ];
 
-/// The options the user gave this worker, on its command line or in its environment (clap ids).
-pub fn given_options() -> HashSet<String> {
-    let matches = Cli::command().ignore_errors(true).get_matches();
+/// The forwarded options the user gave this worker (clap ids): on its command line, in its
+/// environment or in its Locust config files ([`Cli::given`]).
+pub fn given_options(cli: &Cli) -> HashSet<String> {
     FORWARDED
         .iter()
         .map(|(_, id)| *id)
         .chain(["stop_timeout"])
-        .filter(|id| {
-            matches!(
-                matches.value_source(id),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            )
-        })
+        .filter(|id| cli.given.iter().any(|g| g == id))
         .map(str::to_owned)
         .collect()
 }

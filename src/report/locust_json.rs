@@ -1,0 +1,79 @@
+//! Locust's `--json` (final stats on stdout) and `--json-file PATH` (the same in `PATH.json`):
+//! the run's statistics deltas, read on their way to the collector, in Locust's format.
+
+use std::path::PathBuf;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::Receiver;
+
+use crate::cli::Cli;
+use crate::locust::stats::LocustStats;
+use crate::plan::RunPlan;
+use crate::stats::StatsMsg;
+
+/// Where the Locust-format stats go, and the thread gathering them.
+#[derive(Debug)]
+pub struct LocustJson {
+    gather: Option<JoinHandle<LocustStats>>,
+    stdout: bool,
+    file: Option<PathBuf>,
+}
+
+/// Puts a reader between the engine and the collector when `--json` or `--json-file` asks
+/// for Locust's format; returns the collector's end of the channel.
+pub fn tee(cli: &Cli, plan: &RunPlan, rx: Receiver<StatsMsg>) -> (Receiver<StatsMsg>, LocustJson) {
+    let mut out = LocustJson {
+        gather: None,
+        stdout: cli.json,
+        file: cli.json_file.clone(),
+    };
+    if !out.stdout && out.file.is_none() {
+        return (rx, out);
+    }
+    let (tx, collector_rx) = crossbeam_channel::unbounded();
+    let names = plan.request_names.clone();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    out.gather = Some(thread::spawn(move || {
+        let mut stats = LocustStats::new(names, start);
+        for msg in rx {
+            let StatsMsg::Delta(delta) = &msg;
+            stats.add(delta);
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+        stats
+    }));
+    (collector_rx, out)
+}
+
+impl LocustJson {
+    /// After the run: prints and writes what was asked for.
+    pub fn finish(self) -> Result<(), String> {
+        let Some(gather) = self.gather else {
+            return Ok(());
+        };
+        let stats = gather
+            .join()
+            .map_err(|_| "the Locust JSON reader panicked (a bug in mqload)".to_owned())?;
+        let text = stats.locust_json();
+        if self.stdout {
+            println!("{text}");
+        }
+        if let Some(file) = self.file {
+            // Locust writes `{filename}.json` and creates the folders on the way.
+            let mut path = file.into_os_string();
+            path.push(".json");
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("--json-file: cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(&path, text)
+                .map_err(|e| format!("--json-file: cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
