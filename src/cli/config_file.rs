@@ -190,6 +190,9 @@ pub fn parse_pyproject(text: &str) -> Result<Vec<Setting>, ConfigFileError> {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
+            if !in_locust {
+                continue; // another tool's table: not ours to judge
+            }
             return Err(ConfigFileError::UnsupportedToml {
                 line: number,
                 what: format!("{line:?} is not `key = value`"),
@@ -432,7 +435,7 @@ mod tests {
         let toml = "[project]\nname = \"x\"\ndependencies = [\n  \"a[extra]>=1\",\n  \"b\",\n]\n\
                     description = \"\"\"\n[tool.locust]\nusers = 99\n\"\"\"\n\
                     [tool.locust]\nusers = 5  # five\nspawn-rate = 0.5\nheadless = true\n\
-                    host = 'mqtt://127.0.0.1:1883'\ntags = [\"a\", \"b\"]\n[tool.other]\nusers = 7\n";
+                    host = 'mqtt://127.0.0.1:1883'\ntags = [\"a\", \"b\"]\n[tool.other]\nusers = 7\nnot ours to judge\n";
         let s = parse_pyproject(toml).expect("parses");
         assert_eq!(text(&s, "users").as_deref(), Some("5"));
         assert_eq!(text(&s, "spawn-rate").as_deref(), Some("0.5"));

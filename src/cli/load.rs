@@ -489,6 +489,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn html_tags_become_users_rate_and_run_time_as_in_locust() {
+        use clap::Parser;
+        let mut cli = Cli::parse_from([
+            "mqload",
+            "-u",
+            "100",
+            "-r",
+            "10",
+            "-t",
+            "1m",
+            "--html",
+            "r_{u}_{r}_{t}.html",
+        ]);
+        expand_html_tags(&mut cli);
+        assert_eq!(cli.html, Some(PathBuf::from("r_100_10_60.html")));
+        let mut cli = Cli::parse_from(["mqload", "-r", "0.5", "--html", "r_{r}_{t}.html"]);
+        expand_html_tags(&mut cli);
+        assert_eq!(
+            cli.html,
+            Some(PathBuf::from("r_0.5_{t}.html")),
+            "no run time: {{t}} stays"
+        );
+    }
+
+    #[test]
     fn host_urls_map_to_host_port_and_tls() {
         let url = |t: &str| HostUrl::parse(t);
         assert_eq!(
