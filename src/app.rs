@@ -107,6 +107,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
     }
+    if let Err(line) = crate::report::locust_json::check(cli) {
+        eprintln!("mqload: error: {line}");
+        return EXIT_CONFIG;
+    }
     eprintln!(
         "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
         plan.users,

@@ -301,6 +301,18 @@ fn unknown_and_unsupported_flags_are_one_line_and_exit_2() {
         );
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
     }
+    let blocker = d.cwd.join("a-file");
+    std::fs::write(&blocker, "").expect("write");
+    let under_a_file = blocker.join("stats").display().to_string();
+    let out = dry(&d, &["-H", "127.0.0.1", "--json-file", &under_a_file], &[]);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "checked before the run: {}",
+        out.describe()
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    assert!(out.stderr.contains("--json-file"), "{}", out.describe());
     let out = dry(&d, &["-H", "127.0.0.1"], &[("LOCUST_WEB_PORT", "8089")]);
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert!(out.stderr.contains("LOCUST_WEB_PORT"), "{}", out.describe());

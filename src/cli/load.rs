@@ -489,6 +489,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn config_file_settings_count_as_given_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("locust.conf"),
+            "qos = 1\ntopic = from/file\n",
+        )
+        .expect("write");
+        let places = Places {
+            cwd: dir.path().to_owned(),
+            home: None,
+        };
+        let args = ["mqload", "--worker", "--topic", "from/cli"].map(OsString::from);
+        let (cli, notes) = load_from(args.to_vec(), &places).expect("loads");
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(cli.qos, 1);
+        assert_eq!(cli.topic, "from/cli");
+        for id in ["qos", "topic", "worker"] {
+            assert!(cli.given.iter().any(|g| g == id), "{id} in {:?}", cli.given);
+        }
+        assert!(!cli.given.iter().any(|g| g == "port"), "{:?}", cli.given);
+    }
+
+    #[test]
     fn html_tags_become_users_rate_and_run_time_as_in_locust() {
         use clap::Parser;
         let mut cli = Cli::parse_from([

@@ -1,7 +1,7 @@
 //! Locust's `--json` (final stats on stdout) and `--json-file PATH` (the same in `PATH.json`):
 //! the run's statistics deltas, read on their way to the collector, in Locust's format.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::Receiver;
@@ -49,6 +49,50 @@ pub fn tee(cli: &Cli, plan: &RunPlan, rx: Receiver<StatsMsg>) -> (Receiver<Stats
     (collector_rx, out)
 }
 
+/// `--json-file PATH`'s file (`PATH.json`, as Locust names it).
+fn file_of(path: &Path) -> PathBuf {
+    let mut file = path.as_os_str().to_owned();
+    file.push(".json");
+    PathBuf::from(file)
+}
+
+/// Before the run: `--json-file`'s `PATH.json` must be a file mqload can create (its missing
+/// folders are created at the end, as Locust does), so a typo costs seconds, not a run.
+pub fn check(cli: &Cli) -> Result<(), String> {
+    let Some(path) = &cli.json_file else {
+        return Ok(());
+    };
+    let file = file_of(path);
+    if file.is_dir() {
+        return Err(format!(
+            "--json-file {}: {} is a directory; give another path",
+            path.display(),
+            file.display()
+        ));
+    }
+    let mut dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    while !dir.as_os_str().is_empty() && !dir.exists() {
+        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let writable = dir.is_dir()
+        && std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+            // SAFETY: access(2) only reads the NUL-terminated path.
+            .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0);
+    if !writable {
+        return Err(format!(
+            "--json-file {}: {} is not a writable folder; fix the path or its permissions",
+            path.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 impl LocustJson {
     /// After the run: prints and writes what was asked for.
     pub fn finish(self) -> Result<(), String> {
@@ -64,9 +108,7 @@ impl LocustJson {
         }
         if let Some(file) = self.file {
             // Locust writes `{filename}.json` and creates the folders on the way.
-            let mut path = file.into_os_string();
-            path.push(".json");
-            let path = PathBuf::from(path);
+            let path = file_of(&file);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("--json-file: cannot create {}: {e}", dir.display()))?;
