@@ -182,6 +182,17 @@ fn host_urls_set_host_port_and_tls() {
             assert_eq!(got_tls, tls, "{host}");
         }
     }
+    // The URL beats the seed's exported port and a file's no-tls; typed options conflict.
+    let out = dry(
+        &d,
+        &["-H", "mqtt://127.0.0.1:1887"],
+        &[("LOCUST_MQTT_PORT", "8883")],
+    );
+    assert_eq!(plan_line(&out).1, "127.0.0.1:1887", "{}", out.describe());
+    let out = dry(&d, &["-H", "mqtts://127.0.0.1"], &[("MQLOAD_NO_TLS", "1")]);
+    assert_eq!(plan_line(&out).2, "TLS", "{}", out.describe());
+    let out = dry(&d, &["-H", "127.0.0.1", "--port", "1888"], &[]);
+    assert_eq!(plan_line(&out).1, "127.0.0.1:1888", "{}", out.describe());
     for bad in [
         vec!["-H", "https://127.0.0.1"],
         vec!["-H", "mqtt://u:p@127.0.0.1"],

@@ -63,6 +63,11 @@ pub fn load_from(args: Vec<OsString>, places: &Places) -> Result<(Cli, Vec<Strin
         return Ok((cli, Vec::new()));
     }
     check_unsupported_env()?;
+    let typed: HashSet<String> = first
+        .ids()
+        .filter(|id| first.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_owned())
+        .collect();
     let mut given = given_ids(&first);
     let mut prefix: Vec<OsString> = Vec::new();
     // Locust's LOCUST_HOST is `-H`'s variable; it beats the seed's LOCUST_MQTT_HOST.
@@ -90,7 +95,7 @@ pub fn load_from(args: Vec<OsString>, places: &Places) -> Result<(Cli, Vec<Strin
         .map_err(|e| clap_error(e, Some(&from_files)))?;
     let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_error(e, None))?;
     given.extend(given_ids(&matches));
-    apply_host_url(&mut cli, &mut given)?;
+    apply_host_url(&mut cli, &typed, &mut given)?;
     expand_html_tags(&mut cli);
     let notes = ignored_notes(&matches);
     let mut given: Vec<String> = given.into_iter().collect();
@@ -247,13 +252,20 @@ fn find_long<'c>(command: &'c clap::Command, key: &str) -> Option<&'c Arg> {
 }
 
 /// `-H mqtts://host:8883` / `mqtt://host:1883` / `host:port` / `host` -> host, port and TLS.
-fn apply_host_url(cli: &mut Cli, given: &mut HashSet<String>) -> Result<(), LoadError> {
+/// What the URL says beats `--port` and `--no-tls` from files and the environment (the
+/// seed's `LOCUST_MQTT_PORT=8883` must not fight `-H mqtt://h:1883`); the same options typed
+/// on the command line (`typed`) with another value are a mistake.
+fn apply_host_url(
+    cli: &mut Cli,
+    typed: &HashSet<String>,
+    given: &mut HashSet<String>,
+) -> Result<(), LoadError> {
     let Some(text) = cli.host.clone() else {
         return Ok(());
     };
     let url = HostUrl::parse(&text).map_err(LoadError::Usage)?;
     if let Some(tls) = url.tls {
-        if tls && cli.no_tls && given.contains("no_tls") {
+        if tls && cli.no_tls && typed.contains("no_tls") {
             return Err(LoadError::Usage(format!(
                 "--host {text} asks for TLS but --no-tls is set: use mqtt:// for plain TCP, or drop --no-tls"
             )));
@@ -267,13 +279,13 @@ fn apply_host_url(cli: &mut Cli, given: &mut HashSet<String>) -> Result<(), Load
         None => None,
     });
     if let Some(port) = port {
-        if given.contains("port") && cli.port != port && url.port.is_some() {
+        if typed.contains("port") && cli.port != port && url.port.is_some() {
             return Err(LoadError::Usage(format!(
                 "--host {text} names port {port} but --port is {}: give the port once",
                 cli.port
             )));
         }
-        if url.port.is_some() || !given.contains("port") {
+        if url.port.is_some() || !typed.contains("port") {
             cli.port = port;
             given.insert("port".into());
         }
