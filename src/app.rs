@@ -160,10 +160,17 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         let (stop, finished, run_time) = (Arc::clone(&stop), Arc::clone(&finished), plan.run_time);
         thread::spawn(move || engine::stop_after(run_time, &stop, &finished))
     };
-    let errors = engine::run(&plan, &stats_tx, &stop, Epoch::now());
+    let epoch = Epoch::now();
+    let reset = cli
+        .reset_stats
+        .then(|| reset_when_spawned(&plan, &epoch, &stats_tx, &finished));
+    let errors = engine::run(&plan, &stats_tx, &stop, epoch);
     finished.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(stats_tx);
     let _ = timer.join();
+    if let Some(reset) = reset {
+        let _ = reset.join();
+    }
     for e in &errors {
         eprintln!("mqload: error: {e}");
     }
@@ -222,6 +229,38 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// `--reset-stats`: once the last user has been started (user `i` starts at `i / spawn-rate`),
+/// tells the collector to forget the request statistics, as Locust does when spawning
+/// completes. Deltas cover about a second, so the cut is that precise.
+fn reset_when_spawned(
+    plan: &RunPlan,
+    epoch: &Epoch,
+    stats: &crossbeam_channel::Sender<stats::StatsMsg>,
+    finished: &Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
+    let at = Duration::try_from_secs_f64(last_start)
+        .ok()
+        .and_then(|d| epoch.instant.checked_add(d));
+    let (stats, finished) = (stats.clone(), Arc::clone(finished));
+    thread::spawn(move || {
+        loop {
+            if finished.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let left = at.map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(std::time::Instant::now())
+            });
+            if left.is_zero() {
+                break;
+            }
+            thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        eprintln!("mqload: all users started: resetting the statistics (--reset-stats)");
+        let _ = stats.send(stats::StatsMsg::ResetRequests);
+    })
 }
 
 /// When subscribers missed messages, one line saying how many: a script reading only the exit

@@ -171,7 +171,8 @@ pub struct Cli {
     /// Write everything mqload prints on stderr to this file (appended) instead.
     #[arg(long, env = "LOCUST_LOGFILE", help_heading = "Locust")]
     pub logfile: Option<PathBuf>,
-    /// Accepted; not implemented yet: the statistics include the ramp-up (a note says so).
+    /// Forget the request statistics once the last user has started (Locust: once spawning
+    /// completes), so the report covers the steady state only.
     #[arg(long, env = "LOCUST_RESET_STATS", value_parser = parse_switch, help_heading = "Locust")]
     pub reset_stats: bool,
     /// Accepted and ignored: mqload always prints the table every 2 s (unless --only-summary).

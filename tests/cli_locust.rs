@@ -642,3 +642,56 @@ fn json_prints_the_final_stats_in_locusts_shape() {
     let from_file: Vec<serde_json::Value> = serde_json::from_str(&written).expect("json");
     assert_eq!(from_file, ours, "--json-file holds what --json printed");
 }
+
+/// Publish requests in a run's `--json` output.
+fn published(out: &RunOutput) -> u64 {
+    json_list(&out.stdout)
+        .iter()
+        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("publish")))
+        .filter_map(|e| e["num_requests"].as_u64())
+        .sum()
+}
+
+#[test]
+fn reset_stats_forgets_the_ramp_up_once_the_last_user_started() {
+    let _serial = common::serial();
+    let d = dirs();
+    // User 0 starts at 0 s and publishes from 1 s; user 1 starts at 8 s (-r 0.125): without
+    // the reset about 100 publishes are counted, with it only those after 8 s (about 30, and
+    // up to one more second of deltas).
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "-u",
+            "2",
+            "-r",
+            "0.125",
+            "-t",
+            "10s",
+            "--throughput",
+            "10",
+            "--payload-format",
+            "raw",
+            "--payload-bytes",
+            "16",
+            "--json",
+            "--only-summary",
+        ];
+        args.extend_from_slice(extra);
+        let out = run_in(&d.cwd, &d.home, &args, &[]);
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        out
+    };
+    let whole = run(&[]);
+    let reset = run(&["--reset-stats"]);
+    assert!(
+        reset.stderr.contains("resetting the statistics"),
+        "{}",
+        reset.describe()
+    );
+    let (whole, after) = (published(&whole), published(&reset));
+    assert!(whole >= 70, "the whole run: {whole}");
+    assert!(
+        after > 0 && after * 2 < whole,
+        "after the reset {after}, whole run {whole}"
+    );
+}

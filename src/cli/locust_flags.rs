@@ -257,7 +257,7 @@ pub const LOCUST_FLAGS: &[LocustFlag] = &[
         None,
         Some("LOCUST_RESET_STATS"),
         true,
-        Ignored("not implemented yet: the statistics include the ramp-up (a note says so)"),
+        Supported,
     ),
     flag("html", None, Some("LOCUST_HTML"), false, Supported),
     flag("json", None, None, true, Supported),

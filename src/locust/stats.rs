@@ -121,6 +121,15 @@ impl LocustStats {
         }
     }
 
+    /// Forgets everything not yet reported (`--reset-stats` when spawning completes).
+    pub fn reset(&mut self) {
+        self.entries
+            .iter_mut()
+            .for_each(|acc| *acc = Acc::default());
+        self.total = Acc::default();
+        self.errors.clear();
+    }
+
     /// Requests waiting to be reported (all names).
     pub fn pending_requests(&self) -> u64 {
         self.total.num_requests

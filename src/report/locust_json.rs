@@ -32,14 +32,13 @@ pub fn tee(cli: &Cli, plan: &RunPlan, rx: Receiver<StatsMsg>) -> (Receiver<Stats
     }
     let (tx, collector_rx) = crossbeam_channel::unbounded();
     let names = plan.request_names.clone();
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     out.gather = Some(thread::spawn(move || {
-        let mut stats = LocustStats::new(names, start);
+        let mut stats = LocustStats::new(names.clone(), unix_now());
         for msg in rx {
-            let StatsMsg::Delta(delta) = &msg;
-            stats.add(delta);
+            match &msg {
+                StatsMsg::Delta(delta) => stats.add(delta),
+                StatsMsg::ResetRequests => stats = LocustStats::new(names.clone(), unix_now()),
+            }
             if tx.send(msg).is_err() {
                 break;
             }
@@ -118,4 +117,10 @@ impl LocustJson {
         }
         Ok(())
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
