@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Finds a broker's knee: runs mqload once per point of a grid (users x payload
-# bytes x QoS), keeps each run's --json report, and writes one CSV row per run
+# bytes x QoS), keeps each run's --report-json report, and writes one CSV row per run
 # plus an HTML page with SVG charts of throughput and p99 by load.
 #
 # usage: scripts/sweep.sh [SWEEP OPTIONS] [-- MQLOAD OPTIONS...]
