@@ -72,6 +72,7 @@ pub fn load_from(args: Vec<OsString>, places: &Places) -> Result<(Cli, Vec<Strin
     let mut prefix: Vec<OsString> = Vec::new();
     // Locust's LOCUST_HOST is `-H`'s variable; it beats the seed's LOCUST_MQTT_HOST.
     if let Ok(host) = std::env::var("LOCUST_HOST")
+        && !host.is_empty()
         && first.value_source("host") != Some(ValueSource::CommandLine)
     {
         prefix.push(format!("--host={host}").into());
@@ -263,7 +264,7 @@ fn apply_host_url(
     let Some(text) = cli.host.clone() else {
         return Ok(());
     };
-    let url = HostUrl::parse(&text).map_err(LoadError::Usage)?;
+    let url = HostUrl::parse(&text).map_err(|e| LoadError::Usage(e.line(&text)))?;
     if let Some(tls) = url.tls {
         if tls && cli.no_tls && typed.contains("no_tls") {
             return Err(LoadError::Usage(format!(
@@ -305,38 +306,62 @@ pub struct HostUrl {
     pub tls: Option<bool>,
 }
 
+/// A `--host` that is not an MQTT broker's address; each names the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostUrlError {
+    /// A scheme other than `mqtt://` or `mqtts://` (e.g. Locust's usual `https://`).
+    Scheme(String),
+    /// A user name, path, query or fragment after the host.
+    MoreThanHostAndPort,
+    /// `[v6` without its `]`, or something other than `:port` after it.
+    BadBracket,
+    /// Nothing before the port.
+    NoHost,
+    /// A port that is not 1-65535.
+    BadPort(String),
+}
+
+impl HostUrlError {
+    /// The line to print for `--host text`.
+    fn line(&self, text: &str) -> String {
+        match self {
+            HostUrlError::Scheme(scheme) => format!(
+                "--host {text}: mqload speaks MQTT, not {scheme}://; use mqtts://host:8883 (TLS) or mqtt://host:1883 (plain TCP)"
+            ),
+            HostUrlError::MoreThanHostAndPort => format!(
+                "--host {text}: give only scheme, host and port (e.g. mqtts://broker:8883); credentials go in --username/--password"
+            ),
+            HostUrlError::BadBracket => {
+                format!("--host {text}: write an IPv6 address as [::1] or [::1]:8883")
+            }
+            HostUrlError::NoHost => format!("--host {text}: no host name before the port"),
+            HostUrlError::BadPort(port) => {
+                format!("--host {text}: {port:?} is not a port (1-65535)")
+            }
+        }
+    }
+}
+
 impl HostUrl {
     /// Parses `mqtts://h:p`, `mqtt://h:p`, `h:p`, `[v6]:p` or `h`; other schemes, user
-    /// names and paths are refused with the line to print.
-    pub fn parse(text: &str) -> Result<HostUrl, String> {
+    /// names and paths are refused.
+    pub fn parse(text: &str) -> Result<HostUrl, HostUrlError> {
         let (rest, tls) = match text.split_once("://") {
             Some(("mqtts", rest)) => (rest, Some(true)),
             Some(("mqtt", rest)) => (rest, Some(false)),
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "--host {text}: mqload speaks MQTT, not {scheme}://; use mqtts://host:8883 (TLS) or mqtt://host:1883 (plain TCP)"
-                ));
-            }
+            Some((scheme, _)) => return Err(HostUrlError::Scheme(scheme.to_owned())),
             None => (text, None),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '@', '?', '#']) {
-            return Err(format!(
-                "--host {text}: give only scheme, host and port (e.g. mqtts://broker:8883); credentials go in --username/--password"
-            ));
+            return Err(HostUrlError::MoreThanHostAndPort);
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("--host {text}: an IPv6 address needs its closing `]`"))?;
+            let (host, after) = v6.split_once(']').ok_or(HostUrlError::BadBracket)?;
             match after.strip_prefix(':') {
                 Some(port) => (host, Some(port)),
                 None if after.is_empty() => (host, None),
-                None => {
-                    return Err(format!(
-                        "--host {text}: unexpected {after:?} after the address"
-                    ));
-                }
+                None => return Err(HostUrlError::BadBracket),
             }
         } else {
             match rest.rsplit_once(':') {
@@ -345,14 +370,14 @@ impl HostUrl {
             }
         };
         if host.is_empty() {
-            return Err(format!("--host {text}: no host name"));
+            return Err(HostUrlError::NoHost);
         }
         let port = match port {
             Some(p) => Some(
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("--host {text}: {p:?} is not a port (1-65535)"))?,
+                    .ok_or_else(|| HostUrlError::BadPort(p.to_owned()))?,
             ),
             None => None,
         };
