@@ -5,6 +5,7 @@
 //! config files (see `load`).
 
 pub mod config_file;
+pub mod host_url;
 pub mod load;
 pub mod locust_flags;
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::msgpack::Value;
 use super::protocol::Spawn;
-use crate::cli::load::HostUrl;
+use crate::cli::host_url::HostUrl;
 use crate::cli::{Cli, PayloadFormatArg};
 
 /// Locustfile custom arguments (argparse dest names) and the mqload option each sets.
