@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Finds a broker's knee: runs mqload once per point of a grid (users x payload
-# bytes x QoS), keeps each run's --json report, and writes one CSV row per run
+# bytes x QoS), keeps each run's --report-json report, and writes one CSV row per run
 # plus an HTML page with SVG charts of throughput and p99 by load.
 #
 # usage: scripts/sweep.sh [SWEEP OPTIONS] [-- MQLOAD OPTIONS...]
@@ -186,7 +186,7 @@ for u in "${users_arr[@]}"; do
     n=$(( n + 1 ))
     name="run-u$u-p$p-q$q"
     mapfile -d '' -t args < <(grid_args "$u" "$p" "$q")
-    args+=(--json "$out/$name.json")
+    args+=(--report-json "$out/$name.json")
     echo "[$n/$runs] users $u, payload $p B, QoS $q for $run_time" >&2
     set +e
     timeout --signal=INT --kill-after=20 "$limit" "$bin" "${args[@]}" > "$out/$name.out" 2>&1

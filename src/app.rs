@@ -24,10 +24,10 @@ pub fn run(cli: &Cli) -> u8 {
         return crate::broker::run_command(args);
     }
     if cli.worker {
-        if cli.json.is_some() || cli.html.is_some() {
+        if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
             eprintln!(
-                "mqload: error: --json and --html are not written by a --worker (its Locust master \
-                 reports the run): drop them, or run mqload without --worker"
+                "mqload: error: --json, --json-file, --report-json and --html are not written by a \
+                 --worker (its Locust master reports the run): drop them, or run mqload without --worker"
             );
             return EXIT_CONFIG;
         }
@@ -100,11 +100,15 @@ fn plan_for(cli: &Cli, embedded: Option<&Embedded>) -> Result<RunPlan, PlanError
 /// Runs a validated plan: engine, collector, exit code.
 fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     let report_files = ReportFiles {
-        json: cli.json.clone(),
+        json: cli.report_json.clone(),
         html: cli.html.clone(),
     };
     if let Err(e) = report_files.check() {
         eprintln!("mqload: error: {e}");
+        return EXIT_CONFIG;
+    }
+    if let Err(line) = crate::report::locust_json::check(cli) {
+        eprintln!("mqload: error: {line}");
         return EXIT_CONFIG;
     }
     eprintln!(
@@ -135,6 +139,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return 0;
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
+    let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
     let collector = stats::spawn_collector(
         plan.request_names.clone(),
         stats_rx,
@@ -155,10 +160,17 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         let (stop, finished, run_time) = (Arc::clone(&stop), Arc::clone(&finished), plan.run_time);
         thread::spawn(move || engine::stop_after(run_time, &stop, &finished))
     };
-    let errors = engine::run(&plan, &stats_tx, &stop, Epoch::now());
+    let epoch = Epoch::now();
+    let reset = cli
+        .reset_stats
+        .then(|| reset_when_spawned(&plan, &epoch, &stats_tx, &finished));
+    let errors = engine::run(&plan, &stats_tx, &stop, epoch);
     finished.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(stats_tx);
     let _ = timer.join();
+    if let Some(reset) = reset {
+        let _ = reset.join();
+    }
     for e in &errors {
         eprintln!("mqload: error: {e}");
     }
@@ -169,6 +181,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             return 1;
         }
     };
+    if let Err(e) = locust_json.finish() {
+        eprintln!("mqload: error: {e}");
+        return 1;
+    }
     if report_files.any() {
         let data = ReportData {
             parameters: RunParameters::from_plan(&plan),
@@ -213,6 +229,38 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// `--reset-stats`: once the last user has been started (user `i` starts at `i / spawn-rate`),
+/// tells the collector to forget the request statistics, as Locust does when spawning
+/// completes. Deltas cover about a second, so the cut is that precise.
+fn reset_when_spawned(
+    plan: &RunPlan,
+    epoch: &Epoch,
+    stats: &crossbeam_channel::Sender<stats::StatsMsg>,
+    finished: &Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
+    let at = Duration::try_from_secs_f64(last_start)
+        .ok()
+        .and_then(|d| epoch.instant.checked_add(d));
+    let (stats, finished) = (stats.clone(), Arc::clone(finished));
+    thread::spawn(move || {
+        loop {
+            if finished.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let left = at.map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(std::time::Instant::now())
+            });
+            if left.is_zero() {
+                break;
+            }
+            thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        eprintln!("mqload: all users started: resetting the statistics (--reset-stats)");
+        let _ = stats.send(stats::StatsMsg::ResetRequests);
+    })
 }
 
 /// When subscribers missed messages, one line saying how many: a script reading only the exit

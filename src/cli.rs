@@ -1,12 +1,26 @@
 //! The command line: every Locust and `LOCUST_MQTT_*` option of the Python tool, plus mqload's own.
 //!
 //! Parsing only; `plan.rs` validates and resolves. Every option also reads its environment
-//! variable, so the seed's `export LOCUST_MQTT_...` lines keep working unchanged.
+//! variable, so the seed's `export LOCUST_MQTT_...` lines keep working unchanged, and Locust's
+//! config files (see `load`).
+
+pub mod config_file;
+pub mod host_url;
+pub mod load;
+pub mod locust_flags;
 
 use std::path::PathBuf;
 
-use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+pub use load::{LoadError, load};
+
+/// A switch's value in the environment, as Locust reads it: `true yes on 1` or
+/// `false no off 0`, any case.
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    locust_flags::switch_value(text)
+        .ok_or_else(|| "use true, false, yes, no, on, off, 1 or 0 (as Locust)".to_owned())
+}
 
 /// Load-test an MQTT 3.1.1 broker (AWS IoT Core or any other) with thousands of TLS clients.
 #[derive(Debug, Clone, Parser)]
@@ -26,8 +40,14 @@ pub struct Cli {
     /// PEM private key of the client certificate.
     #[arg(long, env = "LOCUST_MQTT_KEY", help_heading = "Broker and TLS")]
     pub key: Option<PathBuf>,
-    /// Broker host name or address.
-    #[arg(long, env = "LOCUST_MQTT_HOST", help_heading = "Broker and TLS")]
+    /// Broker: `mqtts://host:8883` (TLS), `mqtt://host:1883` (plain TCP), `host:port` or
+    /// `host`; also read from LOCUST_HOST, which beats LOCUST_MQTT_HOST.
+    #[arg(
+        short = 'H',
+        long,
+        env = "LOCUST_MQTT_HOST",
+        help_heading = "Broker and TLS"
+    )]
     pub host: Option<String>,
     /// Broker port.
     #[arg(
@@ -110,10 +130,12 @@ pub struct Cli {
     )]
     pub processes: Option<i64>,
     /// Accepted for compatibility: mqload is always headless.
-    #[arg(long, env = "LOCUST_HEADLESS", value_parser = BoolishValueParser::new(), help_heading = "Locust")]
+    #[arg(long, env = "LOCUST_HEADLESS", value_parser = parse_switch, help_heading = "Locust")]
     pub headless: bool,
-    /// On stop, wait this long for outstanding acks before disconnecting (`5s`, `1m`).
+    /// On stop, wait this long for outstanding acks before disconnecting (`5s`, `1m`; a bare
+    /// number is seconds).
     #[arg(
+        short = 's',
         long,
         env = "LOCUST_STOP_TIMEOUT",
         default_value = "5s",
@@ -124,7 +146,7 @@ pub struct Cli {
     #[arg(long, env = "LOCUST_CSV", help_heading = "Locust")]
     pub csv: Option<PathBuf>,
     /// Print only the final summary, not a table every 2 s.
-    #[arg(long, env = "LOCUST_ONLY_SUMMARY", value_parser = BoolishValueParser::new(), help_heading = "Locust")]
+    #[arg(long, env = "LOCUST_ONLY_SUMMARY", value_parser = parse_switch, help_heading = "Locust")]
     pub only_summary: bool,
     /// Exit code when any request failed or subscribers missed messages.
     #[arg(
@@ -137,6 +159,37 @@ pub struct Cli {
     /// Accepted so existing scripts run unchanged; mqload ignores the locustfile.
     #[arg(short = 'f', long, env = "LOCUST_LOCUSTFILE", help_heading = "Locust")]
     pub locustfile: Option<String>,
+    /// Read options from this Locust config file (`key = value`; `.toml`: its [tool.locust]),
+    /// after ~/.locust.conf, ./locust.conf and ./pyproject.toml; the environment and the
+    /// command line override files.
+    #[arg(long, help_heading = "Locust")]
+    pub config: Option<PathBuf>,
+    /// Locust's log level (DEBUG, INFO, WARNING, ERROR, CRITICAL): checked, but mqload's
+    /// stderr lines have no levels.
+    #[arg(short = 'L', long, env = "LOCUST_LOGLEVEL", default_value = "INFO", ignore_case = true,
+          value_parser = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help_heading = "Locust")]
+    pub loglevel: String,
+    /// Write everything mqload prints on stderr to this file (appended) instead.
+    #[arg(long, env = "LOCUST_LOGFILE", help_heading = "Locust")]
+    pub logfile: Option<PathBuf>,
+    /// Forget the request statistics once the last user has started (Locust: once spawning
+    /// completes), so the report covers the steady state only.
+    #[arg(long, env = "LOCUST_RESET_STATS", value_parser = parse_switch, help_heading = "Locust")]
+    pub reset_stats: bool,
+    /// Accepted and ignored: mqload always prints the table every 2 s (unless --only-summary).
+    #[arg(long, env = "LOCUST_PRINT_STATS", value_parser = parse_switch, help_heading = "Locust")]
+    pub print_stats: bool,
+    /// Accepted and ignored: mqload has no Python logging to set up.
+    #[arg(long, alias = "skip-log", env = "LOCUST_SKIP_LOG_SETUP", value_parser = parse_switch, help_heading = "Locust")]
+    pub skip_log_setup: bool,
+    /// Accepted and ignored: it only labels runs for Locust's own dashboards.
+    #[arg(long, help_heading = "Locust")]
+    pub profile: Option<String>,
+    // (--csv-full-history goes here)
+    /// Options the user set (clap ids), on the command line, in the environment or in a
+    /// config file; filled by [`load`].
+    #[arg(skip)]
+    pub given: Vec<String>,
 
     // --- MQTT and TLS ---
     /// Client id template: `{i}`, `{run_id}`, and `{rand}` (16 random alphanumerics).
@@ -209,19 +262,26 @@ pub struct Cli {
     #[arg(long, env = "MQLOAD_SERVER_NAME", help_heading = "Broker and TLS")]
     pub server_name: Option<String>,
     /// Plain TCP instead of TLS (for brokers on a trusted network).
-    #[arg(long, env = "MQLOAD_NO_TLS", value_parser = BoolishValueParser::new(), help_heading = "Broker and TLS")]
+    #[arg(long, env = "MQLOAD_NO_TLS", value_parser = parse_switch, help_heading = "Broker and TLS")]
     pub no_tls: bool,
     // --- reports: JSON, HTML, live status (issue 3) ---
-    /// Write the run's summary as JSON (schema `mqload.report/1`, see docs/json-schema.md).
-    #[arg(long, env = "MQLOAD_JSON", help_heading = "Reports")]
-    pub json: Option<PathBuf>,
-    /// Write a self-contained HTML report (tables and charts; opens offline).
-    #[arg(long, env = "MQLOAD_HTML", help_heading = "Reports")]
+    /// As Locust: print the final stats to stdout as Locust's JSON (a list of stats entries).
+    #[arg(long, help_heading = "Reports")]
+    pub json: bool,
+    /// As Locust: write the final stats as Locust's JSON to FILE.json (Locust adds `.json`).
+    #[arg(long, help_heading = "Reports")]
+    pub json_file: Option<PathBuf>,
+    /// Write mqload's own report as JSON (schema `mqload.report/1`, see docs/json-schema.md).
+    #[arg(long, env = "MQLOAD_REPORT_JSON", help_heading = "Reports")]
+    pub report_json: Option<PathBuf>,
+    /// Write a self-contained HTML report (tables and charts; opens offline); `{u}`, `{r}`,
+    /// `{t}` become users, spawn rate and run time, as in Locust.
+    #[arg(long, env = "LOCUST_HTML", help_heading = "Reports")]
     pub html: Option<PathBuf>,
     // --- AWS IoT cost and quota guard (issue 3) ---
     /// Treat the broker as AWS IoT Core (automatic for `*.iot.*.amazonaws.com` hosts):
     /// print the estimated cost and warn about quota breaches before connecting.
-    #[arg(long, env = "MQLOAD_AWS", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    #[arg(long, env = "MQLOAD_AWS", value_parser = parse_switch, help_heading = "AWS IoT Core guard")]
     pub aws: bool,
     /// Dollars per million metered AWS IoT messages (5 KB increments), for the estimate.
     #[arg(
@@ -242,11 +302,11 @@ pub struct Cli {
     )]
     pub max_cost: f64,
     /// Run even when the estimate passes --max-cost or the run has no --run-time.
-    #[arg(long, env = "MQLOAD_YES", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    #[arg(long, env = "MQLOAD_YES", value_parser = parse_switch, help_heading = "AWS IoT Core guard")]
     pub yes: bool,
     /// Check the options and print the plan, offered load and cost estimate, then exit without
     /// connecting: 0 when the run would go ahead, 2 when it would be refused.
-    #[arg(long, env = "MQLOAD_DRY_RUN", value_parser = BoolishValueParser::new(), help_heading = "AWS IoT Core guard")]
+    #[arg(long, env = "MQLOAD_DRY_RUN", value_parser = parse_switch, help_heading = "AWS IoT Core guard")]
     pub dry_run: bool,
     // --- subscribers and delivery (issue 4) ---
     /// Subscriber connections in the same run (same engine and threads); each subscribes to
@@ -286,7 +346,7 @@ pub struct Cli {
     )]
     pub bind: Vec<String>,
     /// Connect and hold the connections (keep-alive pings only); publish nothing.
-    #[arg(long, env = "MQLOAD_CONNECT_ONLY", value_parser = BoolishValueParser::new(), help_heading = "Connection scale")]
+    #[arg(long, env = "MQLOAD_CONNECT_ONLY", value_parser = parse_switch, help_heading = "Connection scale")]
     pub connect_only: bool,
     /// Churn: after this long connected, each client disconnects cleanly and reconnects at
     /// once, resuming its TLS session (`30s`, `5m`).
@@ -327,7 +387,7 @@ pub struct Cli {
 
     // (Locust worker options go here)
     /// Join a Python Locust master as one of its workers (it sets users, options and timing).
-    #[arg(long, env = "LOCUST_MODE_WORKER", help_heading = "Locust worker")]
+    #[arg(long, env = "LOCUST_MODE_WORKER", value_parser = parse_switch, help_heading = "Locust worker")]
     pub worker: bool,
     /// Host of the Locust master (with --worker).
     #[arg(

@@ -2,9 +2,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use mqload::cli::{self, LoadError};
 
 fn main() -> ExitCode {
-    let cli = mqload::cli::Cli::parse();
+    let (cli, notes) = match cli::load() {
+        Ok(loaded) => loaded,
+        Err(LoadError::Display(help)) => help.exit(),
+        Err(LoadError::Usage(line)) => {
+            eprintln!("mqload: error: {line}");
+            return ExitCode::from(mqload::app::EXIT_CONFIG);
+        }
+    };
+    if let Some(path) = &cli.logfile
+        && let Err(line) = cli::load::redirect_stderr(path)
+    {
+        eprintln!("mqload: error: {line}");
+        return ExitCode::from(mqload::app::EXIT_CONFIG);
+    }
+    for note in notes {
+        eprintln!("mqload: note: {note}");
+    }
     ExitCode::from(mqload::app::run(&cli))
 }

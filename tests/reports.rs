@@ -150,7 +150,7 @@ fn html_report_draws_its_charts_and_shows_the_json_numbers_in_chromium() {
         "--topic",
         "mqload/reports/{i}",
         "--only-summary",
-        "--json",
+        "--report-json",
     ] {
         args.push(a.into());
     }
@@ -353,7 +353,7 @@ fn reports_are_written_after_sigterm_and_failures() {
             "-t",
             "60s",
             "--only-summary",
-            "--json",
+            "--report-json",
             &json_path.display().to_string(),
             "--html",
             &html_path.display().to_string(),
@@ -389,7 +389,7 @@ fn reports_are_written_after_sigterm_and_failures() {
 fn an_unwritable_report_path_is_refused_before_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (option, path) in [
-        ("--json", dir.path().join("missing/run.json")),
+        ("--report-json", dir.path().join("missing/run.json")),
         ("--html", dir.path().to_path_buf()),
     ] {
         let out = run_mqload(
@@ -413,7 +413,11 @@ fn an_unwritable_report_path_is_refused_before_the_run() {
     }
     // A Locust worker's master reports; a report file asked of a worker is a mistake.
     let json = dir.path().join("worker.json").display().to_string();
-    let out = run_mqload(&["--worker", "--json", &json], &[], Duration::from_secs(10));
+    let out = run_mqload(
+        &["--worker", "--report-json", &json],
+        &[],
+        Duration::from_secs(10),
+    );
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
     assert!(out.stderr.contains("--worker"), "{}", out.describe());
@@ -440,7 +444,7 @@ fn a_run_on_the_built_in_broker_reports_the_brokers_own_count() {
             "--payload-bytes",
             "32",
             "--only-summary",
-            "--json",
+            "--report-json",
             &json_path.display().to_string(),
         ],
         &[],

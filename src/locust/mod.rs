@@ -56,7 +56,7 @@ pub fn run(cli: &Cli) -> u8 {
         "mqload: worker {} waiting for the Locust master at {}:{}",
         config.node_id, config.master_host, config.master_port
     );
-    let mut worker = match worker::Worker::new(config, cli.clone(), options::given_options()) {
+    let mut worker = match worker::Worker::new(config, cli.clone(), options::given_options(cli)) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("mqload: error: cannot create an event loop: {e}");

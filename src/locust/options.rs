@@ -3,11 +3,9 @@
 
 use std::collections::HashSet;
 
-use clap::CommandFactory;
-use clap::parser::ValueSource;
-
 use super::msgpack::Value;
 use super::protocol::Spawn;
+use crate::cli::host_url::HostUrl;
 use crate::cli::{Cli, PayloadFormatArg};
 
 /// Locustfile custom arguments (argparse dest names) and the mqload option each sets.
@@ -26,19 +24,14 @@ pub const FORWARDED: &[(&str, &str)] = &[
     ("mqtt_subscribe_qos", "subscribe_qos"),
 ];
 
-/// The options the user gave this worker, on its command line or in its environment (clap ids).
-pub fn given_options() -> HashSet<String> {
-    let matches = Cli::command().ignore_errors(true).get_matches();
+/// The forwarded options the user gave this worker (clap ids): on its command line, in its
+/// environment or in its Locust config files ([`Cli::given`]).
+pub fn given_options(cli: &Cli) -> HashSet<String> {
     FORWARDED
         .iter()
         .map(|(_, id)| *id)
         .chain(["stop_timeout"])
-        .filter(|id| {
-            matches!(
-                matches.value_source(id),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            )
-        })
+        .filter(|id| cli.given.iter().any(|g| g == id))
         .map(str::to_owned)
         .collect()
 }
@@ -54,43 +47,29 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
-/// Broker host and port from Locust's `--host` (`mqtts://h:p`, `mqtt://h:p`, `h:p` or `h`);
-/// `mqtt://` means plain TCP.
-pub fn parse_locust_host(host: &str) -> (String, Option<u16>, Option<bool>) {
-    let (rest, tls) = if let Some(r) = host.strip_prefix("mqtts://") {
-        (r, Some(true))
-    } else if let Some(r) = host.strip_prefix("mqtt://") {
-        (r, Some(false))
-    } else if let Some((_, r)) = host.split_once("://") {
-        (r, None)
-    } else {
-        (host, None)
-    };
-    let rest = rest.trim_end_matches('/');
-    match rest.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => match p.parse() {
-            Ok(port) => (h.trim_matches(['[', ']']).to_owned(), Some(port), tls),
-            Err(_) => (rest.to_owned(), None, tls),
-        },
-        _ => (rest.to_owned(), None, tls),
-    }
-}
-
 /// `cli` with what the master forwarded, except where `given` says the worker's own flag wins.
 /// Returns one line per forwarded value that could not be used.
 pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<String> {
     let mut problems = Vec::new();
     let free = |id: &str| !given.contains(id);
-    if let Some(host) = &spawn.host {
-        let (h, port, tls) = parse_locust_host(host);
-        if free("host") {
-            cli.host = Some(h);
-        }
-        if let Some(port) = port.filter(|_| free("port")) {
-            cli.port = port;
-        }
-        if let Some(tls) = tls.filter(|_| free("no_tls")) {
-            cli.no_tls = !tls;
+    if let Some(host) = spawn.host.as_deref().filter(|h| !h.is_empty()) {
+        match HostUrl::parse(host) {
+            Ok(url) => {
+                // A scheme without a port means MQTT's port for it, as with `-H`.
+                let port = url.port.or(url.tls.map(|tls| if tls { 8883 } else { 1883 }));
+                if free("host") {
+                    cli.host = Some(url.host);
+                }
+                if let Some(port) = port.filter(|_| free("port")) {
+                    cli.port = port;
+                }
+                if let Some(tls) = url.tls.filter(|_| free("no_tls")) {
+                    cli.no_tls = !tls;
+                }
+            }
+            Err(_) => problems.push(format!(
+                "the master's --host {host:?} is not an MQTT broker (use mqtts://host:8883 or mqtt://host:1883); ignored"
+            )),
         }
     }
     if let Some(t) = spawn.stop_timeout.filter(|t| *t > 0.0 && t.is_finite())
@@ -202,17 +181,30 @@ mod tests {
     }
 
     #[test]
-    fn locust_hosts_parse() {
-        assert_eq!(parse_locust_host("h"), ("h".into(), None, None));
-        assert_eq!(parse_locust_host("h:1"), ("h".into(), Some(1), None));
+    fn the_masters_host_reads_as_dash_h_does() {
+        let mut cli = Cli::parse_from(["mqload", "--worker"]);
+        let problems = apply(
+            &mut cli,
+            &spawn(&[], Some("mqtt://127.0.0.1")),
+            &HashSet::new(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            parse_locust_host("mqtt://h:1883/"),
-            ("h".into(), Some(1883), Some(false))
+            (cli.port, cli.no_tls),
+            (1883, true),
+            "mqtt:// without a port: 1883"
+        );
+        let mut cli = Cli::parse_from(["mqload", "--worker", "--host", "127.0.0.2"]);
+        let problems = apply(
+            &mut cli,
+            &spawn(&[], Some("https://example.com")),
+            &HashSet::new(),
         );
         assert_eq!(
-            parse_locust_host("[::1]:8883"),
-            ("::1".into(), Some(8883), None)
+            problems.len(),
+            1,
+            "an HTTP host is named, not used: {problems:?}"
         );
-        assert_eq!(parse_locust_host("::1"), ("::1".into(), None, None));
+        assert_eq!(cli.host.as_deref(), Some("127.0.0.2"));
     }
 }

@@ -121,6 +121,15 @@ impl LocustStats {
         }
     }
 
+    /// Forgets everything not yet reported (`--reset-stats` when spawning completes).
+    pub fn reset(&mut self) {
+        self.entries
+            .iter_mut()
+            .for_each(|acc| *acc = Acc::default());
+        self.total = Acc::default();
+        self.errors.clear();
+    }
+
     /// Requests waiting to be reported (all names).
     pub fn pending_requests(&self) -> u64 {
         self.total.num_requests
@@ -167,6 +176,106 @@ impl LocustStats {
         }
         self.total = Acc::default();
         self.errors.clear();
+    }
+}
+
+impl LocustStats {
+    /// Locust's `--json` text (`print_stats_json`): the list of entries that saw a request,
+    /// as `json.dumps(stats.serialize_stats(), indent=4)` prints it. The totals and errors
+    /// are not part of it, as in Locust.
+    pub fn locust_json(&self) -> String {
+        let rows: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].num_requests > 0 || self.entries[i].num_failures > 0)
+            .collect();
+        if rows.is_empty() {
+            return "[]".into();
+        }
+        let mut out = String::from("[\n");
+        for (n, &i) in rows.iter().enumerate() {
+            let acc = &self.entries[i];
+            let opt = |v: Option<f64>| v.map_or("null".to_owned(), python_float);
+            let fields = [
+                ("name", py_str(&self.names[i])),
+                ("method", py_str(METHOD)),
+                ("last_request_timestamp", opt(acc.last_request)),
+                ("start_time", python_float(self.start_time)),
+                ("num_requests", acc.num_requests.to_string()),
+                ("num_none_requests", acc.num_none_requests.to_string()),
+                ("num_failures", acc.num_failures.to_string()),
+                ("total_response_time", python_float(acc.total_ms)),
+                ("max_response_time", python_float(acc.max_ms)),
+                ("min_response_time", opt(acc.min_ms)),
+                ("total_content_length", acc.content.to_string()),
+                (
+                    "response_times",
+                    py_map(acc.response_times.iter().map(|(k, v)| (k.to_string(), v))),
+                ),
+                (
+                    "num_reqs_per_sec",
+                    py_map(acc.reqs_per_sec.iter().map(|(k, v)| (k.to_string(), v))),
+                ),
+                (
+                    "num_fail_per_sec",
+                    py_map(acc.fails_per_sec.iter().map(|(k, v)| (k.to_string(), v))),
+                ),
+            ];
+            out.push_str("    {\n");
+            for (f, (key, value)) in fields.iter().enumerate() {
+                let comma = if f + 1 < fields.len() { "," } else { "" };
+                out.push_str(&format!("        \"{key}\": {value}{comma}\n"));
+            }
+            out.push_str(if n + 1 < rows.len() {
+                "    },\n"
+            } else {
+                "    }\n"
+            });
+        }
+        out.push(']');
+        out
+    }
+}
+
+/// A JSON string as Python's `json.dumps` writes it (non-ASCII as `\\uXXXX`).
+fn py_str(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A float as Python's `repr` writes it for ordinary values (`12.0`, `0.25`).
+fn python_float(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        "NaN".into()
+    }
+}
+
+/// A dict of counts, indented as the third level of Locust's `--json`.
+fn py_map<'a>(items: impl Iterator<Item = (String, &'a u64)>) -> String {
+    let items: Vec<String> = items
+        .map(|(k, v)| format!("            \"{k}\": {v}"))
+        .collect();
+    if items.is_empty() {
+        "{}".into()
+    } else {
+        format!("{{\n{}\n        }}", items.join(",\n"))
     }
 }
 

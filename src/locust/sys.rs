@@ -1,16 +1,22 @@
 //! What the heartbeat reports about this process (CPU and memory from /proc), and the node id.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-/// CPU use of this process between two samples, from /proc/self/stat.
+/// How often Locust's runner re-reads its CPU use (`CPU_MONITOR_INTERVAL` in runners.py); the
+/// heartbeats in between repeat the last reading, as a Python worker's do.
+pub const CPU_MONITOR_INTERVAL: Duration = Duration::from_secs(10);
+
+/// CPU use of this process as Locust reports it (psutil's `cpu_percent()`): percent of one
+/// core, averaged over the last [`CPU_MONITOR_INTERVAL`], above 100 when several threads are
+/// busy. The master warns about a worker over 90, which then means the same as for Python.
 #[derive(Debug)]
 pub struct CpuMeter {
     last_ticks: u64,
     last_at: Instant,
     ticks_per_sec: f64,
-    cpus: f64,
+    percent: f64,
 }
 
 impl Default for CpuMeter {
@@ -28,24 +34,28 @@ impl CpuMeter {
             last_ticks: cpu_ticks().unwrap_or(0),
             last_at: Instant::now(),
             ticks_per_sec: if hz > 0 { hz as f64 } else { 100.0 },
-            cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+            percent: 0.0,
         }
     }
 
-    /// (CPU percent of the whole host's cores since the last sample, resident bytes).
+    /// (CPU percent of one core, resident bytes); the CPU figure is re-read once every
+    /// [`CPU_MONITOR_INTERVAL`] (0 before the first one, as in Locust).
     pub fn sample(&mut self) -> (f64, u64) {
+        self.sample_every(CPU_MONITOR_INTERVAL)
+    }
+
+    /// As [`CpuMeter::sample`], re-reading the CPU figure once `interval` has passed.
+    pub fn sample_every(&mut self, interval: Duration) -> (f64, u64) {
         let now = Instant::now();
-        let ticks = cpu_ticks().unwrap_or(self.last_ticks);
-        let elapsed = now.duration_since(self.last_at).as_secs_f64();
-        let used = ticks.saturating_sub(self.last_ticks) as f64 / self.ticks_per_sec;
-        self.last_ticks = ticks;
-        self.last_at = now;
-        let percent = if elapsed > 0.0 {
-            (used / elapsed / self.cpus * 100.0).clamp(0.0, 100.0)
-        } else {
-            0.0
-        };
-        (percent, rss_bytes().unwrap_or(0))
+        let elapsed = now.duration_since(self.last_at);
+        if elapsed >= interval && !elapsed.is_zero() {
+            let ticks = cpu_ticks().unwrap_or(self.last_ticks);
+            let used = ticks.saturating_sub(self.last_ticks) as f64 / self.ticks_per_sec;
+            self.percent = (used / elapsed.as_secs_f64() * 100.0).max(0.0);
+            self.last_ticks = ticks;
+            self.last_at = now;
+        }
+        (self.percent, rss_bytes().unwrap_or(0))
     }
 }
 
@@ -104,17 +114,58 @@ mod tests {
         assert_ne!(node_id(), id);
     }
 
-    #[test]
-    fn this_process_has_memory_and_cpu_readings() {
-        let mut meter = CpuMeter::new();
-        let spin = Instant::now();
-        let mut x = 0u64;
-        while spin.elapsed().as_millis() < 30 {
-            x = x.wrapping_add(std::hint::black_box(1));
+    /// Keeps `threads` threads busy for `how_long`.
+    fn spin(threads: usize, how_long: Duration) {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    while start.elapsed() < how_long {
+                        x = x.wrapping_add(std::hint::black_box(1));
+                    }
+                    x
+                })
+            })
+            .collect();
+        for w in workers {
+            assert!(w.join().expect("spinner") > 0);
         }
-        let (cpu, rss) = meter.sample();
-        assert!(x > 0);
-        assert!((0.0..=100.0).contains(&cpu));
+    }
+
+    /// User + system CPU seconds of this process, from getrusage (not from /proc).
+    fn rusage_cpu_secs() -> f64 {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    }
+
+    #[test]
+    fn cpu_is_percent_of_one_core_as_psutil_reports_it() {
+        let mut meter = CpuMeter::new();
+        assert_eq!(
+            meter.sample().0,
+            0.0,
+            "Locust reports 0 before its first reading"
+        );
+        let (cpu_before, wall_before) = (rusage_cpu_secs(), Instant::now());
+        meter.last_ticks = cpu_ticks().expect("/proc/self/stat");
+        meter.last_at = wall_before;
+        spin(2, Duration::from_millis(500));
+        let (percent, rss) = meter.sample_every(Duration::ZERO);
+        let one_core =
+            (rusage_cpu_secs() - cpu_before) / wall_before.elapsed().as_secs_f64() * 100.0;
         assert!(rss > 1 << 20, "{rss}");
+        // Two busy threads: CPU seconds per wall second, not divided by the host's cores (a
+        // host-normalised figure would be half of this on two cores). Ticks are 10 ms.
+        assert!(one_core > 50.0, "the spinners ran: {one_core}");
+        assert!(
+            (percent - one_core).abs() < one_core * 0.1 + 5.0,
+            "meter {percent} vs getrusage {one_core}"
+        );
+        let (held, _) = meter.sample();
+        assert_eq!(held, percent, "between readings the last one is repeated");
     }
 }

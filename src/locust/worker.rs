@@ -459,6 +459,12 @@ impl Worker {
                 test.subs.count
             );
         }
+        if self.cli.reset_stats
+            && let Some(test) = self.test.as_mut()
+        {
+            while test.stats_rx.try_recv().is_ok() {} // as a Python worker's reset_all
+            test.stats.reset();
+        }
         self.send(&protocol::spawning_complete(&id, &spawn.user_classes_count));
         self.state = WorkerState::Running;
     }

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod delivery;
 pub mod html;
 pub mod json;
+pub mod locust_json;
 pub mod output;
 pub mod sections;
 pub mod status;

@@ -1,4 +1,4 @@
-//! Where `--json` and `--html` go: checked before the run starts (a typo costs seconds, not a
+//! Where `--report-json` and `--html` go: checked before the run starts (a typo costs seconds, not a
 //! whole load test), written at its end, and each failure is one line naming the fix.
 
 use std::fmt;
@@ -12,21 +12,21 @@ use super::json::ReportData;
 pub enum ReportError {
     /// The file's directory does not exist.
     NoDirectory {
-        /// `json` or `html`.
+        /// `report-json` or `html`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
     },
     /// The path names a directory, not a file.
     IsDirectory {
-        /// `json` or `html`.
+        /// `report-json` or `html`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
     },
     /// Opening or writing the file failed (permissions, full disk...).
     Write {
-        /// `json` or `html`.
+        /// `report-json` or `html`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
@@ -66,7 +66,7 @@ impl std::error::Error for ReportError {}
 /// The report files a run writes.
 #[derive(Debug, Clone, Default)]
 pub struct ReportFiles {
-    /// `--json FILE`.
+    /// `--report-json FILE`.
     pub json: Option<PathBuf>,
     /// `--html FILE`.
     pub html: Option<PathBuf>,
@@ -74,7 +74,7 @@ pub struct ReportFiles {
 
 fn targets(files: &ReportFiles) -> impl Iterator<Item = (&'static str, &Path)> {
     [
-        ("json", files.json.as_deref()),
+        ("report-json", files.json.as_deref()),
         ("html", files.html.as_deref()),
     ]
     .into_iter()
@@ -128,7 +128,7 @@ impl ReportFiles {
         targets(self)
             .filter_map(|(option, path)| {
                 let text = match option {
-                    "json" => super::json::render(data),
+                    "report-json" => super::json::render(data),
                     _ => super::html::render(data),
                 };
                 std::fs::write(path, text)
@@ -156,8 +156,17 @@ mod tests {
             html: None,
         };
         let e = missing.check().expect_err("missing dir");
-        assert!(matches!(e, ReportError::NoDirectory { option: "json", .. }));
-        assert!(e.to_string().contains("create it or fix --json"), "{e}");
+        assert!(matches!(
+            e,
+            ReportError::NoDirectory {
+                option: "report-json",
+                ..
+            }
+        ));
+        assert!(
+            e.to_string().contains("create it or fix --report-json"),
+            "{e}"
+        );
         let is_dir = ReportFiles {
             json: None,
             html: Some(dir.path().to_owned()),

@@ -209,6 +209,14 @@ impl Collector {
         }
     }
 
+    /// Forgets the request rows, the totals and the errors (Locust's `reset_all`); gauges,
+    /// connection and delivery counts and the per-second timeline stay.
+    pub(crate) fn reset_requests(&mut self) {
+        self.series.iter_mut().for_each(|s| *s = Series::new());
+        self.total = Series::new();
+        self.errors.clear();
+    }
+
     fn last_second(&self) -> Option<i64> {
         self.end_unix.map(|e| e.floor() as i64)
     }
@@ -343,6 +351,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         };
         match received {
             Ok(StatsMsg::Delta(delta)) => collector.merge(delta),
+            Ok(StatsMsg::ResetRequests) => collector.reset_requests(),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -37,9 +37,14 @@ pub type NameId = usize;
 
 /// What workers send the collector.
 #[derive(Debug)]
+// One Delta per engine thread per second: moving it beats boxing it on the heap.
+#[allow(clippy::large_enum_variant)]
 pub enum StatsMsg {
     /// Measurements since the previous delta of that thread.
     Delta(StatsDelta),
+    /// `--reset-stats`: spawning is complete; forget the request statistics so far, as
+    /// Locust's `RequestStats.reset_all` does.
+    ResetRequests,
 }
 
 /// How and where the collector reports.
