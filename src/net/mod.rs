@@ -6,6 +6,7 @@ pub mod timestamp;
 pub mod tls;
 pub mod tls_hint;
 pub mod transport;
+pub mod websocket;
 
 pub use timestamp::WakeClock;
 pub use tls::{TlsConfigError, TlsFiles, client_config, client_config_from_memory};
