@@ -11,6 +11,7 @@ pub mod locust;
 pub mod mqtt;
 pub mod net;
 pub mod payload;
+pub mod pki;
 pub mod plan;
 pub mod report;
 pub mod scale;
