@@ -1,16 +1,21 @@
 //! The sans-IO WebSocket codec against a real server: mosquitto's `protocol websockets`
-//! listener, driven through a plain blocking `TcpStream`. The upgrade, a CONNECT/CONNACK,
-//! QoS 1 PUBLISHes (one in a single frame, one fragmented) that mosquitto_sub on the plain
-//! port must see, a ping answered by a pong, and a clean close.
+//! listener, plain and over TLS (rustls), driven through blocking streams. The upgrade, a
+//! CONNECT/CONNACK, QoS 1 PUBLISHes (one in a single frame, one fragmented) that
+//! mosquitto_sub on the plain port must see, a ping answered by a pong, and a clean close.
+//! Over TLS the request target is a SigV4-presigned AWS IoT URL's, with custom-authorizer
+//! headers, as a device reaching AWS IoT sends it (mosquitto ignores both).
 
 mod common;
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Broker, Pki, Subscriber};
+use mqload::aws::Credentials;
+use mqload::aws::sigv4::{self, AmzDate};
 use mqload::net::websocket::{
     ClientHandshake, Control, FrameDecoder, FramesFrom, Opcode, UpgradeRequest, encode_binary,
     encode_close, encode_frame,
@@ -19,22 +24,61 @@ use mqload::net::websocket::{
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const TOPIC: &str = "ws/mqload/test";
 
-/// Appends a WebSocket listener on a free loopback port to the broker's config and
-/// restarts it. `socket_domain ipv4` keeps libwebsockets on 127.0.0.1 (without it,
-/// mosquitto 2.0.11's websockets listener binds every interface).
-fn add_websocket_listener(broker: &mut Broker) -> u16 {
-    let port = common::free_port();
+/// Appends two WebSocket listeners on free loopback ports to the broker's config, plain
+/// and TLS (the broker's certificate, no client certificate: AWS IoT's WebSocket clients
+/// authenticate by signature), and restarts it. `socket_domain ipv4` keeps libwebsockets
+/// on 127.0.0.1 (without it, mosquitto 2.0.11's websockets listener binds every interface).
+fn add_websocket_listeners(broker: &mut Broker, pki: &Pki) -> (u16, u16) {
+    let plain = common::free_port();
+    let tls = common::free_port();
     let mut conf = OpenOptions::new()
         .append(true)
         .open(broker.conf_path())
         .expect("open mosquitto.conf");
     writeln!(
         conf,
-        "\nlistener {port} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets"
+        "\nlistener {plain} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n\
+         listener {tls} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n\
+         certfile {cert}\nkeyfile {key}",
+        cert = pki.broker_cert.display(),
+        key = pki.broker_key.display(),
     )
-    .expect("append the websockets listener");
+    .expect("append the websockets listeners");
     broker.restart();
-    port
+    (plain, tls)
+}
+
+/// A TCP connection to `port` on loopback, once the listener accepts.
+fn tcp_to(port: u16) -> TcpStream {
+    let mut stream = None;
+    common::wait_until(IO_TIMEOUT, || {
+        stream = TcpStream::connect(("127.0.0.1", port)).ok();
+        stream.is_some()
+    });
+    let stream = stream.expect("mosquitto's websockets listener accepts");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    stream
+}
+
+/// rustls over `tcp`, trusting the test CA, for the server name `localhost`.
+fn tls_over(tcp: TcpStream, pki: &Pki) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&pki.ca).expect("read root_ca.pem") {
+        roots
+            .add(cert.expect("parse root_ca.pem"))
+            .expect("add the CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("server name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("TLS client");
+    rustls::StreamOwned::new(conn, tcp)
 }
 
 /// MQTT 3.1.1 CONNECT: clean session, keep-alive 30 s, client id `id`.
@@ -65,31 +109,24 @@ fn with_header(first_byte: u8, body: Vec<u8>) -> Vec<u8> {
 }
 
 /// A WebSocket client over a blocking stream: everything it reads goes through the codec.
-struct Client {
-    stream: TcpStream,
+struct Client<S: Read + Write> {
+    stream: S,
     decoder: FrameDecoder,
     mqtt: Vec<u8>,
     controls: Vec<(Control, Vec<u8>)>,
     pending: Vec<u8>,
 }
 
-impl Client {
-    fn open(port: u16) -> Client {
-        let mut stream = None;
-        common::wait_until(IO_TIMEOUT, || {
-            stream = TcpStream::connect(("127.0.0.1", port)).ok();
-            stream.is_some()
-        });
-        let mut stream = stream.expect("mosquitto's websockets listener accepts");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        let host = format!("127.0.0.1:{port}");
+impl<S: Read + Write> Client<S> {
+    /// Upgrades `stream` with a GET of `target` for `host`, with `headers`.
+    fn open(mut stream: S, host: &str, target: &str, headers: &[(&str, &str)]) -> Client<S> {
         let mut request = Vec::new();
         let handshake = ClientHandshake::start(
             &UpgradeRequest {
-                host: &host,
-                path_and_query: "/mqtt",
+                host,
+                path_and_query: target,
                 key: rand::random(),
-                extra_headers: &[("x-amz-customauthorizer-name", "mqload-test")],
+                extra_headers: headers,
             },
             &mut request,
         )
@@ -122,7 +159,7 @@ impl Client {
     }
 
     /// Reads until `done` holds for what was decoded; panics after the I/O timeout.
-    fn read_until(&mut self, what: &str, done: impl Fn(&Client) -> bool) {
+    fn read_until(&mut self, what: &str, done: impl Fn(&Client<S>) -> bool) {
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
             let mut rest = std::mem::take(&mut self.pending);
@@ -154,35 +191,33 @@ impl Client {
     }
 }
 
-#[test]
-fn mqtt_over_websocket_through_mosquitto() {
-    if !common::require_broker_tools() {
-        return;
-    }
-    let pki = Pki::new(true);
-    let mut broker = Broker::start(&pki);
-    let port = add_websocket_listener(&mut broker);
-    let subscriber = Subscriber::start(&broker, TOPIC);
-    let mut client = Client::open(port);
-
+/// CONNECT, two QoS 1 publishes (one fragmented, a ping among its fragments), a close:
+/// each answered as MQTT and WebSocket say, and both publishes seen by `subscriber`.
+fn exercise<S: Read + Write>(client: &mut Client<S>, subscriber: &Subscriber, tag: &str) {
     let mut out = Vec::new();
-    encode_binary(&mut out, &connect_packet("mqload-ws-test"), rand::random());
+    encode_binary(
+        &mut out,
+        &connect_packet(&format!("mqload-ws-{tag}")),
+        rand::random(),
+    );
     client.send(&out);
     client.read_until("CONNACK", |c| c.mqtt.len() >= 4);
     assert_eq!(
         client.mqtt[..4],
         [0x20, 0x02, 0x00, 0x00],
-        "CONNACK accepted"
+        "{tag}: CONNACK accepted"
     );
 
     // One PUBLISH in a single frame; the next in three fragments with a ping among them.
+    let single = format!("{tag}: single frame");
+    let fragmented_payload = format!("{tag}: fragmented over three frames");
     out.clear();
     encode_binary(
         &mut out,
-        &publish_packet(TOPIC, 1, b"single frame"),
+        &publish_packet(TOPIC, 1, single.as_bytes()),
         rand::random(),
     );
-    let fragmented = publish_packet(TOPIC, 2, b"fragmented over three frames");
+    let fragmented = publish_packet(TOPIC, 2, fragmented_payload.as_bytes());
     let (first, rest) = fragmented.split_at(5);
     let (second, third) = rest.split_at(7);
     encode_frame(&mut out, false, Opcode::Binary, first, Some(rand::random()));
@@ -212,19 +247,23 @@ fn mqtt_over_websocket_through_mosquitto() {
     client.read_until("two PUBACKs and a pong", |c| {
         c.mqtt.len() >= 12 && !c.controls.is_empty()
     });
-    assert_eq!(client.mqtt[4..12], pubacks, "both publishes acknowledged");
+    assert_eq!(
+        client.mqtt[4..12],
+        pubacks,
+        "{tag}: both publishes acknowledged"
+    );
     assert_eq!(
         client.controls[0],
         (Control::Pong, b"are you there".to_vec()),
-        "the ping's payload comes back in the pong"
+        "{tag}: the ping's payload comes back in the pong"
     );
 
     let messages = subscriber.wait_for(2, IO_TIMEOUT);
     let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
     assert_eq!(
         payloads,
-        [&b"single frame"[..], &b"fragmented over three frames"[..]],
-        "mosquitto_sub saw both publishes, in order"
+        [single.as_bytes(), fragmented_payload.as_bytes()],
+        "{tag}: mosquitto_sub saw both publishes, in order"
     );
     assert!(messages.iter().all(|m| m.topic == TOPIC));
 
@@ -236,7 +275,47 @@ fn mqtt_over_websocket_through_mosquitto() {
     client.read_until("the server's close", |c| c.decoder.is_closed());
     assert!(
         matches!(client.controls.last(), Some((Control::Close { .. }, _))),
-        "closed with {:?}",
+        "{tag}: closed with {:?}",
         client.controls.last()
     );
+}
+
+#[test]
+fn mqtt_over_websocket_through_mosquitto() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let mut broker = Broker::start(&pki);
+    let (plain_port, tls_port) = add_websocket_listeners(&mut broker, &pki);
+
+    let subscriber = Subscriber::start(&broker, TOPIC);
+    let host = format!("127.0.0.1:{plain_port}");
+    let mut client = Client::open(tcp_to(plain_port), &host, "/mqtt", &[]);
+    exercise(&mut client, &subscriber, "plain");
+    subscriber.stop();
+
+    // Over TLS, with what a device sends AWS IoT: a presigned target and authorizer headers.
+    let subscriber = Subscriber::start(&broker, TOPIC);
+    let credentials = Credentials {
+        access_key_id: "AKIDEXAMPLE".to_owned(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+        session_token: Some("session/token+example=".to_owned()),
+    };
+    let time = AmzDate::from_unix_seconds(1_796_472_000).expect("a valid time");
+    let url =
+        sigv4::iot_websocket_url("localhost", "us-east-1", &credentials, time).expect("presign");
+    let target = url
+        .strip_prefix("wss://localhost")
+        .expect("the URL's target");
+    assert!(target.starts_with("/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"));
+    let host = format!("localhost:{tls_port}");
+    let headers = [
+        ("x-amz-customauthorizer-name", "mqload-test-authorizer"),
+        ("x-amz-customauthorizer-signature", "c2lnbmF0dXJl"),
+        ("mqload-token", "device-0"),
+    ];
+    let stream = tls_over(tcp_to(tls_port), &pki);
+    let mut client = Client::open(stream, &host, target, &headers);
+    exercise(&mut client, &subscriber, "tls");
 }
