@@ -624,6 +624,43 @@ mod tests {
         }
 
         #[test]
+        fn damaged_frames_never_panic(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..6),
+            damage in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            piece_len in 1usize..64,
+            client_frames in any::<bool>(),
+        ) {
+            // Well-formed frames with a few bytes overwritten reach deeper states than noise.
+            let from = if client_frames { FramesFrom::Client } else { FramesFrom::Server };
+            let mut wire = Vec::new();
+            for (i, payload) in payloads.iter().enumerate() {
+                let opcode = [Opcode::Binary, Opcode::Ping, Opcode::Close][i % 3];
+                let mask = client_frames.then_some([9, 8, 7, 6]);
+                encode_frame(&mut wire, true, opcode, payload, mask);
+            }
+            for (at, byte) in damage {
+                let len = wire.len();
+                wire[at % len] = byte;
+            }
+            let mut decoder = FrameDecoder::new(from, 4096);
+            let mut data = Vec::new();
+            'feed: for chunk in wire.chunks(piece_len) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    match decoder.decode(rest, &mut data) {
+                        Ok(decoded) => {
+                            prop_assert!(decoded.consumed > 0 && decoded.consumed <= rest.len());
+                            prop_assert!(decoder.control_payload().len() <= MAX_CONTROL_PAYLOAD);
+                            rest = &rest[decoded.consumed..];
+                        }
+                        Err(_) => break 'feed,
+                    }
+                }
+            }
+            prop_assert!(data.len() <= wire.len());
+        }
+
+        #[test]
         fn arbitrary_frames_round_trip(
             messages in proptest::collection::vec(proptest::collection::vec(piece(), 1..5), 1..6),
             masks in proptest::collection::vec(any::<[u8; 4]>(), 32),
