@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Broker, Pki, Subscriber};
-use mqload::aws::Credentials;
 use mqload::aws::sigv4::{self, AmzDate};
+use mqload::aws::{Credentials, CustomAuthorizer};
 use mqload::net::websocket::{
     ClientHandshake, Control, FrameDecoder, FramesFrom, Opcode, UpgradeRequest, encode_binary,
     encode_close, encode_frame,
@@ -310,11 +310,14 @@ fn mqtt_over_websocket_through_mosquitto() {
         .expect("the URL's target");
     assert!(target.starts_with("/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"));
     let host = format!("localhost:{tls_port}");
-    let headers = [
-        ("x-amz-customauthorizer-name", "mqload-test-authorizer"),
-        ("x-amz-customauthorizer-signature", "c2lnbmF0dXJl"),
-        ("mqload-token", "device-0"),
-    ];
+    let authorizer = CustomAuthorizer {
+        name: Some("mqload-test-authorizer"),
+        token: Some(("mqload-token", "device-0")),
+        signature: Some("c2lnbmF0dXJl+/=="),
+    };
+    let headers = authorizer
+        .websocket_headers()
+        .expect("sendable authorizer fields");
     let stream = tls_over(tcp_to(tls_port), &pki);
     let mut client = Client::open(stream, &host, target, &headers);
     exercise(&mut client, &subscriber, "tls");

@@ -388,7 +388,7 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
 }
 
 /// Percent-encodes every byte but SigV4's unreserved set (`A-Z a-z 0-9 - _ . ~`).
-fn uri_encode(text: &str) -> String {
+pub(crate) fn uri_encode(text: &str) -> String {
     encode_keeping(text, |_| false)
 }
 
