@@ -572,6 +572,12 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_is_small_enough_for_every_connection() {
+        // One per connection, beside the ~11 KiB per-connection budget of issue 11.
+        assert!(std::mem::size_of::<FrameDecoder>() <= 256);
+    }
+
+    #[test]
     fn control_frames_between_fragments_are_allowed() {
         let mut input = Vec::new();
         encode_frame(&mut input, false, Opcode::Binary, b"MQ", None);
