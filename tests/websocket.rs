@@ -17,8 +17,8 @@ use common::{Broker, Pki, Subscriber};
 use mqload::aws::sigv4::{self, AmzDate};
 use mqload::aws::{Credentials, CustomAuthorizer};
 use mqload::net::websocket::{
-    ClientHandshake, Control, FrameDecoder, FramesFrom, Opcode, UpgradeRequest, encode_binary,
-    encode_close, encode_frame,
+    ClientHandshake, Control, FrameDecoder, FramesFrom, Opcode, UpgradeRequest, WsClient, WsStatus,
+    encode_binary, encode_close, encode_frame,
 };
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -321,4 +321,99 @@ fn mqtt_over_websocket_through_mosquitto() {
     let stream = tls_over(tcp_to(tls_port), &pki);
     let mut client = Client::open(stream, &host, target, &headers);
     exercise(&mut client, &subscriber, "tls");
+}
+
+/// Reads from `stream` into `client` until `done` holds for the status and MQTT bytes.
+fn pump_until<S: Read + Write>(
+    stream: &mut S,
+    client: &mut WsClient,
+    mqtt_in: &mut Vec<u8>,
+    what: &str,
+    done: impl Fn(WsStatus, &[u8]) -> bool,
+) -> WsStatus {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut status = client.status();
+    while !done(status, mqtt_in) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "mosquitto closed the connection while waiting for {what}"
+        );
+        let mut replies = Vec::new();
+        status = client
+            .handle_input(&buf[..n], mqtt_in, &mut replies, &mut rand::random)
+            .expect("mosquitto speaks WebSocket");
+        stream.write_all(&replies).expect("send replies");
+    }
+    status
+}
+
+#[test]
+fn ws_client_carries_mqtt_through_mosquitto() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let mut broker = Broker::start(&pki);
+    let (plain_port, _) = add_websocket_listeners(&mut broker, &pki);
+    let subscriber = Subscriber::start(&broker, TOPIC);
+
+    let mut stream = tcp_to(plain_port);
+    let host = format!("127.0.0.1:{plain_port}");
+    let mut to_send = Vec::new();
+    let request = UpgradeRequest {
+        host: &host,
+        path_and_query: "/mqtt",
+        key: rand::random(),
+        extra_headers: &[],
+    };
+    let mut client = WsClient::start(&request, &mut to_send, 1 << 20).expect("upgrade request");
+    stream.write_all(&to_send).expect("send the upgrade");
+    let mut mqtt_in = Vec::new();
+    pump_until(
+        &mut stream,
+        &mut client,
+        &mut mqtt_in,
+        "the upgrade",
+        |s, _| s == WsStatus::Open,
+    );
+
+    let mut mqtt_out = connect_packet("mqload-ws-client");
+    mqtt_out.extend(publish_packet(TOPIC, 7, b"through WsClient"));
+    to_send.clear();
+    client.encode_mqtt(&mqtt_out, &mut to_send, rand::random());
+    stream
+        .write_all(&to_send)
+        .expect("send CONNECT and PUBLISH");
+    pump_until(
+        &mut stream,
+        &mut client,
+        &mut mqtt_in,
+        "CONNACK and PUBACK",
+        |_, m| m.len() >= 8,
+    );
+    assert_eq!(
+        mqtt_in[..8],
+        [0x20, 0x02, 0x00, 0x00, 0x40, 0x02, 0x00, 0x07]
+    );
+    let messages = subscriber.wait_for(1, IO_TIMEOUT);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].payload, b"through WsClient");
+
+    to_send.clear();
+    client.encode_mqtt(&[0xe0, 0x00], &mut to_send, rand::random());
+    client.encode_close(&mut to_send, rand::random());
+    stream
+        .write_all(&to_send)
+        .expect("send DISCONNECT and close");
+    let status = pump_until(
+        &mut stream,
+        &mut client,
+        &mut mqtt_in,
+        "the close",
+        |s, _| matches!(s, WsStatus::Closed { .. }),
+    );
+    assert!(matches!(status, WsStatus::Closed { .. }), "{status:?}");
 }

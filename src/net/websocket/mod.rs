@@ -1,7 +1,9 @@
 //! MQTT over WebSocket (RFC 6455, subprotocol `mqtt`), sans-IO: the client's opening
 //! handshake and the framing that carries MQTT's byte stream. The caller moves the bytes.
+//! [`WsClient`] puts the two together for one connection; the pieces below it are for a
+//! caller (or a server) that needs them apart.
 //!
-//! A connection's life, as a caller drives it (the bytes would come from the socket or TLS):
+//! A connection's life through the pieces, as a caller drives it (the bytes would come from the socket or TLS):
 //!
 //! ```
 //! use mqload::net::websocket::{
@@ -42,9 +44,11 @@
 //! assert_eq!(mqtt_in, [0x20, 0x02, 0x00, 0x00]); // CONNACK, for the MQTT decoder
 //! ```
 
+pub mod client;
 pub mod frame;
 pub mod handshake;
 
+pub use client::{WsClient, WsError, WsStatus};
 pub use frame::{
     Control, Decoded, FrameDecoder, FrameError, FramesFrom, Opcode, encode_binary, encode_close,
     encode_frame, encode_pong,
