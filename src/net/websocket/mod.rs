@@ -1,7 +1,8 @@
 //! MQTT over WebSocket (RFC 6455, subprotocol `mqtt`), sans-IO: the client's opening
 //! handshake and the framing that carries MQTT's byte stream. The caller moves the bytes.
 //! [`WsClient`] puts the two together for one connection; the pieces below it are for a
-//! caller (or a server) that needs them apart.
+//! caller that needs them apart. A server reads upgrades with [`accept_upgrade`] and
+//! clients' masked frames with a [`FrameDecoder`] made for [`FramesFrom::Client`].
 //!
 //! A connection's life through the pieces, as a caller drives it (the bytes would come from the socket or TLS):
 //!
@@ -47,6 +48,7 @@
 pub mod client;
 pub mod frame;
 pub mod handshake;
+pub mod server;
 
 pub use client::{WsClient, WsError, WsStatus};
 pub use frame::{
@@ -54,3 +56,4 @@ pub use frame::{
     encode_frame, encode_pong,
 };
 pub use handshake::{ClientHandshake, HandshakeError, UpgradeRequest, accept_key};
+pub use server::{UpgradeRequestError, accept_upgrade, encode_bad_request};
