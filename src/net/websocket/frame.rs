@@ -98,10 +98,20 @@ pub fn encode_close(out: &mut Vec<u8>, code: u16, mask: [u8; 4]) {
     encode_frame(out, true, Opcode::Close, &code.to_be_bytes(), Some(mask));
 }
 
-/// XORs `bytes` with `mask`, `offset` bytes into the frame's payload.
+/// XORs `bytes` with `mask`, `offset` bytes into the frame's payload: four bytes at a time
+/// (a 32-bit word the compiler can widen), as this runs over every payload byte.
 fn apply_mask(bytes: &mut [u8], mask: [u8; 4], offset: usize) {
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte ^= mask[(offset + i) % 4];
+    let mut aligned = mask;
+    aligned.rotate_left(offset % 4);
+    let word = u32::from_ne_bytes(aligned);
+    let mut chunks = bytes.chunks_exact_mut(4);
+    for chunk in &mut chunks {
+        let mut four = [0u8; 4];
+        four.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u32::from_ne_bytes(four) ^ word).to_ne_bytes());
+    }
+    for (byte, m) in chunks.into_remainder().iter_mut().zip(aligned) {
+        *byte ^= m;
     }
 }
 
@@ -569,6 +579,23 @@ mod tests {
             decode_all(&mut server_side, &[0x82, 0x00], 1),
             Err(FrameError::WrongMasking)
         );
+    }
+
+    #[test]
+    fn masking_from_any_offset_matches_the_rfc_rule() {
+        // RFC 6455 §5.3: byte i is XORed with mask[i % 4], wherever a read starts.
+        let mask = [0x11, 0x22, 0x44, 0x88];
+        let original: Vec<u8> = (0..=40).collect();
+        for offset in 0..8 {
+            for len in 0..original.len() - offset {
+                let mut bytes = original[offset..offset + len].to_vec();
+                apply_mask(&mut bytes, mask, offset);
+                let expected: Vec<u8> = (0..len)
+                    .map(|i| original[offset + i] ^ mask[(offset + i) % 4])
+                    .collect();
+                assert_eq!(bytes, expected, "offset {offset} len {len}");
+            }
+        }
     }
 
     #[test]
