@@ -258,3 +258,170 @@ fn each_device_publishes_only_as_itself() {
         "only each device's own publishes arrive, in order"
     );
 }
+
+/// MQTT 3.1.1 CONNECT (clean session, keep-alive 30 s) then a QoS 1 PUBLISH per topic.
+fn connect_and_publish(client_id: &str, publishes: &[(&str, u16, &str)]) -> Vec<u8> {
+    fn packet(first_byte: u8, body: Vec<u8>) -> Vec<u8> {
+        assert!(
+            body.len() < 128,
+            "test packets fit a one-byte remaining length"
+        );
+        let mut packet = vec![first_byte, body.len() as u8];
+        packet.extend(body);
+        packet
+    }
+    let field = |text: &str| {
+        let mut out = (text.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out
+    };
+    let mut connect = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30];
+    connect.extend(field(client_id));
+    let mut out = packet(0x10, connect);
+    for (topic, packet_id, payload) in publishes {
+        let mut body = field(topic);
+        body.extend_from_slice(&packet_id.to_be_bytes());
+        body.extend_from_slice(payload.as_bytes());
+        out.extend(packet(0x32, body));
+    }
+    out
+}
+
+#[test]
+fn one_shared_tls_config_presents_each_devices_own_certificate() {
+    use mqload::net::device_cert::{DeviceCertError, DeviceCertResolver};
+    use mqload::net::resume::{self, ClientScope, TicketStore};
+    use rustls::pki_types::ServerName;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = work.path().join("certs");
+    let ca = DeviceCa::generate("mqload resolver test CA").expect("make a CA");
+    devices::write_devices(&certs, 3, &ca).expect("write the devices");
+    let client_cas = certs.join(devices::CA_CERT_FILE);
+
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(&mut broker, &pki, &client_cas, work.path());
+    let subscriber = Subscriber::start(&broker, "devices/#");
+
+    // One configuration for every device: shared roots and verifier, and the resolver.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(&pki.ca).expect("read root_ca.pem"))
+        .expect("add the CA");
+    let resolver = DeviceCertResolver::new(
+        format!("{}/device-{{i}}.pem.crt", certs.display()),
+        format!("{}/device-{{i}}.pem.key", certs.display()),
+        provider.clone(),
+    );
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(resolver)),
+    );
+    // Resumption must be per device too: with rustls' shared store, a second device would
+    // resume the first one's TLS session and the broker would take it for that device.
+    let tickets = Arc::new(TicketStore::new(16));
+    let config = resume::with_store(config, tickets.clone());
+    let connect = || {
+        let name = ServerName::try_from("localhost").expect("server name");
+        let conn = rustls::ClientConnection::new(config.clone(), name).expect("TLS client");
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", broker.port)).expect("connect");
+        tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+        rustls::StreamOwned::new(conn, tcp)
+    };
+
+    // Devices 0, 1, 2, then 0, 1, 2 again: the second round resumes each device's session.
+    for (round, device) in (0..2).flat_map(|round| (0..3u64).map(move |d| (round, d))) {
+        // The engine names the device around a connection's TLS calls; so does this test.
+        let _scope = ClientScope::enter(Some(device));
+        let own = format!("devices/device-{device}/t");
+        let other = format!("devices/device-{}/t", (device + 1) % 3);
+        let payload = format!("from device-{device}, round {round}");
+        let mut tls = connect();
+        let bytes = connect_and_publish(
+            &format!("resolver-{device}-{round}"),
+            &[(&own, 1, &payload), (&other, 2, "spoof")],
+        );
+        tls.write_all(&bytes).expect("TLS handshake and write");
+        let mut answers = [0u8; 12];
+        tls.read_exact(&mut answers).unwrap_or_else(|e| {
+            panic!(
+                "device {device}: no CONNACK and PUBACKs: {e}\n{}",
+                broker.log()
+            )
+        });
+        assert_eq!(
+            answers[..4],
+            [0x20, 2, 0, 0],
+            "device {device}: CONNACK accepted"
+        );
+        assert_eq!(
+            answers[4..],
+            [0x40, 2, 0, 1, 0x40, 2, 0, 2],
+            "device {device}: PUBACKs"
+        );
+        assert_eq!(DeviceCertResolver::take_error(), None);
+    }
+    let counts = tickets.counts();
+    assert!(counts.taken >= 3, "the second round resumed: {counts:?}");
+    let log = broker.log();
+    for round in 0..2 {
+        for device in 0..3 {
+            let connected =
+                format!("as resolver-{device}-{round} (p2, c1, k30, u'device-{device}')");
+            assert!(
+                log.contains(&connected),
+                "{connected} in the broker log:\n{log}"
+            );
+        }
+    }
+    let messages = subscriber.wait_for(6, WAIT);
+    // Give a wrongly delivered spoof the time to show up before judging.
+    std::thread::sleep(Duration::from_millis(300));
+    let seen: Vec<(String, String)> = subscriber
+        .messages()
+        .iter()
+        .map(|m| {
+            (
+                m.topic.clone(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(messages.len(), 6, "{log}");
+    let expected: Vec<(String, String)> = (0..2)
+        .flat_map(|r| (0..3).map(move |d| (r, d)))
+        .map(|(r, d)| {
+            (
+                format!("devices/device-{d}/t"),
+                format!("from device-{d}, round {r}"),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected, "each device wrote as itself only");
+
+    // A device without files sends no certificate: the broker refuses, the cause is named.
+    let _scope = ClientScope::enter(Some(9));
+    let mut tls = connect();
+    let refused = tls
+        .write_all(&connect_and_publish("resolver-9", &[]))
+        .and_then(|()| tls.read_exact(&mut [0u8; 4]));
+    assert!(
+        refused.is_err(),
+        "a device without a certificate must not connect"
+    );
+    assert!(matches!(
+        DeviceCertResolver::take_error(),
+        Some(DeviceCertError::Unreadable { path, .. }) if path.ends_with("device-9.pem.crt")
+    ));
+}

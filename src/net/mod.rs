@@ -1,6 +1,7 @@
 //! The byte stream under a session: TCP (mio, non-blocking) with optional rustls on top.
 
 pub mod bind;
+pub mod device_cert;
 pub mod resume;
 pub mod timestamp;
 pub mod tls;
