@@ -112,6 +112,14 @@ impl AmzDate {
         Ok(AmzDate { text })
     }
 
+    /// The time `time` names (the caller reads the clock, once per connect).
+    pub fn from_system_time(time: std::time::SystemTime) -> Result<AmzDate, SigningError> {
+        let secs = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        AmzDate::from_unix_seconds(secs)
+    }
+
     /// Reads `YYYYMMDDTHHMMSSZ` as written (digits and shape checked, not the calendar).
     pub fn parse(text: &str) -> Result<AmzDate, SigningError> {
         let bytes = text.as_bytes();
@@ -464,6 +472,15 @@ mod tests {
             Err(SigningError::TimeOutOfRange(
                 LAST_FOUR_DIGIT_YEAR_SECOND + 1
             ))
+        );
+    }
+
+    #[test]
+    fn amz_date_from_system_time_drops_the_fraction() {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_440_938_160_999);
+        assert_eq!(
+            AmzDate::from_system_time(time).unwrap().as_str(),
+            "20150830T123600Z"
         );
     }
 
