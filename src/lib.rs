@@ -1,6 +1,7 @@
 //! mqload: one host behaving like tens of thousands of MQTT-over-TLS devices, to load-test a broker.
 
 pub mod app;
+pub mod aws;
 pub mod broker;
 pub mod cli;
 pub mod delivery;
@@ -10,6 +11,7 @@ pub mod locust;
 pub mod mqtt;
 pub mod net;
 pub mod payload;
+pub mod pki;
 pub mod plan;
 pub mod report;
 pub mod scale;

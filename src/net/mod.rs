@@ -1,11 +1,13 @@
 //! The byte stream under a session: TCP (mio, non-blocking) with optional rustls on top.
 
 pub mod bind;
+pub mod device_cert;
 pub mod resume;
 pub mod timestamp;
 pub mod tls;
 pub mod tls_hint;
 pub mod transport;
+pub mod websocket;
 
 pub use timestamp::WakeClock;
 pub use tls::{TlsConfigError, TlsFiles, client_config, client_config_from_memory};

@@ -151,7 +151,8 @@ impl TicketStore {
     }
 }
 
-fn current() -> Option<u64> {
+/// The device this thread's TLS calls are for right now, if a [`ClientScope`] names one.
+pub fn current() -> Option<u64> {
     CURRENT.with(Cell::get)
 }
 

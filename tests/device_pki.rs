@@ -1,0 +1,427 @@
+//! A certificate per device, against a real broker: mosquitto with `require_certificate
+//! true`, `use_identity_as_username true` and the ACL `pattern write devices/%u/#`. Devices
+//! whose certificates `mqload::pki` made (under a CA it made, under a given CA, and for an
+//! RSA-2048 key made by openssl) publish to their own topics; a device using its
+//! certificate on another device's topic is refused (PUBACK 0x87 over MQTT 5), and a
+//! certificate from a CA the broker does not trust cannot connect.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Broker, Pki, Subscriber};
+use mqload::pki::devices::{self, DeviceCa};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Rewrites the broker's config for per-device identities and restarts it (`user root`,
+/// as scripts/mosquitto-conf.sh has, so it can read the temp files). The TLS
+/// listener trusts `client_cas`; the plain one serves the test's observer.
+fn configure_identity_broker(broker: &mut Broker, pki: &Pki, client_cas: &Path, dir: &Path) {
+    let acl = dir.join("acl");
+    fs::write(
+        &acl,
+        "# anonymous observers read everything under devices/\n\
+         topic read devices/#\n\
+         # a device writes only under its own certificate's CN\n\
+         pattern write devices/%u/#\n",
+    )
+    .expect("write the ACL");
+    let pki_dir = pki.dir.path();
+    let conf = format!(
+        "per_listener_settings false\n\
+         allow_anonymous true\n\
+         user root\n\
+         persistence false\n\
+         acl_file {acl}\n\
+         log_dest file {log}\n\
+         log_type error\nlog_type warning\nlog_type notice\nlog_type information\nlog_type subscribe\n\
+         listener {tls_port} 127.0.0.1\n\
+         cafile {cas}\n\
+         certfile {server_cert}\n\
+         keyfile {server_key}\n\
+         require_certificate true\n\
+         use_identity_as_username true\n\
+         listener {plain_port} 127.0.0.1\n",
+        acl = acl.display(),
+        log = broker.log_path().display(),
+        tls_port = broker.port,
+        cas = client_cas.display(),
+        server_cert = pki_dir.join("broker.crt").display(),
+        server_key = pki_dir.join("broker.key").display(),
+        plain_port = broker.plain_port,
+    );
+    fs::write(broker.conf_path(), conf).expect("write mosquitto.conf");
+    broker.restart();
+}
+
+/// `mosquitto_pub` over MQTT 5 at QoS 1 with a device's certificate and key.
+fn publish_as(
+    pki: &Pki,
+    broker: &Broker,
+    cert: &Path,
+    key: &Path,
+    topic: &str,
+    msg: &str,
+) -> Output {
+    Command::new(common::tool_path("mosquitto_pub").expect("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .arg("--cafile")
+        .arg(&pki.ca)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .args(["-V", "mqttv5", "-q", "1", "-t", topic, "-m", msg])
+        .output()
+        .expect("run mosquitto_pub")
+}
+
+fn expect_published(out: &Output, what: &str, broker: &Broker) {
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{what}: mosquitto_pub failed ({}): {}\nbroker log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        broker.log()
+    );
+}
+
+fn write_pem(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write PEM");
+    path
+}
+
+#[test]
+fn each_device_publishes_only_as_itself() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = work.path().join("certs");
+
+    // Two devices under a CA made here, written as `mqload pki devices 2 --out certs` would.
+    let made_ca = DeviceCa::generate("mqload test device CA").expect("make a CA");
+    devices::write_devices(&certs, 2, &made_ca).expect("write the devices");
+    let device = |index: u64| {
+        let (cert, key) = devices::device_file_names(index);
+        (certs.join(cert), certs.join(key))
+    };
+
+    // One device under a given CA: local-ca.sh's, whose key is PKCS#8 PEM.
+    let given_ca = DeviceCa::from_pem(
+        &fs::read(&pki.ca).expect("read root_ca.pem"),
+        &fs::read(pki.dir.path().join("ca.key")).expect("read ca.key"),
+    )
+    .expect("load the given CA");
+    let given = given_ca
+        .issue("device-given")
+        .expect("issue under the given CA");
+    let given_cert = write_pem(work.path(), "given.pem.crt", &given.cert_pem);
+    let given_key = write_pem(work.path(), "given.pem.key", &given.key_pem);
+
+    // One RSA-2048 device: ring cannot make RSA keys, so openssl makes the key.
+    let rsa_key = work.path().join("rsa.pem.key");
+    let genpkey = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&rsa_key)
+        .output()
+        .expect("run openssl genpkey");
+    assert!(genpkey.status.success(), "openssl genpkey failed");
+    let rsa = made_ca
+        .issue_for_key("device-rsa", &fs::read(&rsa_key).expect("read the RSA key"))
+        .expect("issue for an RSA key");
+    let rsa_cert = write_pem(work.path(), "rsa.pem.crt", &rsa.cert_pem);
+
+    // A device whose CA the broker does not trust.
+    let stranger = DeviceCa::generate("untrusted CA")
+        .and_then(|ca| ca.issue("device-0"))
+        .expect("issue under an untrusted CA");
+    let stranger_cert = write_pem(work.path(), "stranger.pem.crt", &stranger.cert_pem);
+    let stranger_key = write_pem(work.path(), "stranger.pem.key", &stranger.key_pem);
+
+    let client_cas = work.path().join("client_cas.pem");
+    let both = format!(
+        "{}{}",
+        made_ca.certificate_pem(),
+        fs::read_to_string(&pki.ca).expect("read root_ca.pem")
+    );
+    fs::write(&client_cas, both).expect("write the client CA bundle");
+    assert_eq!(
+        fs::read_to_string(certs.join(devices::CA_CERT_FILE)).expect("device_ca.pem written"),
+        made_ca.certificate_pem()
+    );
+
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(&mut broker, &pki, &client_cas, work.path());
+    let subscriber = Subscriber::start(&broker, "devices/#");
+
+    let (cert0, key0) = device(0);
+    let (cert1, key1) = device(1);
+    let out = publish_as(
+        &pki,
+        &broker,
+        &cert0,
+        &key0,
+        "devices/device-0/telemetry",
+        "zero",
+    );
+    expect_published(&out, "device-0 on its own topic", &broker);
+
+    let spoof = publish_as(
+        &pki,
+        &broker,
+        &cert0,
+        &key0,
+        "devices/device-1/telemetry",
+        "spoof",
+    );
+    let spoof_err = String::from_utf8_lossy(&spoof.stderr);
+    assert!(
+        spoof_err.contains("Not authorized"),
+        "device-0's certificate on device-1's topic must get PUBACK 0x87, got ({}): {spoof_err}",
+        spoof.status
+    );
+
+    let untrusted = publish_as(
+        &pki,
+        &broker,
+        &stranger_cert,
+        &stranger_key,
+        "devices/device-0/telemetry",
+        "stranger",
+    );
+    assert!(
+        !untrusted.status.success(),
+        "a certificate from an untrusted CA must not connect"
+    );
+
+    let out = publish_as(
+        &pki,
+        &broker,
+        &given_cert,
+        &given_key,
+        "devices/device-given/t",
+        "given",
+    );
+    expect_published(&out, "the given CA's device", &broker);
+    let out = publish_as(
+        &pki,
+        &broker,
+        &rsa_cert,
+        &rsa_key,
+        "devices/device-rsa/t",
+        "rsa",
+    );
+    expect_published(&out, "the RSA device", &broker);
+    let out = publish_as(
+        &pki,
+        &broker,
+        &cert1,
+        &key1,
+        "devices/device-1/telemetry",
+        "one",
+    );
+    expect_published(&out, "device-1 on its own topic", &broker);
+
+    let messages = subscriber.wait_for(4, WAIT);
+    let seen: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.topic.clone(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("devices/device-0/telemetry", "zero"),
+        ("devices/device-given/t", "given"),
+        ("devices/device-rsa/t", "rsa"),
+        ("devices/device-1/telemetry", "one"),
+    ]
+    .map(|(t, p)| (t.to_owned(), p.to_owned()));
+    assert_eq!(
+        seen, expected,
+        "only each device's own publishes arrive, in order"
+    );
+}
+
+/// MQTT 3.1.1 CONNECT (clean session, keep-alive 30 s) then a QoS 1 PUBLISH per topic.
+fn connect_and_publish(client_id: &str, publishes: &[(&str, u16, &str)]) -> Vec<u8> {
+    fn packet(first_byte: u8, body: Vec<u8>) -> Vec<u8> {
+        assert!(
+            body.len() < 128,
+            "test packets fit a one-byte remaining length"
+        );
+        let mut packet = vec![first_byte, body.len() as u8];
+        packet.extend(body);
+        packet
+    }
+    let field = |text: &str| {
+        let mut out = (text.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out
+    };
+    let mut connect = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30];
+    connect.extend(field(client_id));
+    let mut out = packet(0x10, connect);
+    for (topic, packet_id, payload) in publishes {
+        let mut body = field(topic);
+        body.extend_from_slice(&packet_id.to_be_bytes());
+        body.extend_from_slice(payload.as_bytes());
+        out.extend(packet(0x32, body));
+    }
+    out
+}
+
+#[test]
+fn one_shared_tls_config_presents_each_devices_own_certificate() {
+    use mqload::net::device_cert::{DeviceCertError, DeviceCertResolver};
+    use mqload::net::resume::{self, ClientScope, TicketStore};
+    use rustls::pki_types::ServerName;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = work.path().join("certs");
+    let ca = DeviceCa::generate("mqload resolver test CA").expect("make a CA");
+    devices::write_devices(&certs, 3, &ca).expect("write the devices");
+    let client_cas = certs.join(devices::CA_CERT_FILE);
+
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(&mut broker, &pki, &client_cas, work.path());
+    let subscriber = Subscriber::start(&broker, "devices/#");
+
+    // One configuration for every device: shared roots and verifier, and the resolver.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(&pki.ca).expect("read root_ca.pem"))
+        .expect("add the CA");
+    let resolver = DeviceCertResolver::new(
+        format!("{}/device-{{i}}.pem.crt", certs.display()),
+        format!("{}/device-{{i}}.pem.key", certs.display()),
+        provider.clone(),
+    );
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(resolver)),
+    );
+    // Resumption must be per device too: with rustls' shared store, a second device would
+    // resume the first one's TLS session and the broker would take it for that device.
+    let tickets = Arc::new(TicketStore::new(16));
+    let config = resume::with_store(config, tickets.clone());
+    let connect = || {
+        let name = ServerName::try_from("localhost").expect("server name");
+        let conn = rustls::ClientConnection::new(config.clone(), name).expect("TLS client");
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", broker.port)).expect("connect");
+        tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+        rustls::StreamOwned::new(conn, tcp)
+    };
+
+    // Devices 0, 1, 2, then 0, 1, 2 again: the second round resumes each device's session.
+    for (round, device) in (0..2).flat_map(|round| (0..3u64).map(move |d| (round, d))) {
+        // The engine names the device around a connection's TLS calls; so does this test.
+        let _scope = ClientScope::enter(Some(device));
+        let own = format!("devices/device-{device}/t");
+        let other = format!("devices/device-{}/t", (device + 1) % 3);
+        let payload = format!("from device-{device}, round {round}");
+        let mut tls = connect();
+        let bytes = connect_and_publish(
+            &format!("resolver-{device}-{round}"),
+            &[(&own, 1, &payload), (&other, 2, "spoof")],
+        );
+        tls.write_all(&bytes).expect("TLS handshake and write");
+        let mut answers = [0u8; 12];
+        tls.read_exact(&mut answers).unwrap_or_else(|e| {
+            panic!(
+                "device {device}: no CONNACK and PUBACKs: {e}\n{}",
+                broker.log()
+            )
+        });
+        assert_eq!(
+            answers[..4],
+            [0x20, 2, 0, 0],
+            "device {device}: CONNACK accepted"
+        );
+        assert_eq!(
+            answers[4..],
+            [0x40, 2, 0, 1, 0x40, 2, 0, 2],
+            "device {device}: PUBACKs"
+        );
+        assert_eq!(DeviceCertResolver::take_error(), None);
+    }
+    let counts = tickets.counts();
+    assert!(counts.taken >= 3, "the second round resumed: {counts:?}");
+    let log = broker.log();
+    for round in 0..2 {
+        for device in 0..3 {
+            let connected =
+                format!("as resolver-{device}-{round} (p2, c1, k30, u'device-{device}')");
+            assert!(
+                log.contains(&connected),
+                "{connected} in the broker log:\n{log}"
+            );
+        }
+    }
+    let messages = subscriber.wait_for(6, WAIT);
+    // Give a wrongly delivered spoof the time to show up before judging.
+    std::thread::sleep(Duration::from_millis(300));
+    let seen: Vec<(String, String)> = subscriber
+        .messages()
+        .iter()
+        .map(|m| {
+            (
+                m.topic.clone(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(messages.len(), 6, "{log}");
+    let expected: Vec<(String, String)> = (0..2)
+        .flat_map(|r| (0..3).map(move |d| (r, d)))
+        .map(|(r, d)| {
+            (
+                format!("devices/device-{d}/t"),
+                format!("from device-{d}, round {r}"),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected, "each device wrote as itself only");
+
+    // A device without files sends no certificate: the broker refuses, the cause is named.
+    let _scope = ClientScope::enter(Some(9));
+    let mut tls = connect();
+    let refused = tls
+        .write_all(&connect_and_publish("resolver-9", &[]))
+        .and_then(|()| tls.read_exact(&mut [0u8; 4]));
+    assert!(
+        refused.is_err(),
+        "a device without a certificate must not connect"
+    );
+    assert!(matches!(
+        DeviceCertResolver::take_error(),
+        Some(DeviceCertError::Unreadable { path, .. }) if path.ends_with("device-9.pem.crt")
+    ));
+}
