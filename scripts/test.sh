@@ -71,6 +71,17 @@ if ! "$venv/bin/locust" --version 2>/dev/null | grep -q "^locust $LOCUST_VERSION
 fi
 "$venv/bin/locust" --version
 
+section "botocore for the SigV4 cross-check (pinned, in target/aws-venv)"
+# tests/aws_sigv4.rs compares mqload's presigned AWS IoT URLs with botocore's.
+BOTOCORE_VERSION=1.44.18
+aws_venv=target/aws-venv
+if ! "$aws_venv/bin/python" -c "import botocore, sys; sys.exit(botocore.__version__ != '$BOTOCORE_VERSION')" 2>/dev/null; then
+    rm -rf "$aws_venv"
+    python3 -m venv "$aws_venv"
+    "$aws_venv/bin/pip" install --quiet --disable-pip-version-check "botocore==$BOTOCORE_VERSION"
+fi
+"$aws_venv/bin/python" -c "import botocore; print('botocore', botocore.__version__)"
+
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
