@@ -143,6 +143,11 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             only_summary: cli.only_summary,
             print_interval: Duration::from_secs(2),
             target_users: plan.users,
+            csv_layout: crate::report::csv::CsvLayout {
+                full_history: cli.csv_full_history,
+                users: plan.users,
+                spawn_rate: plan.spawn_rate,
+            },
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
