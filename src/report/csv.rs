@@ -324,18 +324,10 @@ fn percentile_fields(row: &RowStats, values_us: &[u64; 11]) -> Vec<String> {
         .collect()
 }
 
-/// Locust's `bucket_response_time` over microseconds: whole milliseconds below 100 ms, then
-/// tens, hundreds and thousands of milliseconds, halves to even (Python's `round`).
-pub fn locust_bucket_ms(us: u64) -> u64 {
-    let unit_us = match us {
-        0..100_000 => 1_000,
-        100_000..1_000_000 => 10_000,
-        1_000_000..10_000_000 => 100_000,
-        _ => 1_000_000,
-    };
-    let (whole, rest) = (us / unit_us, us % unit_us);
-    let up = 2 * rest > unit_us || (2 * rest == unit_us && whole % 2 == 1);
-    (whole + u64::from(up)) * unit_us / 1_000
+/// Locust's `bucket_response_time` of a time in microseconds (the one the Locust worker
+/// reports with).
+fn locust_bucket_ms(us: u64) -> u64 {
+    crate::locust::stats::locust_bucket(us as f64 / 1_000.0)
 }
 
 /// `x` as Python's `repr(float)` writes it: the shortest digits that read back the same,
