@@ -61,6 +61,9 @@ pub fn run(cli: &Cli) -> u8 {
     };
     let plan = match plan_for(cli, embedded.as_ref()) {
         Ok(plan) => Arc::new(plan),
+        Err(e @ PlanError::Unresolvable { .. }) if cli.dry_run => {
+            return dry_run_unresolved(cli, &e);
+        }
         Err(e) => {
             eprintln!("mqload: error: {e}");
             return EXIT_CONFIG;
@@ -102,6 +105,8 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     let report_files = ReportFiles {
         json: cli.report_json.clone(),
         html: cli.html.clone(),
+        csv: cli.csv.clone(),
+        csv_full_history: cli.csv_full_history,
     };
     if let Err(e) = report_files.check() {
         eprintln!("mqload: error: {e}");
@@ -111,25 +116,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         eprintln!("mqload: error: {line}");
         return EXIT_CONFIG;
     }
-    eprintln!(
-        "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
-        plan.users,
-        plan.spawn_rate,
-        plan.threads,
-        plan.host,
-        plan.addrs[0].port(),
-        if plan.tls.is_some() {
-            "TLS"
-        } else {
-            "plain TCP"
-        },
-        plan.qos as u8,
-        plan.throughput,
-        plan.run_id,
-        plan.run_time
-            .map(|t| format!(", stopping after {}", humanize(t)))
-            .unwrap_or_else(|| ", until Ctrl-C".into()),
-    );
+    eprintln!("{}", plan_line(&plan));
     if let Err(e) = guard_run(cli, &plan) {
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
@@ -148,6 +135,11 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             only_summary: cli.only_summary,
             print_interval: Duration::from_secs(2),
             target_users: plan.users,
+            csv_layout: crate::report::csv::CsvLayout {
+                full_history: cli.csv_full_history,
+                users: plan.users,
+                spawn_rate: plan.spawn_rate,
+            },
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
@@ -270,6 +262,51 @@ fn lost_line(stats: &Snapshot) -> Option<String> {
     Some(format!(
         "mqload: {sentence} (see the Delivery line); exiting with --exit-code-on-error"
     ))
+}
+
+/// The run in one line: users, spawn rate, threads, broker, QoS, rate, run id and end.
+fn plan_line(plan: &RunPlan) -> String {
+    format!(
+        "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
+        plan.users,
+        plan.spawn_rate,
+        plan.threads,
+        plan.host,
+        plan.addrs[0].port(),
+        if plan.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
+        plan.qos as u8,
+        plan.throughput,
+        plan.run_id,
+        plan.run_time
+            .map(|t| format!(", stopping after {}", humanize(t)))
+            .unwrap_or_else(|| ", until Ctrl-C".into()),
+    )
+}
+
+/// `--dry-run` when the broker host does not resolve here (no DNS, or a name only the
+/// target network knows): the plan, offered load and estimate need no address, so they are
+/// printed first, planned against a stand-in loopback address that is never connected to;
+/// then the resolution failure, and exit 2.
+fn dry_run_unresolved(cli: &Cli, unresolved: &PlanError) -> u8 {
+    let mut stand_in = cli.clone();
+    stand_in.host = Some("127.0.0.1".to_owned());
+    stand_in.server_name = cli.server_name.clone().or_else(|| cli.host.clone());
+    match RunPlan::from_cli(&stand_in) {
+        Ok(mut plan) => {
+            plan.host = cli.host.clone().unwrap_or_default();
+            eprintln!("{}", plan_line(&plan));
+            if let Err(e) = guard_run(cli, &plan) {
+                eprintln!("mqload: error: {e}");
+            }
+        }
+        Err(e) => eprintln!("mqload: error: {e}"),
+    }
+    eprintln!("mqload: error: {unresolved}");
+    EXIT_CONFIG
 }
 
 /// Prints the offered load; for AWS IoT Core also the cost estimate and quota warnings, and

@@ -329,7 +329,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
     let mut collector = Collector::new(names, options.target_users);
     collector.subscribers = options.subscribers;
     let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
-        report::csv::CsvFiles::create(prefix)
+        report::csv::CsvFiles::create(prefix, options.csv_layout)
             .map_err(report_csv_error)
             .ok()
     });
@@ -549,6 +549,11 @@ mod tests {
                 status_line: false,
                 run_time: None,
                 target_users,
+                csv_layout: crate::report::csv::CsvLayout {
+                    full_history: true,
+                    users: target_users,
+                    spawn_rate: 0.0,
+                },
                 subscribers: 0,
             },
         );
@@ -580,17 +585,21 @@ mod tests {
         let lines: Vec<&str> = stats.split("\r\n").collect();
         assert_eq!(lines[0], report::csv::STATS_HEADER);
         assert!(lines[1].starts_with("MQTT,connect,2,1,"), "{}", lines[1]);
-        assert!(lines[2].starts_with("MQTT,publish:1:t,1000,1,0.50,0.50,0.00,1.00,"));
+        assert!(
+            lines[2].starts_with("MQTT,publish:1:t,1000,1,"),
+            "{}",
+            lines[2]
+        );
         assert!(lines[3].starts_with(",Aggregated,1002,2,"), "{}", lines[3]);
         let history = read("_stats_history.csv");
         let history: Vec<&str> = history.split("\r\n").collect();
         assert_eq!(history[0], report::csv::HISTORY_HEADER);
         assert!(
-            history[1].contains(",7,MQTT,connect,"),
-            "users connected: {}",
+            history[1].contains(",10,MQTT,connect,"),
+            "users spawned: {}",
             history[1]
         );
-        assert!(history[3].contains(",7,,Aggregated,"), "{}", history[3]);
+        assert!(history[3].contains(",10,,Aggregated,"), "{}", history[3]);
         let failures = read("_failures.csv");
         assert!(
             failures.contains("MQTT,publish:1:t,timeout,1,"),

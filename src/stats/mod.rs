@@ -56,9 +56,10 @@ pub struct ReportOptions {
     pub only_summary: bool,
     /// Time between console tables (Locust: 2 s).
     pub print_interval: Duration,
-    /// Target number of users, for the summary (the history CSV's "User Count" is the
-    /// number of users actually connected, from the workers' gauges).
+    /// Target number of users, for the summary.
     pub target_users: u64,
+    /// `--csv-full-history` and the spawn schedule behind the history's "User Count".
+    pub csv_layout: crate::report::csv::CsvLayout,
     /// Redraw a live status line between tables (only when stdout is a terminal).
     pub status_line: bool,
     /// The planned run time, for the status line's "elapsed / run time".
