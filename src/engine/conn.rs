@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::schedule::PublishSchedule;
 use crate::delivery::SubscriberTracker;
 use crate::net::Transport;
 use crate::session::{Session, Unacked};
@@ -40,15 +41,12 @@ pub struct Conn {
     pub attempt_started: Instant,
     /// When the next Idle phase ends (spawn time or end of backoff).
     pub idle_until: Instant,
-    /// When the next message is due by the plan (`first + k * period`, kept exact in integer
-    /// nanoseconds by adding the period).
-    pub next_due: Instant,
+    /// The absolute publish plan: when the next message is due, and what was held back.
+    pub schedule: PublishSchedule,
     /// Messages built for this client so far (`info.seq`).
     pub seq: u64,
     /// The socket reported readable and has not been drained to `WouldBlock` since.
     pub readable: bool,
-    /// Due messages are waiting for the broker (socket, TLS buffer or in-flight window full).
-    pub held_back: bool,
     /// CONNACK was accepted at least once (so a reconnect has missed messages to count).
     pub ever_connected: bool,
     /// Packet id the next session starts from (carried across reconnects).
@@ -99,10 +97,9 @@ impl Conn {
             session: None,
             attempt_started: start,
             idle_until: start,
-            next_due: start,
+            schedule: PublishSchedule::new(start),
             seq: 0,
             readable: false,
-            held_back: false,
             ever_connected: false,
             next_packet_id: 1,
             carried: None,

@@ -4,6 +4,7 @@ mod churn;
 mod conn;
 pub mod control;
 mod gate;
+mod schedule;
 mod subscriber;
 pub mod wheel;
 mod worker;

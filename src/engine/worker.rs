@@ -35,8 +35,6 @@ const TICK_NANOS: u64 = 250_000;
 const EPOLL_RESOLUTION: Duration = Duration::from_millis(1);
 /// Statistics go to the collector this often.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// The seed waits this long after connecting before its first publish.
-const FIRST_PUBLISH_DELAY: Duration = Duration::from_secs(1);
 
 /// Why a worker thread could not run.
 #[derive(Debug)]
@@ -355,7 +353,7 @@ impl Shared<'_> {
                         .as_ref()
                         .is_some_and(|s| s.can_publish(self.plan.qos));
                 if !blocked && !self.plan.scale.connect_only {
-                    wake = wake.min(conn.next_due);
+                    wake = wake.min(conn.schedule.next_due());
                 }
                 // Once past, acks (readable events) wake it to retire.
                 if let Some(retire) = conn.retire_at.filter(|&t| t > now) {
@@ -478,25 +476,17 @@ impl Shared<'_> {
                     ) {
                         continue;
                     }
-                    let first_due = now + FIRST_PUBLISH_DELAY;
-                    if conn.ever_connected
-                        && conn.next_due < first_due
-                        && !self.plan.scale.connect_only
-                    {
-                        // Reconnected: what fell due while disconnected was never sent.
-                        let missed = first_due
-                            .duration_since(conn.next_due)
-                            .as_nanos()
-                            .div_ceil(self.period.as_nanos());
+                    // The first CONNACK anchors the plan; a reconnect resumes it at its next
+                    // slot, and what fell due while the connection was down was never sent.
+                    let missed = conn.schedule.connected(now, self.period);
+                    if missed > 0 && !self.plan.scale.connect_only {
                         self.stats.record_untimed_failures(
                             NAME_PUBLISH,
-                            u64::try_from(missed).unwrap_or(u64::MAX),
+                            missed,
                             "not connected when due",
                         );
                     }
                     conn.ever_connected = true;
-                    conn.next_due = first_due;
-                    conn.held_back = false;
                 }
                 Event::Acked(done) => {
                     let latency = done.acked.saturating_duration_since(done.due);
@@ -624,12 +614,11 @@ impl Shared<'_> {
         else {
             return Ok(());
         };
-        while conn.next_due <= now {
+        while let Some(due) = conn.schedule.due(now) {
             if transport.has_backlog() || !session.can_publish(qos) {
-                conn.held_back = true;
+                conn.schedule.hold_back();
                 return Ok(());
             }
-            let due = conn.next_due;
             self.payload.build(
                 conn.user,
                 &conn.client_id,
@@ -641,12 +630,12 @@ impl Shared<'_> {
                 .publish(&conn.topic, &self.body, qos, due, now)
                 .map_err(|e| e.to_string())?;
             conn.seq += 1;
-            conn.next_due += self.period;
+            let held_back = conn.schedule.sent(self.period);
             let delivery = self.stats.delivery();
             delivery.sent += 1;
             delivery.expected += conn.expected_copies;
             let lag = micros(now.saturating_duration_since(due));
-            if conn.held_back {
+            if held_back {
                 self.stats.record_held_back(lag);
             } else {
                 self.stats.record_send_lag(lag);
@@ -660,7 +649,7 @@ impl Shared<'_> {
                 send_pending(transport, session, now)?;
             }
         }
-        conn.held_back = false;
+        conn.schedule.caught_up();
         Ok(())
     }
 

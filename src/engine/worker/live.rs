@@ -116,10 +116,10 @@ impl Shared<'_> {
                     self.schedule(slot, conn, at);
                 }
                 Phase::Draining => {
-                    // Not disconnected yet: carry on publishing from now.
+                    // Not disconnected yet: carry on publishing at the plan's next slot.
                     conn.phase = Phase::Connected;
                     conn.drain_until = None;
-                    conn.next_due = conn.next_due.max(now);
+                    conn.schedule.skip_to(now, self.period);
                     self.drive(slot, conn, now);
                 }
                 Phase::Idle | Phase::Connecting | Phase::Connected => {}
