@@ -284,10 +284,35 @@ impl Shared<'_> {
                     conn.phase = Phase::Draining;
                     self.drive(slot, conn, now);
                 }
-                Phase::Idle | Phase::Connecting => self.close(conn),
+                Phase::Connecting => {
+                    self.unfinished_connect(conn, now);
+                    self.close(conn);
+                }
+                Phase::Idle => self.close(conn),
                 Phase::Draining | Phase::Closed => {}
             }
         }
+    }
+
+    /// The run ended during a connection attempt: a failed connect, with the step it was at.
+    fn unfinished_connect(&mut self, conn: &mut Conn, now: Instant) {
+        let tcp_done = conn
+            .transport
+            .as_mut()
+            .is_some_and(|t| matches!(t.check_connected(), Ok(true)));
+        let tls_done = !conn
+            .transport
+            .as_ref()
+            .is_some_and(Transport::tls_handshaking);
+        let reason = match (tcp_done, tls_done) {
+            (false, _) => "TCP connect not finished before the run ended",
+            (true, false) => "TLS handshake not finished before the run ended",
+            (true, true) => "no CONNACK before the run ended",
+        };
+        let took = now.saturating_duration_since(conn.attempt_started);
+        self.stats
+            .record_failure(NAME_CONNECT, micros(took), reason);
+        self.stats.connections().failed_attempts += 1;
     }
 
     /// Everything a device has to do now: socket IO, session events, publishes, timers.
