@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use crate::delivery::MIN_TRACKED_PUBLISHERS;
 use crate::engine::conn::{Conn, Phase};
-use crate::engine::control::{Control, share};
+use crate::engine::order::{Control, share};
 use crate::engine::subscriber;
 use crate::plan::expand_template;
 
