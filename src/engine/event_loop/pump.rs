@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use super::drive::DeviceError;
 use super::{Shared, micros};
-use crate::engine::churn;
 use crate::engine::conn::{Conn, Phase};
 use crate::engine::subscriber;
+use crate::engine::{churn, drain};
 use crate::mqtt::QoS;
 use crate::net::Transport;
 use crate::plan::{NAME_DISCONNECT, NAME_PUBLISH};
@@ -163,10 +163,6 @@ impl Shared<'_> {
     /// Whether a draining device may disconnect: a publisher once its acks are in or its
     /// deadline passed; a subscriber after the publishers, with a grace, or a hard limit.
     fn drain_done(&mut self, conn: &mut Conn, now: Instant) -> bool {
-        let expired = self
-            .stop_deadline
-            .or(conn.drain_until)
-            .is_some_and(|d| now >= d);
         match (conn.subscriber.as_mut(), self.stop_deadline) {
             (Some(state), Some(deadline)) => subscriber::may_leave(
                 state,
@@ -174,7 +170,10 @@ impl Shared<'_> {
                 now,
                 deadline + subscriber::DRAIN_GRACE,
             ),
-            _ => conn.session.as_ref().is_none_or(|s| s.inflight_len() == 0) || expired,
+            _ => {
+                let inflight = conn.session.as_ref().map_or(0, Session::inflight_len);
+                drain::publisher_done(inflight, self.stop_deadline.or(conn.drain_until), now)
+            }
         }
     }
 }
