@@ -121,6 +121,11 @@ impl Transport {
         Some(kind == rustls::HandshakeKind::Resumed)
     }
 
+    /// Whether a TLS handshake is still under way (false without TLS).
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+    }
+
     /// The socket, for registering with mio.
     pub fn socket(&mut self) -> &mut TcpStream {
         &mut self.tcp
