@@ -1,116 +1,35 @@
-//! One simulated device: its connection phase, its publish plan, and its reconnect backoff.
+//! The event loop's slot for one device: the sans-IO [`Device`], its socket, and the loop's
+//! own bookkeeping (readiness, timer entry, connect-gate turn). Also the reconnect backoff.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::schedule::PublishSchedule;
-use crate::delivery::SubscriberTracker;
+use super::device::Device;
 use crate::net::Transport;
-use crate::session::{Session, Unacked};
 
-/// Where a device is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Not started yet (spawn schedule) or waiting out a reconnect backoff.
-    Idle,
-    /// TCP, TLS and CONNECT under way.
-    Connecting,
-    /// CONNACK accepted; publishing.
-    Connected,
-    /// Stopping: waiting for outstanding acks before DISCONNECT.
-    Draining,
-    /// Finished for good.
-    Closed,
-}
-
-/// A device and its connection.
+/// A device and the socket the loop keeps for it.
 #[derive(Debug)]
 pub struct Conn {
-    /// Global user index (`{i}`).
-    pub user: u64,
-    /// MQTT client id.
-    pub client_id: String,
-    /// Topic its messages go to.
-    pub topic: String,
-    /// Life phase.
-    pub phase: Phase,
+    /// Every protocol, schedule and lifecycle decision.
+    pub device: Device,
     /// Socket (with TLS) while connecting or connected.
     pub transport: Option<Transport>,
-    /// MQTT state while connecting or connected.
-    pub session: Option<Session>,
-    /// When the current connection attempt started.
-    pub attempt_started: Instant,
-    /// When the next Idle phase ends (spawn time or end of backoff).
-    pub idle_until: Instant,
-    /// The absolute publish plan: when the next message is due, and what was held back.
-    pub schedule: PublishSchedule,
-    /// Messages built for this client so far (`info.seq`).
-    pub seq: u64,
     /// The socket reported readable and has not been drained to `WouldBlock` since.
     pub readable: bool,
-    /// CONNACK was accepted at least once (so a reconnect has missed messages to count).
-    pub ever_connected: bool,
-    /// Packet id the next session starts from (carried across reconnects).
-    pub next_packet_id: u16,
-    /// Publishes a dropped connection left unacknowledged, for the next one (clean session off).
-    pub carried: Option<Unacked>,
-    /// Failed connection attempts in a row (for the backoff).
-    pub failures_in_row: u32,
     /// Tick of the wheel entry that is current for this device.
     pub scheduled_tick: Option<u64>,
-    /// `--connection-lifetime`: when this connection retires.
-    pub retire_at: Option<Instant>,
-    /// The connection under way replaces one that retired (churn), not one that failed.
-    pub churned: bool,
     /// Its turn to connect came after waiting at the gate (`--max-connecting`).
     pub admitted: bool,
-    /// When a controller removed this user: how long it may wait for its acks.
-    pub drain_until: Option<Instant>,
-    /// Subscriber copies each message of this publisher should reach (subscribers whose
-    /// filter matches its topic).
-    pub expected_copies: u64,
-    /// Set for a subscriber (`--subscribers`): it subscribes, checks, never publishes.
-    pub subscriber: Option<Box<SubscriberState>>,
-}
-
-/// What a subscriber keeps across its reconnects.
-#[derive(Debug)]
-pub struct SubscriberState {
-    /// Per-publisher sequence windows.
-    pub tracker: SubscriberTracker,
-    /// A SUBACK granted the current connection's subscription.
-    pub subscribed: bool,
-    /// A SUBACK (granted or refused) arrived at least once.
-    pub ever_answered: bool,
-    /// When the run stopped and every publisher had closed, as this subscriber first saw it.
-    pub quiet_since: Option<Instant>,
 }
 
 impl Conn {
-    /// A device that first connects at `start`.
-    pub fn new(user: u64, client_id: String, topic: String, start: Instant) -> Conn {
+    /// The loop's slot for `device`, no socket yet.
+    pub fn new(device: Device) -> Conn {
         Conn {
-            user,
-            client_id,
-            topic,
-            phase: Phase::Idle,
+            device,
             transport: None,
-            session: None,
-            attempt_started: start,
-            idle_until: start,
-            schedule: PublishSchedule::new(start),
-            seq: 0,
             readable: false,
-            ever_connected: false,
-            next_packet_id: 1,
-            carried: None,
-            failures_in_row: 0,
             scheduled_tick: None,
-            expected_copies: 0,
-            subscriber: None,
-            retire_at: None,
-            churned: false,
             admitted: false,
-            drain_until: None,
         }
     }
 }

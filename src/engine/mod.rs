@@ -3,6 +3,7 @@
 mod churn;
 mod conn;
 pub mod control;
+mod device;
 mod drain;
 mod event_loop;
 mod gate;
