@@ -215,20 +215,30 @@ fn a_publisher_keeps_its_plan_through_a_stall_a_drop_and_a_reconnect() {
     let t0 = Instant::now();
     let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
     let mut device = Device::new(0, "dev-0".into(), "t/0".into(), t0);
+    let first = connect_and_publish_five(&mut device, &mut env, t0);
+    stall_for_250_ms(&mut device, &mut env, first);
+    drop_and_reconnect(&mut device, &mut env, first);
+}
 
+/// Connects at `t0` and publishes five on time; returns when the first was due.
+fn connect_and_publish_five(
+    device: &mut Device,
+    env: &mut Env<'_, Recorder>,
+    t0: Instant,
+) -> Instant {
     // Connect: CONNECT, CONNACK 5 ms later; the first message is due 1 s after the CONNACK.
-    let connack = connect(&mut device, &mut env, t0, 5 * MS);
-    assert!(pump(&mut device, &mut env, connack, false).is_empty());
+    let connack = connect(device, env, t0, 5 * MS);
+    assert!(pump(device, env, connack, false).is_empty());
     assert_eq!(device.phase(), Phase::Connected);
     assert_eq!(env.stats.take_successes(NAME_CONNECT), vec![5000]);
     assert_eq!(env.connected, 1);
     let first = connack + FIRST_PUBLISH_DELAY_FOR_TESTS;
-    assert_eq!(device.poll_timeout(connack, &env, false), first);
+    assert_eq!(device.poll_timeout(connack, env, false), first);
 
     // Five on time, each acked 2 ms later: latency from the due time.
     for k in 0..5u32 {
         let due = first + PERIOD * k;
-        let sent = pump(&mut device, &mut env, due, false);
+        let sent = pump(device, env, due, false);
         assert_eq!(
             sent,
             vec![Sent::Publish {
@@ -237,18 +247,22 @@ fn a_publisher_keeps_its_plan_through_a_stall_a_drop_and_a_reconnect() {
                 topic: "t/0".into()
             }]
         );
-        feed(&mut device, Packet::PubAck(k as u16 + 1), due + 2 * MS);
-        assert!(pump(&mut device, &mut env, due + 2 * MS, false).is_empty());
+        feed(device, Packet::PubAck(k as u16 + 1), due + 2 * MS);
+        assert!(pump(device, env, due + 2 * MS, false).is_empty());
     }
     assert_eq!(env.stats.send_lags, vec![0; 5]);
     assert_eq!(env.stats.take_successes(NAME_PUBLISH), vec![2000; 5]);
+    first
+}
 
+/// The socket stays full for 250 ms, from the sixth message on.
+fn stall_for_250_ms(device: &mut Device, env: &mut Env<'_, Recorder>, first: Instant) {
     // A 250 ms stall: the socket stays full while the slots at 50 .. 290 ms fall due.
     for k in 5..30u32 {
-        assert!(pump(&mut device, &mut env, first + PERIOD * k, true).is_empty());
+        assert!(pump(device, env, first + PERIOD * k, true).is_empty());
     }
     let unblocked = first + 295 * MS;
-    let sent = pump(&mut device, &mut env, unblocked, false);
+    let sent = pump(device, env, unblocked, false);
     // Exactly 25 held back, each late from its own due time; the plan did not slide.
     assert_eq!(publish_ids(&sent), (6..=30).collect::<Vec<u16>>());
     let expected_lags: Vec<u64> = (5..30u32)
@@ -262,21 +276,24 @@ fn a_publisher_keeps_its_plan_through_a_stall_a_drop_and_a_reconnect() {
     );
     let acked = unblocked + MS;
     for id in 6..=30u16 {
-        feed(&mut device, Packet::PubAck(id), acked);
+        feed(device, Packet::PubAck(id), acked);
     }
-    pump(&mut device, &mut env, acked, false);
+    pump(device, env, acked, false);
     let expected_latencies: Vec<u64> = (5..30u32)
         .map(|k| us(acked - (first + PERIOD * k)))
         .collect();
     assert_eq!(env.stats.take_successes(NAME_PUBLISH), expected_latencies);
-    assert_eq!(device.poll_timeout(acked, &env, false), first + 300 * MS);
-    let sent = pump(&mut device, &mut env, first + 300 * MS, false);
+    assert_eq!(device.poll_timeout(acked, env, false), first + 300 * MS);
+    let sent = pump(device, env, first + 300 * MS, false);
     assert_eq!(publish_ids(&sent), vec![31]);
     assert_eq!(env.stats.send_lags.len(), 6, "back on time");
+}
 
+/// The broker drops the connection at 305 ms; the device is back at 460 ms.
+fn drop_and_reconnect(device: &mut Device, env: &mut Env<'_, Recorder>, first: Instant) {
     // The broker drops the connection 5 ms later, message 31 unacked.
     let dropped = first + 305 * MS;
-    device.failed(dropped, &mut env, "closed by the broker");
+    device.failed(dropped, env, "closed by the broker");
     assert_eq!(device.poll_close(), Some(Close::Abrupt));
     assert_eq!(device.phase(), Phase::Idle);
     assert_eq!(env.connected, 0);
@@ -296,21 +313,21 @@ fn a_publisher_keeps_its_plan_through_a_stall_a_drop_and_a_reconnect() {
     let backoff = device.idle_until() - dropped;
     assert!(backoff >= 50 * MS && backoff < 150 * MS, "{backoff:?}");
     assert_eq!(
-        device.poll_start(dropped, &mut env),
+        device.poll_start(dropped, env),
         Start::At(device.idle_until())
     );
 
     // Reconnected at 460 ms (after any backoff), CONNACK 4 ms later: the slots 310 .. 460 ms
     // fell due while down and count as missed, and publishing resumes at the next slot.
-    let back = connect(&mut device, &mut env, first + 460 * MS, 4 * MS);
-    assert!(pump(&mut device, &mut env, back, false).is_empty());
+    let back = connect(device, env, first + 460 * MS, 4 * MS);
+    assert!(pump(device, env, back, false).is_empty());
     assert_eq!(
         env.stats.untimed,
         vec![(NAME_PUBLISH, 16, "not connected when due".to_owned())]
     );
     assert_eq!(env.stats.connections.reconnects, 1);
-    assert_eq!(device.poll_timeout(back, &env, false), first + 470 * MS);
-    let sent = pump(&mut device, &mut env, first + 470 * MS, false);
+    assert_eq!(device.poll_timeout(back, env, false), first + 470 * MS);
+    let sent = pump(device, env, first + 470 * MS, false);
     assert_eq!(publish_ids(&sent), vec![32], "packet ids go on");
     assert_eq!(env.stats.send_lags.last(), Some(&0));
     assert_eq!(env.stats.delivery.sent, 32);
@@ -407,10 +424,18 @@ fn a_stopping_publisher_waits_for_its_acks_then_disconnects() {
     );
     assert_eq!(env.stats.take_successes(NAME_DISCONNECT), vec![0]);
     assert!(env.stats.failures.is_empty());
+}
 
-    // Another whose acks never come: at the deadline they count failed, then DISCONNECT.
+#[test]
+fn a_stopping_publisher_whose_acks_never_come_leaves_at_the_deadline() {
+    let plan = plan(&[]);
+    let gate = DeliveryGate::new(0, 1);
+    let t0 = Instant::now();
+    let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
+    let first = t0 + 5 * MS + FIRST_PUBLISH_DELAY_FOR_TESTS;
+    let stop = first + 15 * MS;
+    // Its acks never come: at the deadline they count failed, then DISCONNECT.
     let mut late = Device::new(1, "dev-1".into(), "t/1".into(), t0);
-    env.stop_deadline = None;
     let connack = connect(&mut late, &mut env, t0, 5 * MS);
     pump(&mut late, &mut env, connack, false);
     pump(&mut late, &mut env, first, false);
@@ -431,14 +456,20 @@ fn a_stopping_publisher_waits_for_its_acks_then_disconnects() {
             "no ack before the stop timeout".to_owned()
         )]
     );
+}
 
-    // One still connecting when the run ends: a failed connect naming the step.
+#[test]
+fn a_device_still_connecting_when_the_run_stops_is_a_failed_connect_naming_its_step() {
+    let plan = plan(&[]);
+    let gate = DeliveryGate::new(0, 1);
+    let t0 = Instant::now();
+    let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
+    let stop = t0 + 40 * MS;
     let mut connecting = Device::new(2, "dev-2".into(), "t/2".into(), t0);
-    env.stop_deadline = None;
     assert_eq!(connecting.poll_start(t0, &mut env), Start::Now);
     connecting.begin_attempt(t0, &mut env).expect("CONNECT");
     env.stop_deadline = Some(stop + plan.stop_timeout);
-    connecting.stop(t0 + 40 * MS, &mut env, AttemptStep::Tls);
+    connecting.stop(stop, &mut env, AttemptStep::Tls);
     assert_eq!(connecting.phase(), Phase::Closed);
     assert_eq!(
         env.stats.failures.last(),
