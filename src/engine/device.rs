@@ -218,19 +218,25 @@ impl Device {
 
     /// Whether a CONNACK was accepted since the last call (the loop then records how its
     /// TLS handshake went).
+    #[inline]
     pub fn take_connected(&mut self) -> bool {
         std::mem::take(&mut self.just_connected)
     }
 
     /// The socket must be dropped now, and how. Taken once.
+    #[inline]
     pub fn poll_close(&mut self) -> Option<Close> {
         self.close.take()
     }
 
-    /// An idle device: whether to open a connection at `now`.
+    /// An idle device: whether to open a connection at `now`. A device that is not idle
+    /// opens none: `Start::Closed` when it ended, else `Start::At(now)` (its attempt or
+    /// connection is under way).
     pub fn poll_start<S: StatsSink>(&mut self, now: Instant, env: &mut Env<'_, S>) -> Start {
-        if self.phase != Phase::Idle {
-            return Start::At(now);
+        match self.phase {
+            Phase::Idle => {}
+            Phase::Closed => return Start::Closed,
+            Phase::Connecting | Phase::Connected | Phase::Draining => return Start::At(now),
         }
         if env.stop_deadline.is_some() || !self.wanted {
             self.close(now, env);
@@ -272,6 +278,7 @@ impl Device {
     }
 
     /// When a connection attempt under way times out (TCP + TLS + CONNACK).
+    #[inline]
     pub fn connect_deadline<S>(&self, env: &Env<'_, S>) -> Option<Instant> {
         (self.phase == Phase::Connecting).then(|| self.attempt_started + env.plan.connect_timeout)
     }
@@ -410,6 +417,7 @@ impl Device {
     /// When the device must be woken again: the next due publish (unless `backlog`: the
     /// socket's writable edge wakes it), the session's timers, the connect deadline, its
     /// retirement, the end of its drain, or the end of its idle time.
+    #[inline]
     pub fn poll_timeout<S>(&self, now: Instant, env: &Env<'_, S>, backlog: bool) -> Instant {
         let mut wake = self
             .session

@@ -10,6 +10,7 @@ use crate::session::{Event, Session, SessionError};
 
 impl Device {
     /// Handles every event the session has, at `now`.
+    #[inline]
     pub fn handle_events<S: StatsSink>(
         &mut self,
         now: Instant,

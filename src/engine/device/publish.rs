@@ -25,6 +25,7 @@ pub enum Batch {
 impl Device {
     /// Whether the device publishes what is due at `now`: connected, the run not stopping,
     /// a publisher, not connect-only, and its lifetime not over.
+    #[inline]
     pub fn may_publish<S>(&self, now: Instant, env: &Env<'_, S>) -> bool {
         self.phase == Phase::Connected
             && env.stop_deadline.is_none()
@@ -81,6 +82,7 @@ impl Device {
 
     /// The session's timers (keep alive, ack timeouts) at `now`, and whether the device leaves:
     /// a drain or a lifetime over queues the DISCONNECT, done in [`Device::settle`] once written.
+    #[inline]
     pub fn handle_timeout<S: StatsSink>(
         &mut self,
         now: Instant,
@@ -115,6 +117,7 @@ impl Device {
 
     /// After the write at `now`: a drained device closes for good; a retired one (lifetime
     /// over) reconnects at once, not after a failure's backoff.
+    #[inline]
     pub fn settle<S: StatsSink>(&mut self, now: Instant, env: &mut Env<'_, S>) {
         match self.leaving.take() {
             Some(Leaving::Drained) => {

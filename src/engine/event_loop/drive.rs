@@ -144,6 +144,7 @@ impl Shared<'_> {
 
     /// Carries out what the device decided since `before`: drops its socket, counts the
     /// loop's tallies (connect gate, handshakes, closed devices), and plans its next wake.
+    #[inline]
     pub(super) fn settle(
         &mut self,
         slot: usize,
