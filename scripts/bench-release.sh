@@ -44,16 +44,23 @@ cleanup() {
 trap cleanup EXIT
 
 # --- binaries: the same target dir, so registry crates build once -------------
+# Both builds share mqload's own artifacts too: cargo hashes a path package the same
+# wherever it lives and records its sources relative to it, so after the previous
+# release's build this tree's older files look already built. Touching them after that
+# build makes cargo compile this tree again.
 if [[ "${KEEP_BINS:-0}" != 1 || ! -x "$prev_bin" ]]; then
     echo "building $prev_rev (release) in $prev_src..." >&2
     git -C "$root" worktree remove --force "$prev_src" 2>/dev/null || true
     git -C "$root" worktree add --detach --quiet "$prev_src" "$prev_rev"
     (cd "$prev_src" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet --bin mqload)
     cp "$root/target/release/mqload" "$prev_bin"
+    git -C "$root" worktree remove --force "$prev_src"
 fi
 echo "building the current tree (release)..." >&2
-(cd "$root" && touch src/main.rs && cargo build --release --quiet --bin mqload)
+find "$root/src" -name '*.rs' -exec touch {} +
+(cd "$root" && cargo build --release --quiet --bin mqload)
 cp "$root/target/release/mqload" "$cur_bin"
+cmp -s "$prev_bin" "$cur_bin" && die "the two binaries are identical; is HEAD $prev_rev?"
 cur_rev="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo +dirty)"
 
 # --- one run: bench-local.sh, then its figures on one line --------------------
