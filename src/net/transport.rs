@@ -204,6 +204,10 @@ impl Transport {
 
     /// Reads everything the socket has, handing each plaintext chunk to `on_data` with the
     /// instant the kernel received it (or the wakeup's instant when it gave no stamp).
+    /// `Ok(Ok(()))` means the socket is drained for now: wait for its next readable edge.
+    /// A read shorter than the buffer already proves that (a stream socket returns all it
+    /// holds, up to the buffer), so no further `recvmsg` is spent to hear EAGAIN; bytes that
+    /// arrive later raise a new edge under mio's edge-triggered epoll.
     /// Returns `Err(Closed)` once the peer has closed and all its data was handed over.
     pub fn read<E>(
         &mut self,
@@ -254,6 +258,9 @@ impl Transport {
                 if eof || state.peer_has_closed() {
                     return Err(TransportError::Closed);
                 }
+                if socket.drained {
+                    return Ok(Ok(()));
+                }
             },
             None => loop {
                 match socket.read(scratch) {
@@ -261,6 +268,9 @@ impl Transport {
                     Ok(n) => {
                         if let Err(e) = on_data(&scratch[..n], arrival(&socket)) {
                             return Ok(Err(e));
+                        }
+                        if socket.drained {
+                            return Ok(Ok(()));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
