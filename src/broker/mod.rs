@@ -4,7 +4,7 @@
 //!
 //! Layout: `session` (server-side MQTT state, sans IO), `topic` (filter matching), `hub`
 //! (subscriptions, retained store, client ids, mailboxes, counters), `conn` (socket + rustls
-//! server side + bounded buffers), `worker` (the mio loop per thread), `pki` (in-memory CA and
+//! server side + bounded buffers), `reactor` (the mio loop per thread), `pki` (in-memory CA and
 //! certificates with rcgen, or PEM files), `command` (the subcommand and the embedded mode).
 //!
 //! Bounds: a packet larger than [`BrokerConfig::max_packet`] closes its connection (counted
@@ -38,7 +38,7 @@ mod hub;
 mod pki;
 mod session;
 pub mod topic;
-mod worker;
+mod reactor;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,7 +53,7 @@ pub use command::{BrokerArgs, Embedded, embedded_threads, run_command};
 pub use error::BrokerError;
 pub use pki::{MemoryPki, server_config_from_files};
 pub use session::{Event, ServerSession, Violation};
-pub use worker::SYS_RECEIVED;
+pub use reactor::SYS_RECEIVED;
 
 use hub::Hub;
 
@@ -142,7 +142,7 @@ impl RunningBroker {
             let (tx, rx) = crossbeam_channel::bounded(hub::MAILBOX_CAPACITY);
             mailboxes.push((tx, waker));
             let clone = listener.try_clone().map_err(BrokerError::Io)?;
-            setups.push(worker::WorkerSetup {
+            setups.push(reactor::WorkerSetup {
                 index,
                 poll,
                 listener: mio::net::TcpListener::from_std(clone),
@@ -158,7 +158,7 @@ impl RunningBroker {
             let (thread_hub, thread_stop) = (Arc::clone(&hub), Arc::clone(&stop));
             let handle = std::thread::Builder::new()
                 .name(format!("mqload-broker-{}", setup.index))
-                .spawn(move || worker::run(setup, thread_hub, &thread_stop));
+                .spawn(move || reactor::run(setup, thread_hub, &thread_stop));
             match handle {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use super::entry::{Entry, new_histogram, quantile_in};
 use super::series::Timeline;
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
-use super::worker::{StatsDelta, unix_now};
+use super::recorder::{StatsDelta, unix_now};
 use super::{
     ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, ReportOptions,
     RunSummary, StatsMsg,

@@ -17,7 +17,7 @@ mod delivery;
 mod entry;
 mod series;
 mod snapshot;
-mod worker;
+mod recorder;
 
 pub use connections::ConnectionCounts;
 pub use connects::ConnectCounts;
@@ -27,7 +27,7 @@ pub use snapshot::{
     AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
     SEND_LAG_BOTTLENECK_US, Snapshot,
 };
-pub use worker::{StatsDelta, WorkerStats};
+pub use recorder::{StatsDelta, WorkerStats};
 
 /// Locust's request type for every row mqload reports.
 pub const METHOD: &str = "MQTT";
