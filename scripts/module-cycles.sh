@@ -75,15 +75,19 @@ edges = set()
 for module, text in files.items():
     code = strip_comments(strip_tests(text))
     targets = []
-    for m in re.finditer(r"\buse\s+crate::(\{.*?\}|[\w:]+(?:::\{.*?\})?)\s*;", code, re.S):
-        body = m.group(1)
-        targets += expand([], body)
-    for m in re.finditer(r"(?<!use )\bcrate::([\w:]+)", code):
-        targets.append([m.group(1)])
-    for m in re.finditer(r"\bsuper::([\w:]+)", code):
-        parent = module.split("::")[:-1]
-        targets.append(parent + [m.group(1)])
-    # A parent module reaching into its own children (`pub use child::X`, `child::f()`).
+    parent = module.split("::")[:-1]
+    bases = {"crate": [], "super": parent, "self": module.split("::") if module else []}
+    for m in re.finditer(r"\buse\s+(crate|super|self)::(\{.*?\}|[\w:]+(?:::\{.*?\})?)\s*;", code, re.S):
+        targets += [bases[m.group(1)] + t for t in expand([], m.group(2))]
+    for m in re.finditer(r"(?<!use )\b(crate|super)::([\w:]+)", code):
+        targets.append(bases[m.group(1)] + [m.group(2)])
+    # A parent module reaching into its own children (`pub use child::X`, `child::f()`), and
+    # a room's facade standing for its files: whoever imports `crate::stats` may reach any file
+    # the facade declares (`mod collector;`), so those count as edges too.
+    for m in re.finditer(r"\bmod\s+(\w+)\s*;", code):
+        child = module + "::" + m.group(1) if module else m.group(1)
+        if child in modules and module:
+            targets.append(child.split("::"))
     for m in re.finditer(r"(?<![\w:])(\w+)::", code):
         child = module + "::" + m.group(1) if module else m.group(1)
         if child in modules:

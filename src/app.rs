@@ -13,10 +13,11 @@ use crate::guard::{self, GuardError, LoadShape};
 use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
-use crate::stats::{self, ReportOptions, Snapshot};
+use crate::reporter::{self, ReportOptions};
+use crate::stats::Snapshot;
+use crate::unix_time::unix_now;
 
-/// Exit code of a configuration mistake.
-pub const EXIT_CONFIG: u8 = 2;
+pub use crate::exit_code::EXIT_CONFIG;
 
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
@@ -135,7 +136,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return 0;
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
-    let collector = stats::spawn_collector(
+    let collector = reporter::spawn_reporter(
         plan.request_names.clone(),
         stats_rx,
         ReportOptions {
@@ -250,12 +251,6 @@ fn never_connected(stats: &Snapshot) -> Option<String> {
         "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
         connect.num_requests, first.error
     ))
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn humanize(d: Duration) -> String {

@@ -35,10 +35,11 @@ mod command;
 mod conn;
 mod error;
 mod hub;
+mod message;
 mod pki;
+mod reactor;
 mod session;
 pub mod topic;
-mod reactor;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,8 +53,8 @@ use rustls::ServerConfig;
 pub use command::{BrokerArgs, Embedded, embedded_threads, run_command};
 pub use error::BrokerError;
 pub use pki::{MemoryPki, server_config_from_files};
-pub use session::{Event, ServerSession, Violation};
 pub use reactor::SYS_RECEIVED;
+pub use session::{Event, ServerSession, Violation};
 
 use hub::Hub;
 

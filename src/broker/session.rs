@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::hub::Message;
+use super::message::Message;
 use crate::mqtt::{ConnectReturnCode, DecodeError, Packet, Publish, QoS};
 
 /// Most inbound QoS 2 messages a client may leave unreleased (PUBREC sent, PUBREL not yet

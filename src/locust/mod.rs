@@ -3,19 +3,19 @@
 
 pub mod budget;
 pub mod msgpack;
+pub mod node;
 pub mod options;
 pub mod protocol;
 pub mod stats;
 pub mod subscribers;
 pub mod sys;
-pub mod node;
 pub mod zmtp;
 
 use std::time::Duration;
 
-use crate::app::EXIT_CONFIG;
 use crate::cli::Cli;
-use crate::plan::parse_duration;
+use crate::duration::parse_duration;
+use crate::exit_code::EXIT_CONFIG;
 
 /// Locust's `MASTER_HEARTBEAT_TIMEOUT`: a worker gives up on a silent master after this.
 pub const DEFAULT_MASTER_TIMEOUT: Duration = Duration::from_secs(60);
