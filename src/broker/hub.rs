@@ -14,8 +14,7 @@ use mio::Waker;
 
 pub use super::message::Message;
 use super::session::Suspended;
-use super::topic;
-use crate::mqtt::QoS;
+use crate::mqtt::{QoS, topic};
 
 /// Most retained topics kept; a new retained topic beyond this is not stored.
 pub const MAX_RETAINED: usize = 100_000;

@@ -39,7 +39,6 @@ mod message;
 mod pki;
 mod reactor;
 mod session;
-pub mod topic;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -20,6 +20,7 @@ mod decode_subscribe;
 mod encode;
 mod error;
 mod reader;
+pub mod topic;
 mod wire;
 
 #[cfg(test)]
