@@ -2,9 +2,9 @@
 //! `mqload broker` on its own. It exists for calibration, so it must never be what limits a
 //! run on the same host.
 //!
-//! Layout: `session` (server-side MQTT state, sans IO), `topic` (filter matching), `hub`
-//! (subscriptions, retained store, client ids, mailboxes, counters), `conn` (socket + rustls
-//! server side + bounded buffers), `reactor` (the mio loop per thread), `pki` (in-memory CA and
+//! Layout: `session` (server-side MQTT state, sans IO), `message` (a published message),
+//! `hub` (subscriptions matched with [`crate::mqtt::topic`], retained store, client ids,
+//! mailboxes, counters), `conn` (socket + rustls server side + bounded buffers), `reactor` (the mio loop per thread), `pki` (in-memory CA and
 //! certificates with rcgen, or PEM files), `command` (the subcommand and the embedded mode).
 //!
 //! Bounds: a packet larger than [`BrokerConfig::max_packet`] closes its connection (counted
