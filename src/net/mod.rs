@@ -1,6 +1,8 @@
 //! The byte stream under a session: TCP (mio, non-blocking) with optional rustls on top.
 
 pub mod bind;
+pub mod flush;
+pub mod pem;
 pub mod resume;
 pub mod timestamp;
 pub mod tls;
