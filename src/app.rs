@@ -14,7 +14,7 @@ use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
 use crate::reporter::{self, ReportOptions};
-use crate::stats::Snapshot;
+use crate::stats::{RequestKind, Snapshot};
 use crate::unix_time::unix_now;
 
 pub use crate::exit_code::EXIT_CONFIG;
@@ -238,14 +238,17 @@ fn guard_run(cli: &Cli, plan: &RunPlan) -> Result<(), GuardError> {
 /// When no connection ever succeeded, one line with the first reason, so the fix is obvious
 /// (a wrong port, an unknown CA, a refused certificate) without reading the error table.
 fn never_connected(stats: &Snapshot) -> Option<String> {
-    let connect = stats.rows.iter().find(|r| r.name == "connect")?;
+    let connect = stats
+        .rows
+        .iter()
+        .find(|r| r.kind == Some(RequestKind::Connect))?;
     if connect.num_requests == 0 || connect.num_failures < connect.num_requests {
         return None;
     }
     let first = stats
         .errors
         .iter()
-        .filter(|e| e.name == "connect")
+        .filter(|e| e.name == connect.name)
         .min_by(|a, b| a.first_seen_unix.total_cmp(&b.first_seen_unix))?;
     Some(format!(
         "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",

@@ -17,6 +17,7 @@ use crate::net::{self, TlsConfigError, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
 use crate::scale::{ScaleError, ScalePlan};
 use crate::session::{Session, SessionConfig};
+use crate::stats::RequestKind;
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
 pub const MAX_INCOMING_PACKET: usize = 1 << 20;
@@ -643,16 +644,16 @@ impl RunPlan {
         };
         check_mqtt_fields(cli, &session, qos, &run_id)?;
         let mut request_names = vec![
-            "connect".to_string(),
-            "disconnect".to_string(),
-            format!("publish:{}:{}", qos as u8, cli.topic),
+            RequestKind::Connect.to_string(),
+            RequestKind::Disconnect.to_string(),
+            RequestKind::Publish.row_name(qos, &cli.topic),
         ];
         let subscribe = match subscribe {
             Some((subscribers, template, qos)) => {
                 let filter = subscribe_filter(&template, &run_id, qos)?;
                 let subscribe_name = request_names.len();
-                request_names.push(format!("subscribe:{}:{template}", qos as u8));
-                request_names.push(format!("receive:{}:{template}", qos as u8));
+                request_names.push(RequestKind::Subscribe.row_name(qos, &template));
+                request_names.push(RequestKind::Receive.row_name(qos, &template));
                 Some(SubscribePlan {
                     subscribers,
                     filter,

@@ -11,7 +11,9 @@ use super::recorder::StatsDelta;
 use super::series::Timeline;
 use super::series::{SeriesPoint, TimeSeries};
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
-use super::{ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId};
+use super::{
+    ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, RequestKind,
+};
 use crate::unix_time::unix_now;
 
 /// Seconds of per-second data kept: Locust's 10 s window plus its 2 s settling margin, and one
@@ -112,6 +114,8 @@ struct ErrorTotals {
 #[derive(Debug)]
 pub struct Collector {
     names: Vec<String>,
+    /// The kind of each name, read once from the name table.
+    kinds: Vec<RequestKind>,
     series: Vec<Series>,
     total: Series,
     errors: BTreeMap<(NameId, String), ErrorTotals>,
@@ -139,6 +143,7 @@ impl Collector {
         Collector {
             series: names.iter().map(|_| Series::new()).collect(),
             timeline: Timeline::new(names.clone()),
+            kinds: names.iter().map(|n| RequestKind::of_name(n)).collect(),
             names,
             total: Series::new(),
             errors: BTreeMap::new(),
@@ -205,9 +210,12 @@ impl Collector {
     }
 
     /// The run as it stands, for the report writers.
-    /// The latest closed second of the time series, with the name table, for a live rate.
-    pub fn latest_point(&self) -> Option<(&SeriesPoint, &[String])> {
-        self.timeline.latest()
+    /// The latest closed second of the time series, with the kind of each name, for a live
+    /// rate.
+    pub fn latest_point(&self) -> Option<(&SeriesPoint, &[RequestKind])> {
+        self.timeline
+            .latest()
+            .map(|(point, _)| (point, self.kinds.as_slice()))
     }
 
     /// Closes the time series at the end of the run.
@@ -220,9 +228,9 @@ impl Collector {
         let mut rows: Vec<RowStats> = self
             .series
             .iter()
-            .zip(&self.names)
+            .zip(self.names.iter().zip(&self.kinds))
             .filter(|(s, _)| !s.total.is_empty())
-            .map(|(s, name)| self.row(s, METHOD, name))
+            .map(|(s, (name, kind))| self.row(s, Some(*kind), name))
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));
         let errors = self
@@ -243,7 +251,7 @@ impl Collector {
             users_connected: self.users.values().sum(),
             target_users: self.target_users,
             rows,
-            total: self.row(&self.total, "", AGGREGATED),
+            total: self.row(&self.total, None, AGGREGATED),
             errors,
             send_lag: LagStats {
                 count: lag.len(),
@@ -260,7 +268,8 @@ impl Collector {
         }
     }
 
-    fn row(&self, series: &Series, method: &str, name: &str) -> RowStats {
+    /// A row's figures; `kind` is `None` for the Aggregated row (which has no method).
+    fn row(&self, series: &Series, kind: Option<RequestKind>, name: &str) -> RowStats {
         let t = &series.total;
         let (current_rps, current_fail_per_sec, current_percentiles_us) = match self.last_second() {
             Some(last) => {
@@ -284,8 +293,9 @@ impl Collector {
             }
         };
         RowStats {
-            method: method.to_owned(),
+            method: if kind.is_some() { METHOD } else { "" }.to_owned(),
             name: name.to_owned(),
+            kind,
             num_requests: t.num_requests,
             num_failures: t.num_failures,
             avg_us: t.avg_us(),

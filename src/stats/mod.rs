@@ -10,6 +10,7 @@ mod connects;
 mod delivery;
 mod entry;
 mod recorder;
+mod request_kind;
 mod series;
 mod snapshot;
 
@@ -20,6 +21,7 @@ pub use connections::ConnectionCounts;
 pub use connects::ConnectCounts;
 pub use delivery::{DeliveryCounts, DeliveryStats};
 pub use recorder::{StatsDelta, WorkerStats};
+pub use request_kind::RequestKind;
 pub use series::{MAX_POINTS, SeriesPoint, TimeSeries};
 pub use snapshot::{
     AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
