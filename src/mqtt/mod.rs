@@ -27,7 +27,7 @@ mod wire;
 mod tests;
 
 pub use decode::{FixedHeader, decode, decode_fixed_header};
-pub use encode::{encode_publish_into, encoded_publish_len};
+pub use encode::{FixedPacket, encode_publish_into, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
 
 /// Quality of service of a PUBLISH or a subscription.
