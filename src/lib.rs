@@ -19,4 +19,5 @@ pub mod scale;
 pub mod session;
 pub mod signals;
 pub mod stats;
+pub mod threads;
 pub mod unix_time;

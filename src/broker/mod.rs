@@ -57,6 +57,8 @@ pub use session::{Event, ServerSession, Violation};
 
 use hub::Hub;
 
+use crate::threads;
+
 /// Largest packet the broker accepts by default (mqload's own largest message fits).
 pub const DEFAULT_MAX_PACKET: usize = 8 << 20;
 
@@ -153,21 +155,19 @@ impl RunningBroker {
         }
         let hub = Arc::new(Hub::new(mailboxes));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
-        for setup in setups {
+        let reactors = setups.into_iter().map(|setup| {
             let (thread_hub, thread_stop) = (Arc::clone(&hub), Arc::clone(&stop));
-            let handle = std::thread::Builder::new()
-                .name(format!("mqload-broker-{}", setup.index))
-                .spawn(move || reactor::run(setup, thread_hub, &thread_stop));
-            match handle {
-                Ok(handle) => threads.push(handle),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    hub.wake_all();
-                    return Err(BrokerError::Io(e));
-                }
+            move || reactor::run(setup, thread_hub, &thread_stop)
+        });
+        let threads = match threads::spawn_each("mqload-broker", reactors) {
+            Ok(threads) => threads,
+            Err(failed) => {
+                stop.store(true, Ordering::Relaxed);
+                hub.wake_all();
+                threads::join_all(failed.started);
+                return Err(BrokerError::Io(failed.error));
             }
-        }
+        };
         Ok(RunningBroker {
             addr,
             stop,
@@ -215,9 +215,7 @@ impl RunningBroker {
     fn shut_down(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.hub.wake_all();
-        for handle in self.threads.drain(..) {
-            let _ = handle.join();
-        }
+        threads::join_all(self.threads.drain(..));
     }
 }
 
