@@ -20,7 +20,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// The shortest console interval accepted, so a zero option cannot spin the thread.
 const MIN_PRINT_INTERVAL: Duration = Duration::from_millis(100);
 
-/// How and where the collector reports.
+/// How and where the reporting thread reports.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
     /// `--csv PREFIX`: write Locust's four CSV files.
@@ -119,7 +119,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         if let Some(due) = next_status.filter(|due| *due <= now) {
             let rate = collector
                 .latest_point()
-                .map(|(p, names)| report::status::publish_rate(p, names));
+                .map(|(point, kinds)| report::status::publish_rate(point, kinds));
             status.show(now.duration_since(started), &collector.snapshot(), rate);
             next_status = Some(next_due(due, STATUS_INTERVAL, now));
         }
