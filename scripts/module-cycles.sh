@@ -33,8 +33,11 @@ for root, _, names in os.walk("src"):
 modules = set(files)
 
 def strip_tests(text):
-    # `#[cfg(test)] mod tests { ... }` and `#[cfg(test)] mod tests;` are not part of the layering.
-    return re.split(r"#\[cfg\(test\)\]\s*mod\s+\w+", text)[0]
+    # `#[cfg(test)] mod tests;` and `#[cfg(test)] mod tests { ... }` (which comes last in a
+    # file) are not part of the layering.
+    test_mod = r"#\[cfg\(test\)\]\s*(?:pub(?:\(crate\))?\s+)?mod\s+\w+"
+    text = re.sub(test_mod + r"\s*;", "", text)
+    return re.split(test_mod + r"\s*\{", text)[0]
 
 def strip_comments(text):
     text = re.sub(r"//[^\n]*", "", text)
