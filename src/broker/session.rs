@@ -532,6 +532,25 @@ mod tests {
     }
 
     #[test]
+    fn a_delivery_that_does_not_encode_is_neither_sent_nor_kept_in_flight() {
+        let mut s = ServerSession::new();
+        let mut out = Vec::new();
+        assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
+        out.clear();
+        // A topic name with a wildcard is no valid PUBLISH's: the encoder refuses it.
+        let bad = Arc::new(Message {
+            topic: "a/+".into(),
+            payload: b"x".as_slice().into(),
+            qos: QoS::AtLeastOnce,
+        });
+        assert!(!s.deliver(&bad, QoS::AtLeastOnce, false, &mut out));
+        assert!(out.is_empty(), "nothing appended");
+        assert!(s.suspend().inflight.is_empty(), "no ack awaited for it");
+        assert!(s.deliver(&message(b"ok"), QoS::AtLeastOnce, false, &mut out));
+        assert!(!out.is_empty());
+    }
+
+    #[test]
     fn unacknowledged_deliveries_are_kept_and_bounded() {
         let mut s = ServerSession::new();
         let mut out = Vec::new();
