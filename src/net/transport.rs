@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
+use super::flush;
 use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
 
@@ -164,34 +165,11 @@ impl Transport {
 
     /// Writes as much as the socket takes; `Ok(true)` when nothing is left waiting.
     pub fn flush(&mut self) -> Result<bool, TransportError> {
-        match &mut self.tls {
-            Some(tls) => {
-                while tls.wants_write() {
-                    match tls.write_tls(&mut self.tcp) {
-                        Ok(0) => return Err(TransportError::Closed),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(TransportError::Io(e)),
-                    }
-                }
-                Ok(true)
-            }
-            None => {
-                let mut written = 0;
-                while written < self.unsent.len() {
-                    match self.tcp.write(&self.unsent[written..]) {
-                        Ok(0) => return Err(TransportError::Closed),
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(TransportError::Io(e)),
-                    }
-                }
-                self.unsent.drain(..written);
-                Ok(self.unsent.is_empty())
-            }
-        }
+        let flushed = match &mut self.tls {
+            Some(tls) => flush::flush_tls(&mut ***tls, &mut self.tcp, |_| Ok(())),
+            None => flush::flush_plain(&mut self.tcp, &mut self.unsent),
+        };
+        Ok(flushed?)
     }
 
     /// Whether bytes are waiting for the socket to become writable.
