@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod engine;
 pub mod guard;
 pub mod locust;
+pub mod metrics;
 pub mod mqtt;
 pub mod net;
 pub mod payload;
