@@ -36,28 +36,32 @@ impl Format {
         let mut text_q = 0.0_f32;
         for range in accept.split(',') {
             let mut parts = range.split(';').map(str::trim);
-            let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
+            let media_type = parts.next().unwrap_or("");
             let mut quality = 1.0_f32;
             let mut version: Option<&str> = None;
             for parameter in parts {
                 let Some((key, value)) = parameter.split_once('=') else {
                     continue;
                 };
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "q" => quality = value.trim().parse().unwrap_or(0.0),
-                    "version" => version = Some(value.trim()),
-                    _ => {}
+                let key = key.trim();
+                if key.eq_ignore_ascii_case("q") {
+                    quality = value.trim().parse().unwrap_or(0.0);
+                } else if key.eq_ignore_ascii_case("version") {
+                    version = Some(value.trim());
                 }
             }
-            match media_type.as_str() {
-                "application/openmetrics-text" if matches!(version, None | Some("1.0.0")) => {
+            // Compared without case and without allocating: this runs on every scrape.
+            let is = |name: &str| media_type.eq_ignore_ascii_case(name);
+            if is("application/openmetrics-text") {
+                if matches!(version, None | Some("1.0.0")) {
                     open_metrics_q = open_metrics_q.max(quality);
                 }
-                "text/plain" if matches!(version, None | Some("0.0.4")) => {
+            } else if is("text/plain") {
+                if matches!(version, None | Some("0.0.4")) {
                     text_q = text_q.max(quality);
                 }
-                "text/*" | "*/*" => text_q = text_q.max(quality),
-                _ => {}
+            } else if is("text/*") || is("*/*") {
+                text_q = text_q.max(quality);
             }
         }
         if open_metrics_q > 0.0 && open_metrics_q > text_q {
@@ -331,6 +335,13 @@ mod tests {
             Format::PrometheusText
         );
         assert_eq!(Format::from_accept(Some(";;,=,q")), Format::PrometheusText);
+        assert_eq!(
+            Format::from_accept(Some(
+                "Application/OpenMetrics-Text; Q=0.9, text/plain; q=0.5"
+            )),
+            Format::OpenMetrics,
+            "media types and parameter names ignore case"
+        );
     }
 
     const REQUESTS: Family = Family {
