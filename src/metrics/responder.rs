@@ -247,8 +247,7 @@ impl<T: Snapshot> Responder<T> {
                     // Full: the client that has sat longest without finishing its request
                     // makes room, so silent clients cannot lock scrapers out.
                     Some(index) => {
-                        self.close(index);
-                        self.free.pop();
+                        self.release(index);
                         index
                     }
                     // Full of answers being written: the newcomer is closed at once.
@@ -335,11 +334,20 @@ impl<T: Snapshot> Responder<T> {
         }
     }
 
+    /// Closes a connection and puts its slot on the free list.
     fn close(&mut self, index: usize) {
-        if let Some(mut stream) = self.slots[index].stream.take() {
-            let _ = self.poll.registry().deregister(&mut stream);
+        if self.release(index) {
             self.free.push(index);
         }
+    }
+
+    /// Closes a connection, leaving its slot to the caller; false if it was not open.
+    fn release(&mut self, index: usize) -> bool {
+        let Some(mut stream) = self.slots[index].stream.take() else {
+            return false;
+        };
+        let _ = self.poll.registry().deregister(&mut stream);
+        true
     }
 }
 

@@ -15,7 +15,8 @@ pub trait Snapshot: Default + Send + 'static {
 }
 
 /// One request name's totals since the run began (failed requests count here too, as in
-/// Locust).
+/// Locust). A snapshot holds each `(kind, name)` once: both formats require each series to
+/// appear once per exposition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestTotals {
     /// What the request is: `connect`, `publish`, `subscribe`, `disconnect`.
