@@ -82,6 +82,9 @@ if ! "$aws_venv/bin/python" -c "import botocore, sys; sys.exit(botocore.__versio
 fi
 "$aws_venv/bin/python" -c "import botocore; print('botocore', botocore.__version__)"
 
+section "no import cycle between modules (scripts/module-cycles.sh)"
+bash scripts/module-cycles.sh
+
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -13,10 +13,11 @@ use crate::guard::{self, GuardError, LoadShape};
 use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
-use crate::stats::{self, ReportOptions, Snapshot};
+use crate::reporter::{self, ReportOptions};
+use crate::stats::{RequestKind, Snapshot};
+use crate::unix_time::unix_now;
 
-/// Exit code of a configuration mistake.
-pub const EXIT_CONFIG: u8 = 2;
+pub use crate::exit_code::EXIT_CONFIG;
 
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
@@ -61,6 +62,9 @@ pub fn run(cli: &Cli) -> u8 {
     };
     let plan = match plan_for(cli, embedded.as_ref()) {
         Ok(plan) => Arc::new(plan),
+        Err(e @ PlanError::Unresolvable { .. }) if cli.dry_run => {
+            return dry_run_unresolved(cli, &e);
+        }
         Err(e) => {
             eprintln!("mqload: error: {e}");
             return EXIT_CONFIG;
@@ -102,6 +106,8 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     let report_files = ReportFiles {
         json: cli.report_json.clone(),
         html: cli.html.clone(),
+        csv: cli.csv.clone(),
+        csv_full_history: cli.csv_full_history,
     };
     if let Err(e) = report_files.check() {
         eprintln!("mqload: error: {e}");
@@ -111,25 +117,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         eprintln!("mqload: error: {line}");
         return EXIT_CONFIG;
     }
-    eprintln!(
-        "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
-        plan.users,
-        plan.spawn_rate,
-        plan.threads,
-        plan.host,
-        plan.addrs[0].port(),
-        if plan.tls.is_some() {
-            "TLS"
-        } else {
-            "plain TCP"
-        },
-        plan.qos as u8,
-        plan.throughput,
-        plan.run_id,
-        plan.run_time
-            .map(|t| format!(", stopping after {}", humanize(t)))
-            .unwrap_or_else(|| ", until Ctrl-C".into()),
-    );
+    eprintln!("{}", plan_line(&plan));
     if let Err(e) = guard_run(cli, &plan) {
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
@@ -140,7 +128,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
-    let collector = stats::spawn_collector(
+    let collector = reporter::spawn_reporter(
         plan.request_names.clone(),
         stats_rx,
         ReportOptions {
@@ -148,6 +136,11 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             only_summary: cli.only_summary,
             print_interval: Duration::from_secs(2),
             target_users: plan.users,
+            csv_layout: crate::report::csv::CsvLayout {
+                full_history: cli.csv_full_history,
+                users: plan.users,
+                spawn_rate: plan.spawn_rate,
+            },
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
@@ -237,7 +230,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
 fn reset_when_spawned(
     plan: &RunPlan,
     epoch: &Epoch,
-    stats: &crossbeam_channel::Sender<stats::StatsMsg>,
+    stats: &crossbeam_channel::Sender<crate::stats::StatsMsg>,
     finished: &Arc<AtomicBool>,
 ) -> thread::JoinHandle<()> {
     let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
@@ -259,7 +252,7 @@ fn reset_when_spawned(
             thread::sleep(left.min(Duration::from_millis(50)));
         }
         eprintln!("mqload: all users started: resetting the statistics (--reset-stats)");
-        let _ = stats.send(stats::StatsMsg::ResetRequests);
+        let _ = stats.send(crate::stats::StatsMsg::ResetRequests);
     })
 }
 
@@ -270,6 +263,51 @@ fn lost_line(stats: &Snapshot) -> Option<String> {
     Some(format!(
         "mqload: {sentence} (see the Delivery line); exiting with --exit-code-on-error"
     ))
+}
+
+/// The run in one line: users, spawn rate, threads, broker, QoS, rate, run id and end.
+fn plan_line(plan: &RunPlan) -> String {
+    format!(
+        "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
+        plan.users,
+        plan.spawn_rate,
+        plan.threads,
+        plan.host,
+        plan.addrs[0].port(),
+        if plan.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
+        plan.qos as u8,
+        plan.throughput,
+        plan.run_id,
+        plan.run_time
+            .map(|t| format!(", stopping after {}", humanize(t)))
+            .unwrap_or_else(|| ", until Ctrl-C".into()),
+    )
+}
+
+/// `--dry-run` when the broker host does not resolve here (no DNS, or a name only the
+/// target network knows): the plan, offered load and estimate need no address, so they are
+/// printed first, planned against a stand-in loopback address that is never connected to;
+/// then the resolution failure, and exit 2.
+fn dry_run_unresolved(cli: &Cli, unresolved: &PlanError) -> u8 {
+    let mut stand_in = cli.clone();
+    stand_in.host = Some("127.0.0.1".to_owned());
+    stand_in.server_name = cli.server_name.clone().or_else(|| cli.host.clone());
+    match RunPlan::from_cli(&stand_in) {
+        Ok(mut plan) => {
+            plan.host = cli.host.clone().unwrap_or_default();
+            eprintln!("{}", plan_line(&plan));
+            if let Err(e) = guard_run(cli, &plan) {
+                eprintln!("mqload: error: {e}");
+            }
+        }
+        Err(e) => eprintln!("mqload: error: {e}"),
+    }
+    eprintln!("mqload: error: {unresolved}");
+    EXIT_CONFIG
 }
 
 /// Prints the offered load; for AWS IoT Core also the cost estimate and quota warnings, and
@@ -285,25 +323,22 @@ fn guard_run(cli: &Cli, plan: &RunPlan) -> Result<(), GuardError> {
 /// When no connection ever succeeded, one line with the first reason, so the fix is obvious
 /// (a wrong port, an unknown CA, a refused certificate) without reading the error table.
 fn never_connected(stats: &Snapshot) -> Option<String> {
-    let connect = stats.rows.iter().find(|r| r.name == "connect")?;
+    let connect = stats
+        .rows
+        .iter()
+        .find(|r| r.kind == Some(RequestKind::Connect))?;
     if connect.num_requests == 0 || connect.num_failures < connect.num_requests {
         return None;
     }
     let first = stats
         .errors
         .iter()
-        .filter(|e| e.name == "connect")
+        .filter(|e| e.name == connect.name)
         .min_by(|a, b| a.first_seen_unix.total_cmp(&b.first_seen_unix))?;
     Some(format!(
         "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
         connect.num_requests, first.error
     ))
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn humanize(d: Duration) -> String {

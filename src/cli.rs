@@ -145,6 +145,9 @@ pub struct Cli {
     /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv.
     #[arg(long, env = "LOCUST_CSV", help_heading = "Locust")]
     pub csv: Option<PathBuf>,
+    /// Also write a row per request name to PREFIX_stats_history.csv (Locust's meaning).
+    #[arg(long, env = "LOCUST_CSV_FULL_HISTORY", value_parser = parse_switch, help_heading = "Locust")]
+    pub csv_full_history: bool,
     /// Print only the final summary, not a table every 2 s.
     #[arg(long, env = "LOCUST_ONLY_SUMMARY", value_parser = parse_switch, help_heading = "Locust")]
     pub only_summary: bool,

@@ -158,6 +158,19 @@ pub struct CostEstimate {
     pub dollars: Option<f64>,
     /// Dollars per hour at full strength.
     pub dollars_per_hour: f64,
+    /// Metered messages billed per message sent: the publish, and each delivery of it to a
+    /// subscriber.
+    pub billed_per_message: u64,
+    /// Dollars per million metered messages.
+    pub price_per_million: f64,
+}
+
+impl CostEstimate {
+    /// Dollars for `messages` publishes, deliveries to subscribers included: the one
+    /// metering both the estimate before a run and the report's cost of what was sent use.
+    pub fn dollars_for(&self, messages: f64) -> f64 {
+        messages * self.billed_per_message as f64 * self.price_per_million / 1e6
+    }
 }
 
 /// Prices the run at `price_per_million` dollars per million metered messages.
@@ -165,15 +178,17 @@ pub fn estimate_cost(shape: &LoadShape, price_per_million: f64) -> CostEstimate 
     let offered = shape.offered();
     let metered = metered_per_message(offered.message_bytes);
     // Each publish is billed once, and once more per subscriber it is delivered to.
-    let billed = metered * (1 + shape.deliveries_per_message);
-    let dollars_for = |messages: f64| messages * billed as f64 * price_per_million / 1e6;
-    let messages = shape.messages_in_run();
-    CostEstimate {
+    let mut estimate = CostEstimate {
         metered_per_message: metered,
-        messages,
-        dollars: messages.map(dollars_for),
-        dollars_per_hour: dollars_for(offered.messages_per_sec * 3600.0),
-    }
+        messages: shape.messages_in_run(),
+        dollars: None,
+        dollars_per_hour: 0.0,
+        billed_per_message: metered * (1 + shape.deliveries_per_message),
+        price_per_million,
+    };
+    estimate.dollars = estimate.messages.map(|m| estimate.dollars_for(m));
+    estimate.dollars_per_hour = estimate.dollars_for(offered.messages_per_sec * 3600.0);
+    estimate
 }
 
 /// One AWS IoT quota the run would break.
@@ -515,6 +530,12 @@ mod tests {
         assert_eq!(
             watched.messages, alone.messages,
             "messages sent are the same"
+        );
+        assert_eq!(watched.billed_per_message, 3 * alone.billed_per_message);
+        assert_eq!(
+            watched.dollars_for(1e6),
+            3.0 * alone.dollars_for(1e6),
+            "what was sent is priced as the estimate prices it"
         );
     }
 

@@ -460,6 +460,10 @@ fn the_readme_table_lists_every_locust_flag_and_matches_the_binary() {
             if !matches!(long.as_str(), "host" | "help" | "version") {
                 args.extend(["-H".into(), "127.0.0.1".into()]);
             }
+            if long == "csv-full-history" {
+                // Locust, and mqload, refuse the switch without --csv.
+                args.extend(["--csv".into(), d.cwd.join("out").display().to_string()]);
+            }
             args.push("--dry-run".into());
             if long != "run-time" {
                 args.extend(["-t".into(), "1s".into()]);

@@ -370,7 +370,7 @@ fn a_server_that_closes_mid_handshake_or_never_answers_is_named_and_the_run_ends
         let table_line = out
             .stdout
             .lines()
-            .find(|l| l.contains("MQTT connect: "))
+            .find(|l| l.contains("MQTT connect: ") && l.contains(needle))
             .unwrap_or_else(|| panic!("{needle}: no connect error:\n{}", out.describe()));
         assert!(table_line.contains(needle), "{table_line}");
         let connect = stats_row(&out.stdout, "connect");

@@ -46,6 +46,7 @@ pub fn forget(conn: &mut Conn) {
     conn.churned = false;
     conn.retire_at = None;
     conn.admitted = false;
+    conn.schedule.forget();
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::schedule::PublishSchedule;
 use crate::delivery::SubscriberTracker;
 use crate::net::Transport;
 use crate::session::{Session, Unacked};
@@ -40,15 +41,12 @@ pub struct Conn {
     pub attempt_started: Instant,
     /// When the next Idle phase ends (spawn time or end of backoff).
     pub idle_until: Instant,
-    /// When the next message is due by the plan (`first + k * period`, kept exact in integer
-    /// nanoseconds by adding the period).
-    pub next_due: Instant,
+    /// The absolute publish plan: when the next message is due, and what was held back.
+    pub schedule: PublishSchedule,
     /// Messages built for this client so far (`info.seq`).
     pub seq: u64,
     /// The socket reported readable and has not been drained to `WouldBlock` since.
     pub readable: bool,
-    /// Due messages are waiting for the broker (socket, TLS buffer or in-flight window full).
-    pub held_back: bool,
     /// CONNACK was accepted at least once (so a reconnect has missed messages to count).
     pub ever_connected: bool,
     /// Packet id the next session starts from (carried across reconnects).
@@ -99,10 +97,9 @@ impl Conn {
             session: None,
             attempt_started: start,
             idle_until: start,
-            next_due: start,
+            schedule: PublishSchedule::new(start),
             seq: 0,
             readable: false,
-            held_back: false,
             ever_connected: false,
             next_packet_id: 1,
             carried: None,
@@ -137,5 +134,33 @@ mod tests {
         assert_eq!(backoff(30, 0.5), Duration::from_secs(10));
         assert_eq!(backoff(0, 0.0), Duration::from_millis(50));
         assert!(backoff(0, 0.999) < Duration::from_millis(150));
+    }
+
+    #[test]
+    fn backoff_with_random_jitter_stays_inside_half_to_one_and_a_half_of_its_base() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(7);
+        for failures in 0..12u32 {
+            let base = backoff(failures, 0.5);
+            let (mut shortest, mut longest) = (Duration::MAX, Duration::ZERO);
+            for _ in 0..2000 {
+                let wait = backoff(failures, rng.random::<f64>());
+                assert!(
+                    wait >= base / 2 && wait < base * 3 / 2,
+                    "{failures}: {wait:?}"
+                );
+                shortest = shortest.min(wait);
+                longest = longest.max(wait);
+            }
+            // The jitter spreads retries over most of the range, so clients do not retry in step.
+            assert!(
+                shortest < base * 6 / 10 && longest > base * 14 / 10,
+                "{failures}"
+            );
+        }
+        // Out-of-range jitter is clamped, never outside the bounds.
+        assert_eq!(backoff(2, -1.0), Duration::from_millis(200));
+        assert_eq!(backoff(2, 7.0), Duration::from_millis(600));
     }
 }

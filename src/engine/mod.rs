@@ -3,10 +3,14 @@
 mod churn;
 mod conn;
 pub mod control;
+mod drain;
+mod event_loop;
 mod gate;
+mod order;
+mod pacer;
+mod schedule;
 mod subscriber;
 pub mod wheel;
-mod worker;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +22,7 @@ use crossbeam_channel::Sender;
 use crate::plan::RunPlan;
 use crate::stats::StatsMsg;
 
-pub use worker::WorkerError;
+pub use event_loop::WorkerError;
 
 /// The clock origin every worker shares: instants are converted to unix time through it.
 #[derive(Debug, Clone, Copy)]
@@ -57,26 +61,42 @@ pub fn run(
 ) -> Vec<WorkerError> {
     let subscribers = plan.subscribe.as_ref().map_or(0, |s| s.subscribers);
     let gate = Arc::new(subscriber::DeliveryGate::new(subscribers, plan.users));
-    let handles: Vec<_> = (0..plan.threads)
+    let handles = (0..plan.threads)
         .map(|index| {
             let plan = Arc::clone(plan);
             let gate = Arc::clone(&gate);
             let stats = stats.clone();
             let stop = Arc::clone(stop);
-            thread::Builder::new()
-                .name(format!("mqload-worker-{index}"))
-                .spawn(move || worker::run_worker(index, &plan, stats, &stop, epoch, None, &gate))
+            spawn_worker(index, move || {
+                event_loop::run_worker(index, &plan, stats, &stop, epoch, None, &gate)
+            })
         })
         .collect();
+    join_workers(handles)
+}
+
+/// A worker thread of a worker-thread result, or why it could not start.
+type WorkerHandle = std::io::Result<thread::JoinHandle<Result<(), WorkerError>>>;
+
+/// Starts worker thread `index` (named so in `top` and panics) running `body`.
+fn spawn_worker(
+    index: usize,
+    body: impl FnOnce() -> Result<(), WorkerError> + Send + 'static,
+) -> WorkerHandle {
+    thread::Builder::new()
+        .name(format!("mqload-worker-{index}"))
+        .spawn(body)
+}
+
+/// Waits for every worker thread and collects why any could not run.
+fn join_workers(handles: Vec<WorkerHandle>) -> Vec<WorkerError> {
     let mut errors = Vec::new();
     for handle in handles {
-        match handle {
-            Ok(h) => match h.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(_) => errors.push(WorkerError::Panicked),
-            },
-            Err(e) => errors.push(WorkerError::Spawn(e.to_string())),
+        match handle.map(thread::JoinHandle::join) {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => errors.push(e),
+            Ok(Err(_)) => errors.push(WorkerError::Panicked),
+            Err(e) => errors.push(WorkerError::Spawn(e)),
         }
     }
     errors

@@ -1,5 +1,6 @@
-//! Where `--report-json` and `--html` go: checked before the run starts (a typo costs seconds, not a
-//! whole load test), written at its end, and each failure is one line naming the fix.
+//! Where `--report-json`, `--html` and `--csv` go: checked before the run starts (a typo costs
+//! seconds, not a whole load test), and each failure is one line naming the fix. JSON and
+//! HTML are written here at the end; the CSV files by the collector while the run goes.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -12,21 +13,23 @@ use super::json::ReportData;
 pub enum ReportError {
     /// The file's directory does not exist.
     NoDirectory {
-        /// `report-json` or `html`.
+        /// `report-json`, `html` or `csv`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
     },
     /// The path names a directory, not a file.
     IsDirectory {
-        /// `report-json` or `html`.
+        /// `report-json`, `html` or `csv`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
     },
+    /// `--csv-full-history` without `--csv` (Locust refuses it too).
+    FullHistoryWithoutCsv,
     /// Opening or writing the file failed (permissions, full disk...).
     Write {
-        /// `report-json` or `html`.
+        /// `report-json`, `html` or `csv`.
         option: &'static str,
         /// The file asked for.
         path: PathBuf,
@@ -47,6 +50,9 @@ impl fmt::Display for ReportError {
                 f,
                 "--{option} {} is a directory; give a file name to --{option}",
                 path.display()
+            ),
+            ReportError::FullHistoryWithoutCsv => f.write_str(
+                "--csv-full-history requires --csv: add --csv PREFIX or drop --csv-full-history",
             ),
             ReportError::Write {
                 option,
@@ -70,6 +76,10 @@ pub struct ReportFiles {
     pub json: Option<PathBuf>,
     /// `--html FILE`.
     pub html: Option<PathBuf>,
+    /// `--csv PREFIX`.
+    pub csv: Option<PathBuf>,
+    /// `--csv-full-history`.
+    pub csv_full_history: bool,
 }
 
 fn targets(files: &ReportFiles) -> impl Iterator<Item = (&'static str, &Path)> {
@@ -112,15 +122,40 @@ fn check_one(option: &'static str, path: &Path) -> Result<(), ReportError> {
         })
 }
 
+/// `--csv PREFIX`: as Locust, creates the prefix's directory when missing, then checks that
+/// each of the four files can be written.
+fn check_csv(prefix: &Path) -> Result<(), ReportError> {
+    if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
+            option: "csv",
+            path: prefix.to_owned(),
+            reason: format!("cannot create its directory: {e}"),
+        })?;
+    }
+    [
+        "_stats.csv",
+        "_stats_history.csv",
+        "_failures.csv",
+        "_exceptions.csv",
+    ]
+    .into_iter()
+    .try_for_each(|suffix| check_one("csv", &super::csv::csv_path(prefix, suffix)))
+}
+
 impl ReportFiles {
-    /// Whether any report was asked for.
+    /// Whether a JSON or HTML report was asked for (the CSV files are the collector's).
     pub fn any(&self) -> bool {
         self.json.is_some() || self.html.is_some()
     }
 
     /// Fails when a file could not be written (before the run starts).
     pub fn check(&self) -> Result<(), ReportError> {
-        targets(self).try_for_each(|(o, p)| check_one(o, p))
+        targets(self).try_for_each(|(o, p)| check_one(o, p))?;
+        match &self.csv {
+            Some(prefix) => check_csv(prefix),
+            None if self.csv_full_history => Err(ReportError::FullHistoryWithoutCsv),
+            None => Ok(()),
+        }
     }
 
     /// Writes every report asked for; returns one error per file that failed.
@@ -153,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = ReportFiles {
             json: Some(dir.path().join("nope/r.json")),
-            html: None,
+            ..ReportFiles::default()
         };
         let e = missing.check().expect_err("missing dir");
         assert!(matches!(
@@ -168,8 +203,8 @@ mod tests {
             "{e}"
         );
         let is_dir = ReportFiles {
-            json: None,
             html: Some(dir.path().to_owned()),
+            ..ReportFiles::default()
         };
         assert!(matches!(
             is_dir.check(),
@@ -178,11 +213,39 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_prefix_that_cannot_be_written_is_refused_before_the_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").expect("write");
+        // A prefix under a regular file: its directory can never be made, even by root.
+        let under_file = ReportFiles {
+            csv: Some(file.join("run")),
+            ..ReportFiles::default()
+        };
+        let e = under_file.check().expect_err("unwritable prefix");
+        assert!(matches!(e, ReportError::Write { option: "csv", .. }), "{e}");
+        assert!(e.to_string().starts_with("--csv "), "{e}");
+        // A missing directory is made, as Locust makes it.
+        let nested = ReportFiles {
+            csv: Some(dir.path().join("new/dir/run")),
+            ..ReportFiles::default()
+        };
+        nested.check().expect("directory created");
+        assert!(dir.path().join("new/dir/run_stats.csv").exists());
+        let full_alone = ReportFiles {
+            csv_full_history: true,
+            ..ReportFiles::default()
+        };
+        assert_eq!(full_alone.check(), Err(ReportError::FullHistoryWithoutCsv));
+    }
+
+    #[test]
     fn both_files_are_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         let files = ReportFiles {
             json: Some(dir.path().join("r.json")),
             html: Some(dir.path().join("r.html")),
+            ..ReportFiles::default()
         };
         files.check().expect("writable");
         let (stats, series) = sample();

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use crate::broker::RunningBroker;
 use crate::guard::{self, LoadShape};
 use crate::plan::RunPlan;
-use crate::stats::Snapshot;
+use crate::stats::{RequestKind, Snapshot};
 
-/// Publish requests in the run (every `publish:*` row), failures included.
+/// Publish requests in the run (every publish row), failures included.
 fn published(stats: &Snapshot) -> u64 {
     stats
         .rows
         .iter()
-        .filter(|r| r.name.starts_with("publish"))
+        .filter(|r| r.kind == Some(RequestKind::Publish))
         .map(|r| r.num_requests)
         .sum()
 }
@@ -36,7 +36,7 @@ pub fn guard_sections(
     let achieved: f64 = stats
         .rows
         .iter()
-        .filter(|r| r.name.starts_with("publish"))
+        .filter(|r| r.kind == Some(RequestKind::Publish))
         .map(|r| r.total_rps)
         .sum();
     let mut sections = vec![(
@@ -59,7 +59,7 @@ pub fn guard_sections(
                 "metered_per_message": metered,
                 "price_per_million_usd": price_per_million,
                 "planned_usd": estimate.dollars,
-                "sent_usd": sent as f64 * metered as f64 * price_per_million / 1e6,
+                "sent_usd": estimate.dollars_for(sent as f64),
                 "usd_per_hour_at_full_load": estimate.dollars_per_hour,
             }),
         ));
@@ -124,6 +124,7 @@ mod tests {
         let mut stats = Snapshot::default();
         stats.rows.push(RowStats {
             name: "publish:0:locust/test/topic".into(),
+            kind: Some(RequestKind::Publish),
             num_requests: 1_000_000,
             total_rps: 19.5,
             ..RowStats::default()
@@ -144,6 +145,52 @@ mod tests {
         assert_eq!(
             cost["sent_usd"], 2.0,
             "a million messages x 2 at $1 per million"
+        );
+    }
+
+    #[test]
+    fn the_cost_of_what_was_sent_bills_deliveries_as_the_estimate_does() {
+        let cli = Cli::parse_from([
+            "mqload",
+            "--host",
+            "127.0.0.1",
+            "--no-tls",
+            "-u",
+            "10",
+            "--throughput",
+            "2",
+            "--payload-bytes",
+            "6000",
+            "--payload-format",
+            "raw",
+            "-t",
+            "10s",
+            "--subscribers",
+            "3",
+            "--subscribe-topic",
+            "locust/#",
+        ]);
+        let plan = RunPlan::from_cli(&cli).expect("valid plan");
+        let mut stats = Snapshot::default();
+        stats.rows.push(RowStats {
+            name: "publish:0:locust/test/topic".into(),
+            kind: Some(RequestKind::Publish),
+            num_requests: 1_000_000,
+            ..RowStats::default()
+        });
+        let aws = guard_sections(&plan, &stats, true, 1.0);
+        let (offered, cost) = (&aws[0].1, &aws[1].1);
+        let planned = offered["planned_messages"].as_f64().unwrap_or(0.0);
+        let planned_usd = cost["planned_usd"].as_f64().unwrap_or(0.0);
+        assert!(planned > 0.0, "{offered}");
+        let sent_usd = cost["sent_usd"].as_f64().unwrap_or(0.0);
+        assert!(
+            (sent_usd - planned_usd / planned * 1e6).abs() < 1e-9,
+            "a message sent costs what a planned one does: {cost}"
+        );
+        assert_eq!(
+            cost["sent_usd"], 8.0,
+            "a million publishes x 2 metered x (1 + 3 deliveries) at $1 per million"
         );
     }
 }

@@ -98,9 +98,10 @@ impl Entry {
         }
     }
 
-    /// Exact minimum, or 0 without requests (Locust prints 0 then).
+    /// Exact minimum, or 0 without a timed request (Locust prints 0 then): untimed
+    /// failures count as requests but leave `min_us` at its `u64::MAX` start.
     pub(crate) fn min_or_zero(&self) -> u64 {
-        if self.num_requests == 0 {
+        if self.histogram.is_empty() {
             0
         } else {
             self.min_us
@@ -164,5 +165,17 @@ mod tests {
         assert!(a.is_empty());
         assert!(a.histogram.is_empty());
         assert_eq!(a.min_or_zero(), 0);
+    }
+
+    #[test]
+    fn untimed_failures_alone_have_a_zero_minimum() {
+        let mut a = Entry::new();
+        a.record_untimed_failures(3);
+        assert_eq!(a.num_requests, 3);
+        assert_eq!((a.min_or_zero(), a.max_us), (0, 0));
+        assert_eq!(a.avg_us(), 0.0);
+        assert_eq!(a.quantile_us(0.5), 0);
+        a.record(250, 0, false);
+        assert_eq!(a.min_or_zero(), 250, "a timed request sets the minimum");
     }
 }

@@ -1,11 +1,11 @@
 //! Live user changes on one worker thread, ordered through the control channel.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Shared;
 use crate::delivery::MIN_TRACKED_PUBLISHERS;
 use crate::engine::conn::{Conn, Phase};
-use crate::engine::control::{Control, share};
+use crate::engine::order::{Control, share, start_time};
 use crate::engine::subscriber;
 use crate::plan::expand_template;
 
@@ -65,16 +65,9 @@ impl Shared<'_> {
         let threads = self.plan.threads;
         let target = share(count, self.live.index, threads);
         let previous = self.live.count;
-        let rate = if spawn_rate.is_finite() && spawn_rate > 0.0 {
-            spawn_rate
-        } else {
-            f64::INFINITY
-        };
         for slot in 0..target {
             let user = self.live.index as u64 + slot as u64 * threads as u64;
-            // Started in global index order, `rate` per second from now.
-            let delay = user.saturating_sub(previous) as f64 / rate;
-            let at = now + Duration::try_from_secs_f64(delay).unwrap_or(Duration::ZERO);
+            let at = start_time(user, previous, spawn_rate, now);
             if slot == conns.len() && self.live.subscribers {
                 let user = SUBSCRIBER_BASE + user;
                 let client_id =
@@ -116,10 +109,10 @@ impl Shared<'_> {
                     self.schedule(slot, conn, at);
                 }
                 Phase::Draining => {
-                    // Not disconnected yet: carry on publishing from now.
+                    // Not disconnected yet: carry on publishing at the plan's next slot.
                     conn.phase = Phase::Connected;
                     conn.drain_until = None;
-                    conn.next_due = conn.next_due.max(now);
+                    conn.schedule.skip_to(now, self.period);
                     self.drive(slot, conn, now);
                 }
                 Phase::Idle | Phase::Connecting | Phase::Connected => {}
