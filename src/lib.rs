@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exit_code;
 pub mod guard;
 pub mod locust;
+pub mod metrics;
 pub mod mqtt;
 pub mod net;
 pub mod payload;
