@@ -40,6 +40,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# mqload's own JSON report is --report-json since --json took Locust's meaning; the
+# previous release (28d35e8) still calls it --json.
+report_json_flag() { if "$1" --help 2>/dev/null | grep -q -- '--report-json'; then echo --report-json; else echo --json; fi; }
+
 # One run under callgrind; prints "instructions acked".
 measure() {
     local bin="$1" run_time="$2" tag="$3" port="$4"
@@ -49,7 +53,7 @@ measure() {
         --cert "$work/pki/client.pem" --key "$work/pki/client.key" \
         -u "$clients" -r "$clients" --throughput "$rate" --qos 1 -t "$run_time" \
         --payload-format raw --payload-bytes 100 --processes 1 --headless --only-summary \
-        --json "$json" > "$work/$tag.log" 2>&1 || die "$tag: mqload failed: $(tail -5 "$work/$tag.log")"
+        "$(report_json_flag "$bin")" "$json" > "$work/$tag.log" 2>&1 || die "$tag: mqload failed: $(tail -5 "$work/$tag.log")"
     local ir acked
     ir="$(awk '/^summary:/ { print $2 }' "$out")"
     acked="$(python3 -c 'import json, sys

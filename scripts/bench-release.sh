@@ -63,12 +63,16 @@ cp "$root/target/release/mqload" "$cur_bin"
 cmp -s "$prev_bin" "$cur_bin" && die "the two binaries are identical; is HEAD $prev_rev?"
 cur_rev="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo +dirty)"
 
+# mqload's own JSON report is --report-json since --json took Locust's meaning; the
+# previous release (28d35e8) still calls it --json.
+report_json_flag() { if "$1" --help 2>/dev/null | grep -q -- '--report-json'; then echo --report-json; else echo --json; fi; }
+
 # --- one run: bench-local.sh, then its figures on one line --------------------
 # Prints: messages cpu_per_100k send_lag_p99_ms rss_mib
 bench_once() {
     local bin="$1" tag="$2"; shift 2
     local log="$out/$tag.log" json="$out/$tag.json"
-    MQLOAD_BIN="$bin" bash "$root/scripts/bench-local.sh" -t "$run_time" --json "$json" "$@" \
+    MQLOAD_BIN="$bin" bash "$root/scripts/bench-local.sh" -t "$run_time" "$(report_json_flag "$bin")" "$json" "$@" \
         > "$log" 2>&1 || echo "bench-release.sh: $tag: mqload exited non-zero (see below)" >&2
     local msgs cpu lag rss
     msgs="$(awk '/^broker-counted messages  / { print $3 }' "$log")"
