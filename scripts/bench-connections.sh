@@ -2,8 +2,10 @@
 # Benchmark (not a test): how many TLS connections one mqload holds against a
 # local mosquitto, and what each costs. Runs scripts/bench-local.sh (its own
 # broker, fresh CA, /usr/bin/time -v) with --connect-only and Locust CSVs, then
-# reads from them: connect failures, connect p50/p99, time until every user was
-# connected, and which source addresses the broker saw (its log).
+# reads from them and from the JSON report: connect failures, connect p50/p99,
+# time until every user was connected (the report's per-second connected count;
+# the history CSV's "User Count" is users spawned, as in Locust), and which
+# source addresses the broker saw (its log).
 #
 # usage: scripts/bench-connections.sh [MQLOAD OPTIONS...]
 # Defaults (each replaced when you pass the same option):
@@ -33,7 +35,7 @@ done
 
 set +e
 KEEP=1 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}" bash "$root/scripts/bench-local.sh" \
-    "${args[@]}" --csv "$out/run" 2> >(tee "$out/stderr.txt" >&2) | tee "$out/stdout.txt"
+    "${args[@]}" --csv "$out/run" --report-json "$out/run.json" 2> >(tee "$out/stderr.txt" >&2) | tee "$out/stdout.txt"
 rc="${PIPESTATUS[0]}"
 set -e
 sleep 0.2   # let the stderr tee finish
@@ -47,18 +49,18 @@ awk -F, -v users="$users" '
         printf "connect requests / failures      %s / %s\n", $col["Request Count"], $col["Failure Count"]
         printf "connect p50 / p99 / max          %s / %s / %s ms\n", $col["50%"], $col["99%"], $col["Max Response Time"]
     }' "$out/run_stats.csv"
-awk -F, -v users="$users" '
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $col["Name"] == "Aggregated" {
-        if (first == "") first = $1
-        if (!done && $col["User Count"] >= users) { done = $1 }
-        if ($col["User Count"] > peak) peak = $col["User Count"]
-    }
-    END {
-        printf "peak users connected             %d\n", peak
-        if (done) printf "time until all connected         %d s after the first stats row\n", done - first
-        else printf "time until all connected         never (peak %d of %d)\n", peak, users
-    }' "$out/run_stats_history.csv"
+python3 - "$out/run.json" "$users" <<'PY'
+import json, sys
+report, users = json.load(open(sys.argv[1])), int(sys.argv[2])
+series = report["series"]["points"]
+peak = max((p["users"] for p in series), default=0)
+done = next((p["t"] for p in series if p["users"] >= users), None)
+print(f"peak users connected             {peak}")
+if done is not None:
+    print(f"time until all connected         {done} s after the first stats point")
+else:
+    print(f"time until all connected         never (peak {peak} of {users})")
+PY
 grep -h -e "TLS handshakes" -e "Connect queue" "$out/stdout.txt" || true
 if [[ -n "$kept" && -f "$kept/mosquitto.log" ]]; then
     echo "connections per source address (broker log):"

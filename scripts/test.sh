@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (what the README tells you to run, and what CI
 # runs through .ci/run): installs the broker tools when it can, then format
-# check, clippy with warnings as errors, and every test target.
+# check, clippy with warnings as errors, no import cycle, and every test target.
 #
 # The integration tests start their own mosquitto on free loopback ports; the
 # system mosquitto service is never needed (if the Debian package started one
@@ -15,43 +15,42 @@ section() { printf '\n==> %s\n' "$*"; }
 # mosquitto lives in /usr/sbin on Debian, which a non-root PATH may lack.
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]; }
 
-section "broker tools (mosquitto, mosquitto_sub, mosquitto_pub, openssl)"
+section "system tools: mosquitto, openssl, chromium, prometheus, python3-venv"
+# What the tests run, each as "tool:Debian package":
+#   mosquitto and its clients: the broker every integration test starts and the
+#     independent client that checks counts; openssl: test certificates;
+#   chromium: the HTML report test renders the page headless;
+#   prometheus/promtool: the live-metrics test scrapes with a real Prometheus;
+#   python3-venv: the pinned Locust and botocore venvs below.
+# A fresh machine gets them in one apt-get update + install.
+tools=(mosquitto:mosquitto mosquitto_sub:mosquitto-clients mosquitto_pub:mosquitto-clients
+       openssl:openssl chromium:chromium prometheus:prometheus promtool:prometheus)
 missing=()
-for tool in mosquitto mosquitto_sub mosquitto_pub openssl; do
-    have "$tool" || missing+=("$tool")
+for entry in "${tools[@]}"; do
+    have "${entry%%:*}" || missing+=("${entry#*:}")
 done
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if (( ${#missing[@]} > 0 )); then
-    echo "missing: ${missing[*]}"
+    packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+    echo "missing packages: $packages"
     if [[ "$(id -u)" == 0 ]]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
-        apt-get install -y mosquitto mosquitto-clients openssl
+        # shellcheck disable=SC2086
+        apt-get install -y $packages
     else
-        echo "scripts/test.sh: the integration tests need a real MQTT broker. Install it with:" >&2
-        echo "  sudo apt-get install -y mosquitto mosquitto-clients openssl" >&2
+        echo "scripts/test.sh: the tests need real third-party tools. Install them with:" >&2
+        echo "  sudo apt-get install -y $packages" >&2
         exit 1
     fi
 fi
-for tool in mosquitto mosquitto_sub mosquitto_pub openssl; do
-    have "$tool" || { echo "scripts/test.sh: $tool is still missing after installing" >&2; exit 1; }
+for entry in "${tools[@]}"; do
+    have "${entry%%:*}" || { echo "scripts/test.sh: ${entry%%:*} is still missing after installing" >&2; exit 1; }
 done
 echo "mosquitto: $( (mosquitto -h 2>/dev/null || /usr/sbin/mosquitto -h 2>/dev/null || true) | head -1)"
 echo "openssl: $(openssl version)"
-
-section "browser for the HTML report test (chromium)"
-if ! have chromium; then
-    if [[ "$(id -u)" == 0 ]]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y chromium
-    else
-        echo "scripts/test.sh: the HTML report test renders in headless Chromium. Install it with:" >&2
-        echo "  sudo apt-get install -y chromium" >&2
-        exit 1
-    fi
-fi
-have chromium || { echo "scripts/test.sh: chromium is still missing after installing" >&2; exit 1; }
 echo "chromium: $(chromium --version 2>/dev/null | head -1)"
+echo "prometheus: $(prometheus --version 2>&1 | head -1)"
 
 section "Locust master for the worker tests (pinned, in target/locust-venv)"
 # tests/locust.rs runs a real, unmodified Locust master against mqload workers.
@@ -59,12 +58,6 @@ section "Locust master for the worker tests (pinned, in target/locust-venv)"
 LOCUST_VERSION=2.47.0
 venv=target/locust-venv
 if ! "$venv/bin/locust" --version 2>/dev/null | grep -q "^locust $LOCUST_VERSION "; then
-    # Debian's python3 has the venv module but creates venvs only with python3-venv.
-    if ! python3 -c 'import ensurepip' >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y python3 python3-venv
-    fi
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "locust==$LOCUST_VERSION"
@@ -81,6 +74,9 @@ if ! "$aws_venv/bin/python" -c "import botocore, sys; sys.exit(botocore.__versio
     "$aws_venv/bin/pip" install --quiet --disable-pip-version-check "botocore==$BOTOCORE_VERSION"
 fi
 "$aws_venv/bin/python" -c "import botocore; print('botocore', botocore.__version__)"
+
+section "no import cycle between modules (scripts/module-cycles.sh)"
+bash scripts/module-cycles.sh
 
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check

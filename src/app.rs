@@ -13,10 +13,11 @@ use crate::guard::{self, GuardError, LoadShape};
 use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
-use crate::stats::{self, ReportOptions, Snapshot};
+use crate::reporter::{self, ReportOptions};
+use crate::stats::{RequestKind, Snapshot};
+use crate::unix_time::unix_now;
 
-/// Exit code of a configuration mistake.
-pub const EXIT_CONFIG: u8 = 2;
+pub use crate::exit_code::EXIT_CONFIG;
 
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
@@ -127,7 +128,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     }
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
-    let collector = stats::spawn_collector(
+    let collector = reporter::spawn_reporter(
         plan.request_names.clone(),
         stats_rx,
         ReportOptions {
@@ -229,7 +230,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
 fn reset_when_spawned(
     plan: &RunPlan,
     epoch: &Epoch,
-    stats: &crossbeam_channel::Sender<stats::StatsMsg>,
+    stats: &crossbeam_channel::Sender<crate::stats::StatsMsg>,
     finished: &Arc<AtomicBool>,
 ) -> thread::JoinHandle<()> {
     let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
@@ -251,7 +252,7 @@ fn reset_when_spawned(
             thread::sleep(left.min(Duration::from_millis(50)));
         }
         eprintln!("mqload: all users started: resetting the statistics (--reset-stats)");
-        let _ = stats.send(stats::StatsMsg::ResetRequests);
+        let _ = stats.send(crate::stats::StatsMsg::ResetRequests);
     })
 }
 
@@ -322,25 +323,22 @@ fn guard_run(cli: &Cli, plan: &RunPlan) -> Result<(), GuardError> {
 /// When no connection ever succeeded, one line with the first reason, so the fix is obvious
 /// (a wrong port, an unknown CA, a refused certificate) without reading the error table.
 fn never_connected(stats: &Snapshot) -> Option<String> {
-    let connect = stats.rows.iter().find(|r| r.name == "connect")?;
+    let connect = stats
+        .rows
+        .iter()
+        .find(|r| r.kind == Some(RequestKind::Connect))?;
     if connect.num_requests == 0 || connect.num_failures < connect.num_requests {
         return None;
     }
     let first = stats
         .errors
         .iter()
-        .filter(|e| e.name == "connect")
+        .filter(|e| e.name == connect.name)
         .min_by(|a, b| a.first_seen_unix.total_cmp(&b.first_seen_unix))?;
     Some(format!(
         "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
         connect.num_requests, first.error
     ))
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn humanize(d: Duration) -> String {

@@ -317,14 +317,37 @@ mod tests {
         rest: &'a [u8],
     }
 
+    /// Why the test's JSON checker refused a body.
+    #[derive(Debug, PartialEq)]
+    enum JsonError {
+        /// Characters after the top-level value.
+        Trailing,
+        /// This character was expected here.
+        Expected(char),
+        /// Not the start of an object, a string or a number.
+        UnexpectedValue,
+        /// An object without its closing brace.
+        UnterminatedObject,
+        /// A string without its closing quote.
+        UnterminatedString,
+        /// A raw control character inside a string.
+        RawControl,
+        /// An escape JSON does not have, or a bad `\u` sequence.
+        BadEscape,
+        /// A string or number that is not UTF-8.
+        NotUtf8,
+        /// A number Rust cannot parse (the text as found).
+        BadNumber(String),
+    }
+
     impl Parser<'_> {
-        fn parse(text: &[u8]) -> Result<Json, String> {
+        fn parse(text: &[u8]) -> Result<Json, JsonError> {
             let mut parser = Parser { rest: text };
             let value = parser.value()?;
             parser.skip_whitespace();
             match parser.rest.is_empty() {
                 true => Ok(value),
-                false => Err("trailing characters".into()),
+                false => Err(JsonError::Trailing),
             }
         }
 
@@ -334,28 +357,28 @@ mod tests {
             }
         }
 
-        fn expect(&mut self, byte: u8) -> Result<(), String> {
+        fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
             self.skip_whitespace();
             match self.rest.split_first() {
                 Some((&b, rest)) if b == byte => {
                     self.rest = rest;
                     Ok(())
                 }
-                _ => Err(format!("expected {:?}", byte as char)),
+                _ => Err(JsonError::Expected(byte as char)),
             }
         }
 
-        fn value(&mut self) -> Result<Json, String> {
+        fn value(&mut self) -> Result<Json, JsonError> {
             self.skip_whitespace();
             match self.rest.first() {
                 Some(b'{') => self.object(),
                 Some(b'"') => self.string().map(Json::String),
                 Some(b'-' | b'0'..=b'9') => self.number(),
-                _ => Err("unexpected value".into()),
+                _ => Err(JsonError::UnexpectedValue),
             }
         }
 
-        fn object(&mut self) -> Result<Json, String> {
+        fn object(&mut self) -> Result<Json, JsonError> {
             self.expect(b'{')?;
             let mut members = Vec::new();
             loop {
@@ -370,22 +393,26 @@ mod tests {
                         self.rest = rest;
                         return Ok(Json::Object(members));
                     }
-                    _ => return Err("unterminated object".into()),
+                    _ => return Err(JsonError::UnterminatedObject),
                 }
             }
         }
 
-        fn string(&mut self) -> Result<String, String> {
+        fn string(&mut self) -> Result<String, JsonError> {
             self.expect(b'"')?;
             let mut text = Vec::new();
             loop {
-                let (&byte, rest) = self.rest.split_first().ok_or("unterminated string")?;
+                let (&byte, rest) = self
+                    .rest
+                    .split_first()
+                    .ok_or(JsonError::UnterminatedString)?;
                 self.rest = rest;
                 match byte {
-                    b'"' => return String::from_utf8(text).map_err(|e| e.to_string()),
-                    0x00..=0x1F => return Err("raw control character in string".into()),
+                    b'"' => return String::from_utf8(text).map_err(|_| JsonError::NotUtf8),
+                    0x00..=0x1F => return Err(JsonError::RawControl),
                     b'\\' => {
-                        let (&escape, rest) = self.rest.split_first().ok_or("bad escape")?;
+                        let (&escape, rest) =
+                            self.rest.split_first().ok_or(JsonError::BadEscape)?;
                         self.rest = rest;
                         let decoded = match escape {
                             b'"' | b'\\' | b'/' => escape,
@@ -396,16 +423,17 @@ mod tests {
                             b'f' => 0x0C,
                             b'u' => {
                                 let (hex, rest) =
-                                    self.rest.split_at_checked(4).ok_or("short \\u")?;
+                                    self.rest.split_at_checked(4).ok_or(JsonError::BadEscape)?;
                                 self.rest = rest;
-                                let hex = std::str::from_utf8(hex).map_err(|e| e.to_string())?;
-                                let code =
-                                    u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
-                                let c = char::from_u32(code).ok_or("bad \\u")?;
+                                let hex =
+                                    std::str::from_utf8(hex).map_err(|_| JsonError::BadEscape)?;
+                                let code = u32::from_str_radix(hex, 16)
+                                    .map_err(|_| JsonError::BadEscape)?;
+                                let c = char::from_u32(code).ok_or(JsonError::BadEscape)?;
                                 text.extend_from_slice(c.to_string().as_bytes());
                                 continue;
                             }
-                            _ => return Err("unknown escape".into()),
+                            _ => return Err(JsonError::BadEscape),
                         };
                         text.push(decoded);
                     }
@@ -414,7 +442,7 @@ mod tests {
             }
         }
 
-        fn number(&mut self) -> Result<Json, String> {
+        fn number(&mut self) -> Result<Json, JsonError> {
             let len = self
                 .rest
                 .iter()
@@ -422,10 +450,10 @@ mod tests {
                 .unwrap_or(self.rest.len());
             let (digits, rest) = self.rest.split_at(len);
             self.rest = rest;
-            let text = std::str::from_utf8(digits).map_err(|e| e.to_string())?;
+            let text = std::str::from_utf8(digits).map_err(|_| JsonError::NotUtf8)?;
             text.parse()
                 .map(Json::Number)
-                .map_err(|e| format!("{e}: {text}"))
+                .map_err(|_| JsonError::BadNumber(text.to_string()))
         }
     }
 

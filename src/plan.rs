@@ -11,11 +11,13 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
 use crate::cli::{Cli, PayloadFormatArg};
+pub use crate::duration::{MAX_DURATION, parse_duration};
 use crate::mqtt::{self, Publish, QoS};
 use crate::net::{self, TlsConfigError, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
 use crate::scale::{ScaleError, ScalePlan};
 use crate::session::{Session, SessionConfig};
+use crate::stats::RequestKind;
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
 pub const MAX_INCOMING_PACKET: usize = 1 << 20;
@@ -331,9 +333,6 @@ pub const NAME_DISCONNECT: usize = 1;
 /// Row of `publish:<qos>:<topic template>`.
 pub const NAME_PUBLISH: usize = 2;
 
-/// Longest duration any option accepts (a year): far past any load test, and far from the
-/// overflow of instant arithmetic.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Most random bytes per message (before base64): far above AWS IoT's 128 KB, and small enough
 /// that each thread's random pool stays a few tens of megabytes.
 pub const MAX_RANDOM_BYTES: u64 = 4 << 20;
@@ -341,50 +340,6 @@ pub const MAX_RANDOM_BYTES: u64 = 4 << 20;
 const MAX_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 /// Rates (messages or users per second) outside this range are mistakes.
 const RATE_RANGE: std::ops::RangeInclusive<f64> = 1e-4..=1e7;
-
-/// Parses Locust's duration syntax (`90`, `30s`, `10m`, `1h30m`, `1h 30m 10s`), plus `ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .ok()
-            .filter(|d| *d <= MAX_DURATION);
-    }
-    let mut total = 0f64;
-    let mut number = String::new();
-    let mut saw_unit = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let unit = match c {
-            '0'..='9' | '.' => {
-                number.push(c);
-                continue;
-            }
-            ' ' => continue,
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                0.001
-            }
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return None,
-        };
-        let value: f64 = number.parse().ok()?;
-        number.clear();
-        total += value * unit;
-        saw_unit = true;
-    }
-    if !number.is_empty() || !saw_unit {
-        return None;
-    }
-    Duration::try_from_secs_f64(total)
-        .ok()
-        .filter(|d| *d <= MAX_DURATION)
-}
 
 fn duration(option: &'static str, value: &str) -> Result<Duration, PlanError> {
     parse_duration(value).ok_or_else(|| PlanError::BadDuration {
@@ -689,16 +644,16 @@ impl RunPlan {
         };
         check_mqtt_fields(cli, &session, qos, &run_id)?;
         let mut request_names = vec![
-            "connect".to_string(),
-            "disconnect".to_string(),
-            format!("publish:{}:{}", qos as u8, cli.topic),
+            RequestKind::Connect.to_string(),
+            RequestKind::Disconnect.to_string(),
+            RequestKind::Publish.row_name(qos, &cli.topic),
         ];
         let subscribe = match subscribe {
             Some((subscribers, template, qos)) => {
                 let filter = subscribe_filter(&template, &run_id, qos)?;
                 let subscribe_name = request_names.len();
-                request_names.push(format!("subscribe:{}:{template}", qos as u8));
-                request_names.push(format!("receive:{}:{template}", qos as u8));
+                request_names.push(RequestKind::Subscribe.row_name(qos, &template));
+                request_names.push(RequestKind::Receive.row_name(qos, &template));
                 Some(SubscribePlan {
                     subscribers,
                     filter,
@@ -739,41 +694,6 @@ impl RunPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locust_durations_parse() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(
-            parse_duration("1h 30m 10s"),
-            Some(Duration::from_secs(5410))
-        );
-        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2ms"), Some(Duration::from_millis(2)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-    }
-
-    #[test]
-    fn bad_durations_are_rejected() {
-        for bad in [
-            "",
-            "10x",
-            "m",
-            "-5",
-            "1h30",
-            "ten minutes",
-            "5s5",
-            "1e19",
-            "1e30s",
-            "NaN",
-            "inf",
-            "9000h",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn templates_expand() {

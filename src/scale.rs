@@ -85,7 +85,7 @@ impl ScalePlan {
         let brokers = bind::reachable(&brokers, &bind).map_err(ScaleError::Bind)?;
         let lifetime = match &cli.connection_lifetime {
             None => None,
-            Some(text) => match crate::plan::parse_duration(text) {
+            Some(text) => match crate::duration::parse_duration(text) {
                 Some(d) if d >= MIN_LIFETIME => Some(d),
                 _ => return Err(ScaleError::BadLifetime(text.clone())),
             },

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::mqtt::{self, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS};
+use crate::mqtt::{
+    self, ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, Publish, QoS,
+};
 
 /// What every session of a run shares.
 #[derive(Debug, Clone)]
@@ -409,8 +411,7 @@ impl Session {
     /// Queues a DISCONNECT; the session is closed afterwards.
     pub fn disconnect(&mut self) {
         if self.state == State::Connected {
-            // Encoding a fixed two-byte packet cannot fail.
-            let _ = Packet::Disconnect.encode(&mut self.out);
+            FixedPacket::Disconnect.encode(&mut self.out);
         }
         self.state = State::Closed;
     }
@@ -494,17 +495,17 @@ impl Session {
                         "PUBREC for no QoS 2 publish in flight",
                     ))?;
                 entry.released = true;
-                let _ = Packet::PubRel(id).encode(&mut self.out);
+                FixedPacket::PubRel(id).encode(&mut self.out);
             }
             Packet::PubComp(id) => self.complete(id, QoS::ExactlyOnce, now)?,
             Packet::Publish(p) => {
                 match p.qos {
                     QoS::AtMostOnce => {}
                     QoS::AtLeastOnce => {
-                        let _ = Packet::PubAck(p.packet_id).encode(&mut self.out);
+                        FixedPacket::PubAck(p.packet_id).encode(&mut self.out);
                     }
                     QoS::ExactlyOnce => {
-                        let _ = Packet::PubRec(p.packet_id).encode(&mut self.out);
+                        FixedPacket::PubRec(p.packet_id).encode(&mut self.out);
                         if self.awaiting_rel.contains(&p.packet_id) {
                             // The broker resent it before our PUBREC reached it: once only.
                             return Ok(());
@@ -524,7 +525,7 @@ impl Session {
             }
             Packet::PubRel(id) => {
                 self.awaiting_rel.retain(|&waiting| waiting != id);
-                let _ = Packet::PubComp(id).encode(&mut self.out);
+                FixedPacket::PubComp(id).encode(&mut self.out);
             }
             Packet::PingResp => self.ping_sent = None,
             Packet::SubAck {
@@ -604,8 +605,7 @@ impl Session {
         self.inflight.retain_mut(|f| {
             f.sent = now;
             if session_present && f.released {
-                // Encoding a fixed four-byte packet cannot fail.
-                let _ = Packet::PubRel(f.packet_id).encode(out);
+                FixedPacket::PubRel(f.packet_id).encode(out);
                 return true;
             }
             if session_present && let Some(first) = f.copy.first_mut() {
@@ -665,7 +665,7 @@ impl Session {
             Some(sent) if now >= sent + self.ack_timeout => return Err(SessionError::PingTimeout),
             Some(_) => {}
             None if !self.keep_alive.is_zero() && now >= self.last_sent + self.keep_alive => {
-                let _ = Packet::PingReq.encode(&mut self.out);
+                FixedPacket::PingReq.encode(&mut self.out);
                 self.ping_sent = Some(now);
             }
             None => {}
@@ -706,25 +706,67 @@ mod tests {
         out
     }
 
-    /// Every packet in the session's output, decoded, as owned debug strings.
-    fn sent(session: &mut Session, now: Instant) -> Vec<String> {
-        let mut buf: &[u8] = session.pending_output();
-        let mut packets = Vec::new();
-        while let Some((p, n)) = mqtt::decode(buf, 1 << 20).expect("valid output") {
-            packets.push(format!("{p:?}"));
-            buf = &buf[n..];
+    /// The session's output since the last look (marked sent), to read as typed packets.
+    struct Sent(Vec<u8>);
+
+    impl Sent {
+        /// Every packet in the output, decoded; the output must end on a packet boundary.
+        fn packets(&self) -> Vec<Packet<'_>> {
+            let mut buf: &[u8] = &self.0;
+            let mut packets = Vec::new();
+            while let Some((p, n)) = mqtt::decode(buf, 1 << 20).expect("valid output") {
+                packets.push(p);
+                buf = &buf[n..];
+            }
+            assert!(buf.is_empty(), "output ends with a partial packet");
+            packets
         }
-        assert!(buf.is_empty(), "output ends with a partial packet");
+
+        /// The packet ids of the PUBLISHes in the output, in order.
+        fn publish_ids(&self) -> Vec<u16> {
+            let packets = self.packets();
+            let ids = packets.iter().filter_map(|p| match p {
+                Packet::Publish(publish) => Some(publish.packet_id),
+                _ => None,
+            });
+            ids.collect()
+        }
+    }
+
+    /// A PUBLISH on topic `t`, as the tests' sessions send it.
+    fn publish_on_t(dup: bool, qos: QoS, packet_id: u16, payload: &[u8]) -> Packet<'_> {
+        Packet::Publish(Publish {
+            dup,
+            qos,
+            retain: false,
+            topic: "t",
+            packet_id,
+            payload,
+        })
+    }
+
+    fn sent(session: &mut Session, now: Instant) -> Sent {
+        let out = Sent(session.pending_output().to_vec());
         session.output_sent(now);
-        packets
+        out
     }
 
     fn connected(max_inflight: u16) -> (Session, Instant) {
         let t0 = Instant::now();
         let mut s = Session::new(&config(max_inflight), "dev-1", t0).expect("session");
         let out = sent(&mut s, t0);
-        assert_eq!(out.len(), 1);
-        assert!(out[0].contains("client_id: \"dev-1\"") && out[0].contains("keep_alive: 60"));
+        assert!(
+            matches!(
+                out.packets()[..],
+                [Packet::Connect(mqtt::Connect {
+                    client_id: "dev-1",
+                    keep_alive: 60,
+                    ..
+                })]
+            ),
+            "{:?}",
+            out.packets()
+        );
         s.handle_input(
             &bytes(Packet::ConnAck {
                 session_present: false,
@@ -785,8 +827,8 @@ mod tests {
                 .expect("publish");
         }
         let out = sent(&mut s, t0);
-        assert_eq!(out.len(), 3);
-        assert!(out[0].contains("packet_id: 1") && out[2].contains("packet_id: 3"));
+        assert_eq!(out.packets().len(), 3);
+        assert_eq!(out.publish_ids(), [1, 2, 3]);
         let mut input = bytes(Packet::PubAck(2));
         input.extend(bytes(Packet::PubAck(1)));
         input.extend(bytes(Packet::PubAck(3)));
@@ -842,11 +884,7 @@ mod tests {
         for expected in 2..=u16::MAX {
             s.publish("t", b"", QoS::AtLeastOnce, t0, t0)
                 .expect("publish");
-            let out = sent(&mut s, t0);
-            assert!(
-                out[0].contains(&format!("packet_id: {expected},")),
-                "{out:?}"
-            );
+            assert_eq!(sent(&mut s, t0).publish_ids(), [expected]);
             s.handle_input(&bytes(Packet::PubAck(expected)), t0)
                 .expect("ack");
         }
@@ -857,7 +895,7 @@ mod tests {
         assert!(s.can_publish(QoS::AtLeastOnce));
         s.publish("t", b"", QoS::AtLeastOnce, t0, t0)
             .expect("publish");
-        assert!(sent(&mut s, t0)[0].contains("packet_id: 1,"));
+        assert_eq!(sent(&mut s, t0).publish_ids(), [1]);
     }
 
     #[test]
@@ -870,8 +908,7 @@ mod tests {
             .expect("publish");
         s.publish("t", b"b", QoS::AtLeastOnce, t0, t0)
             .expect("publish");
-        let out = sent(&mut s, t0);
-        assert!(out[0].contains("packet_id: 65535,") && out[1].contains("packet_id: 1,"));
+        assert_eq!(sent(&mut s, t0).publish_ids(), [65535, 1]);
         assert_eq!(s.next_packet_id(), 2);
     }
 
@@ -891,7 +928,7 @@ mod tests {
         sent(&mut s, t0);
         s.handle_input(&bytes(Packet::PubRec(1)), t0)
             .expect("pubrec");
-        assert_eq!(sent(&mut s, t0), vec!["PubRel(1)".to_string()]);
+        assert_eq!(sent(&mut s, t0).packets(), [Packet::PubRel(1)]);
         assert_eq!(s.poll_event(), None);
         s.handle_input(&bytes(Packet::PubComp(1)), t0)
             .expect("pubcomp");
@@ -918,8 +955,8 @@ mod tests {
         s.handle_input(&bytes(Packet::PubRel(8)), t0)
             .expect("pubrel");
         assert_eq!(
-            sent(&mut s, t0),
-            vec!["PubAck(7)", "PubRec(8)", "PubComp(8)"]
+            sent(&mut s, t0).packets(),
+            [Packet::PubAck(7), Packet::PubRec(8), Packet::PubComp(8)]
         );
         assert_eq!(
             s.poll_event(),
@@ -938,10 +975,13 @@ mod tests {
         s.subscribe("locust/#", QoS::AtLeastOnce, t0)
             .expect("subscribe");
         let out = sent(&mut s, t0);
-        assert_eq!(out.len(), 1);
         assert!(
-            out[0].contains("Subscribe") && out[0].contains("locust/#"),
-            "{out:?}"
+            matches!(
+                &out.packets()[..],
+                [Packet::Subscribe { filters, .. }] if filters[..] == [("locust/#", QoS::AtLeastOnce)]
+            ),
+            "{:?}",
+            out.packets()
         );
         assert!(matches!(
             s.handle_input(
@@ -1021,7 +1061,10 @@ mod tests {
             }
         }
         assert_eq!(heads, vec![(b"firs".to_vec(), 13), (b"ab".to_vec(), 2)]);
-        assert_eq!(sent(&mut s, t0), vec!["PubRec(7)", "PubRec(7)"]);
+        assert_eq!(
+            sent(&mut s, t0).packets(),
+            [Packet::PubRec(7), Packet::PubRec(7)]
+        );
         // After PUBREL the id is free again: a new message with it is delivered.
         s.handle_input(&bytes(Packet::PubRel(7)), t0)
             .expect("pubrel");
@@ -1044,7 +1087,7 @@ mod tests {
         assert!(s.pending_output().is_empty());
         let t1 = t0 + Duration::from_secs(60);
         s.handle_timeout(t1).expect("ping");
-        assert_eq!(sent(&mut s, t1), vec!["PingReq".to_string()]);
+        assert_eq!(sent(&mut s, t1).packets(), [Packet::PingReq]);
         s.handle_input(&bytes(Packet::PingResp), t1)
             .expect("pingresp");
         let t2 = t1 + Duration::from_secs(60);
@@ -1091,7 +1134,7 @@ mod tests {
     fn disconnect_is_sent_once_connected() {
         let (mut s, t0) = connected(10);
         s.disconnect();
-        assert_eq!(sent(&mut s, t0), vec!["Disconnect".to_string()]);
+        assert_eq!(sent(&mut s, t0).packets(), [Packet::Disconnect]);
         assert!(!s.is_connected());
     }
 
@@ -1106,7 +1149,10 @@ mod tests {
     fn reconnect(carried: Unacked, present: bool, now: Instant) -> Session {
         let mut s = Session::new(&persistent(), "dev-1", now).expect("session");
         s.adopt(carried);
-        assert!(sent(&mut s, now)[0].starts_with("Connect"));
+        assert!(matches!(
+            sent(&mut s, now).packets().first(),
+            Some(Packet::Connect(_))
+        ));
         s.handle_input(
             &bytes(Packet::ConnAck {
                 session_present: present,
@@ -1141,14 +1187,21 @@ mod tests {
             .expect("3");
         s.publish("t", b"four", QoS::AtLeastOnce, due(4), due(4))
             .expect("4");
-        let first = sent(&mut s, due(4));
-        assert!(first.iter().all(|p| p.contains("dup: false")), "{first:?}");
+        assert_eq!(
+            sent(&mut s, due(4)).packets(),
+            [
+                publish_on_t(false, QoS::AtLeastOnce, 1, b"one"),
+                publish_on_t(false, QoS::ExactlyOnce, 2, b"two"),
+                publish_on_t(false, QoS::ExactlyOnce, 3, b"three"),
+                publish_on_t(false, QoS::AtLeastOnce, 4, b"four"),
+            ]
+        );
         // Message 4 is acked, message 3 got as far as PUBREC; then the connection drops.
         s.handle_input(&bytes(Packet::PubAck(4)), due(5))
             .expect("ack");
         s.handle_input(&bytes(Packet::PubRec(3)), due(5))
             .expect("rec");
-        assert_eq!(sent(&mut s, due(5)), vec!["PubRel(3)"]);
+        assert_eq!(sent(&mut s, due(5)).packets(), [Packet::PubRel(3)]);
         assert!(matches!(s.poll_event(), Some(Event::Acked(_))));
         let next_id = s.next_packet_id();
         let carried = s.carry_over();
@@ -1159,12 +1212,14 @@ mod tests {
         s.resume_packet_ids(next_id);
         assert!(matches!(s.poll_event(), Some(Event::Connected { .. })));
         assert_eq!(s.poll_event(), None, "nothing lost");
-        let resent = sent(&mut s, t1);
-        assert_eq!(resent.len(), 3, "{resent:?}");
-        assert!(resent[0].contains("dup: true") && resent[0].contains("packet_id: 1,"));
-        assert!(resent[0].contains("AtLeastOnce") && resent[0].contains("[111, 110, 101]"));
-        assert!(resent[1].contains("dup: true") && resent[1].contains("packet_id: 2,"));
-        assert_eq!(resent[2], "PubRel(3)");
+        assert_eq!(
+            sent(&mut s, t1).packets(),
+            [
+                publish_on_t(true, QoS::AtLeastOnce, 1, b"one"),
+                publish_on_t(true, QoS::ExactlyOnce, 2, b"two"),
+                Packet::PubRel(3),
+            ]
+        );
         assert_eq!(s.resent_on_connect(), 3);
         // The ack timeout runs from the resend; latency still from the original due time.
         assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(10)));
@@ -1187,12 +1242,12 @@ mod tests {
         // New publishes continue the ids and are not duplicates.
         s.publish("t", b"five", QoS::AtLeastOnce, t1, t1)
             .expect("5");
-        let out = sent(&mut s, t1);
-        assert!(
-            out[0] == "PubRel(2)"
-                && out[1].contains("packet_id: 5,")
-                && out[1].contains("dup: false"),
-            "{out:?}"
+        assert_eq!(
+            sent(&mut s, t1).packets(),
+            [
+                Packet::PubRel(2),
+                publish_on_t(false, QoS::AtLeastOnce, 5, b"five"),
+            ]
         );
     }
 

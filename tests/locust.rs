@@ -429,12 +429,46 @@ fn every_message_the_worker_sends_decodes_the_way_the_master_decodes_it() {
     );
 }
 
-/// The broker's count of connected clients, less the `mosquitto_sub` that reads it.
+/// The clients connected now, by the broker's own log (mosquitto_sub's `auto-` readers left
+/// out). The log is exact at every moment; `$SYS/broker/clients/connected` is a once-a-second
+/// sample that counts the reading mosquitto_sub only when it happened to be connected at the
+/// sample, so under load it read one short for a whole wait.
 fn clients_connected(broker: &Broker) -> Option<u64> {
-    common::sys_value(broker, "$SYS/broker/clients/connected")?
-        .parse::<u64>()
-        .ok()
-        .map(|n| n.saturating_sub(1))
+    let log = std::fs::read_to_string(broker.log_path()).ok()?;
+    let mut connected = std::collections::HashSet::new();
+    for line in log.lines() {
+        if let Some(rest) = line
+            .split(" as ")
+            .nth(1)
+            .filter(|_| line.contains("New client connected"))
+        {
+            if let Some(id) = rest.split(' ').next() {
+                connected.insert(id.to_owned());
+            }
+            continue;
+        }
+        let gone = [
+            " disconnected",
+            " closed its connection",
+            " has exceeded timeout",
+            ", disconnecting",
+        ];
+        if gone.iter().any(|g| line.contains(g)) {
+            let id = line
+                .split("lient ")
+                .nth(1)
+                .and_then(|rest| rest.split([' ', ',']).next());
+            if let Some(id) = id {
+                connected.remove(id);
+            }
+        }
+    }
+    Some(
+        connected
+            .iter()
+            .filter(|id| !id.starts_with("auto-"))
+            .count() as u64,
+    )
 }
 
 /// The control channel the worker drives: users added, removed (gracefully) and re-added

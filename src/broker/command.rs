@@ -60,7 +60,7 @@ pub fn run_command(args: &BrokerArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("mqload broker: error: {e}");
-            crate::app::EXIT_CONFIG
+            crate::exit_code::EXIT_CONFIG
         }
     }
 }
@@ -69,7 +69,9 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
     let run_time = args
         .run_time
         .as_deref()
-        .map(|t| crate::plan::parse_duration(t).ok_or_else(|| BrokerError::BadRunTime(t.into())))
+        .map(|t| {
+            crate::duration::parse_duration(t).ok_or_else(|| BrokerError::BadRunTime(t.into()))
+        })
         .transpose()?;
     let tls = if args.no_tls {
         if args.tls_cert.is_some()

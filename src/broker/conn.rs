@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
 use super::session::ServerSession;
+use crate::net::flush;
 
 /// Plaintext a connection may have waiting to be sent (beyond this, QoS 0 deliveries are
 /// dropped and QoS 1/2 deliveries disconnect the subscriber).
@@ -135,42 +136,21 @@ impl Conn {
     /// Hands queued plaintext to TLS and writes what the socket takes; `Ok(true)` when
     /// everything went out.
     pub fn flush(&mut self) -> Result<bool, Close> {
-        match &mut self.tls {
-            Some(tls) => {
-                if !self.out.is_empty() && !tls.is_handshaking() {
-                    let n = tls.writer().write(&self.out).map_err(|_| Close::Gone)?;
-                    self.out.drain(..n);
+        let out = &mut self.out;
+        let flushed = match &mut self.tls {
+            // rustls' buffer is bounded: offer it the rest of `out` after every write.
+            Some(tls) => flush::flush_tls(&mut ***tls, &mut self.tcp, |tls| {
+                if !out.is_empty() && !tls.is_handshaking() {
+                    let n = tls.writer().write(out)?;
+                    out.drain(..n);
                 }
-                while tls.wants_write() {
-                    match tls.write_tls(&mut self.tcp) {
-                        Ok(0) => return Err(Close::Gone),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Err(Close::Gone),
-                    }
-                    // rustls took part of `out` when its buffer was full: offer the rest.
-                    if !self.out.is_empty() && !tls.is_handshaking() {
-                        let n = tls.writer().write(&self.out).map_err(|_| Close::Gone)?;
-                        self.out.drain(..n);
-                    }
-                }
-                Ok(self.out.is_empty())
-            }
-            None => {
-                let mut written = 0;
-                while written < self.out.len() {
-                    match self.tcp.write(&self.out[written..]) {
-                        Ok(0) => return Err(Close::Gone),
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Err(Close::Gone),
-                    }
-                }
-                self.out.drain(..written);
-                Ok(self.out.is_empty())
-            }
+                Ok(())
+            }),
+            None => flush::flush_plain(&mut self.tcp, out),
+        };
+        match flushed {
+            Ok(done) => Ok(done && self.out.is_empty()),
+            Err(_) => Err(Close::Gone),
         }
     }
 

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use crossbeam_channel::{Sender, TrySendError};
 use mio::Waker;
 
+pub use super::message::Message;
 use super::session::Suspended;
-use super::topic;
-use crate::mqtt::QoS;
+use crate::mqtt::{QoS, topic};
 
 /// Most retained topics kept; a new retained topic beyond this is not stored.
 pub const MAX_RETAINED: usize = 100_000;
@@ -40,17 +40,6 @@ pub struct ConnRef {
     pub slot: usize,
     /// Generation of the slot.
     pub generation: u64,
-}
-
-/// A message on its way to subscribers (shared by all of them).
-#[derive(Debug)]
-pub struct Message {
-    /// Topic name.
-    pub topic: Box<str>,
-    /// Payload.
-    pub payload: Box<[u8]>,
-    /// QoS it was published with.
-    pub qos: QoS,
 }
 
 /// A message for one connection.

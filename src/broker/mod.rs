@@ -2,9 +2,9 @@
 //! `mqload broker` on its own. It exists for calibration, so it must never be what limits a
 //! run on the same host.
 //!
-//! Layout: `session` (server-side MQTT state, sans IO), `topic` (filter matching), `hub`
-//! (subscriptions, retained store, client ids, mailboxes, counters), `conn` (socket + rustls
-//! server side + bounded buffers), `worker` (the mio loop per thread), `pki` (in-memory CA and
+//! Layout: `session` (server-side MQTT state, sans IO), `message` (a published message),
+//! `hub` (subscriptions matched with [`crate::mqtt::topic`], retained store, client ids,
+//! mailboxes, counters), `conn` (socket + rustls server side + bounded buffers), `reactor` (the mio loop per thread), `pki` (in-memory CA and
 //! certificates with rcgen, or PEM files), `command` (the subcommand and the embedded mode).
 //!
 //! Bounds: a packet larger than [`BrokerConfig::max_packet`] closes its connection (counted
@@ -35,10 +35,10 @@ mod command;
 mod conn;
 mod error;
 mod hub;
+mod message;
 mod pki;
+mod reactor;
 mod session;
-pub mod topic;
-mod worker;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,10 +52,12 @@ use rustls::ServerConfig;
 pub use command::{BrokerArgs, Embedded, embedded_threads, run_command};
 pub use error::BrokerError;
 pub use pki::{MemoryPki, server_config_from_files};
+pub use reactor::SYS_RECEIVED;
 pub use session::{Event, ServerSession, Violation};
-pub use worker::SYS_RECEIVED;
 
 use hub::Hub;
+
+use crate::threads;
 
 /// Largest packet the broker accepts by default (mqload's own largest message fits).
 pub const DEFAULT_MAX_PACKET: usize = 8 << 20;
@@ -142,7 +144,7 @@ impl RunningBroker {
             let (tx, rx) = crossbeam_channel::bounded(hub::MAILBOX_CAPACITY);
             mailboxes.push((tx, waker));
             let clone = listener.try_clone().map_err(BrokerError::Io)?;
-            setups.push(worker::WorkerSetup {
+            setups.push(reactor::WorkerSetup {
                 index,
                 poll,
                 listener: mio::net::TcpListener::from_std(clone),
@@ -153,21 +155,19 @@ impl RunningBroker {
         }
         let hub = Arc::new(Hub::new(mailboxes));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
-        for setup in setups {
+        let reactors = setups.into_iter().map(|setup| {
             let (thread_hub, thread_stop) = (Arc::clone(&hub), Arc::clone(&stop));
-            let handle = std::thread::Builder::new()
-                .name(format!("mqload-broker-{}", setup.index))
-                .spawn(move || worker::run(setup, thread_hub, &thread_stop));
-            match handle {
-                Ok(handle) => threads.push(handle),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    hub.wake_all();
-                    return Err(BrokerError::Io(e));
-                }
+            move || reactor::run(setup, thread_hub, &thread_stop)
+        });
+        let threads = match threads::spawn_each("mqload-broker", reactors) {
+            Ok(threads) => threads,
+            Err(failed) => {
+                stop.store(true, Ordering::Relaxed);
+                hub.wake_all();
+                threads::join_all(failed.started);
+                return Err(BrokerError::Io(failed.error));
             }
-        }
+        };
         Ok(RunningBroker {
             addr,
             stop,
@@ -215,9 +215,7 @@ impl RunningBroker {
     fn shut_down(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.hub.wake_all();
-        for handle in self.threads.drain(..) {
-            let _ = handle.join();
-        }
+        threads::join_all(self.threads.drain(..));
     }
 }
 

@@ -10,10 +10,10 @@ use rcgen::{
 };
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::BrokerError;
+use crate::net::pem::{self, PemError};
 
 /// A throw-away PKI, held only in memory: the CA, the broker's certificate (for 127.0.0.1,
 /// ::1 and localhost) and one client certificate every load-test device presents.
@@ -99,40 +99,32 @@ pub fn server_config_from_files(
     ca: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, BrokerError> {
     let chain = read_certs("tls-cert", cert)?;
-    let key_pem = read("tls-key", key)?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| BrokerError::NoPemItem {
-        option: "tls-key",
-        path: key.to_path_buf(),
-        expected: "private key (PKCS#1, PKCS#8 or SEC1)",
-    })?;
+    let key_der = pem::load_private_key(key).map_err(|e| named("tls-key", e))?;
     let roots = ca.map(|path| read_certs("cafile", path)).transpose()?;
     server_config(chain, key_der, roots)
 }
 
-fn read(option: &'static str, path: &Path) -> Result<Vec<u8>, BrokerError> {
-    std::fs::read(path).map_err(|source| BrokerError::Unreadable {
-        option,
-        path: path.to_path_buf(),
-        source,
-    })
+/// The option's name on a PEM loader's error, for the one-line message.
+fn named(option: &'static str, e: PemError) -> BrokerError {
+    match e {
+        PemError::Unreadable { path, source } => BrokerError::Unreadable {
+            option,
+            path,
+            source,
+        },
+        PemError::NoItem { path, expected } => BrokerError::NoPemItem {
+            option,
+            path,
+            expected,
+        },
+    }
 }
 
 fn read_certs(
     option: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, BrokerError> {
-    let pem = read(option, path)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(BrokerError::NoPemItem {
-            option,
-            path: path.to_path_buf(),
-            expected: "certificate",
-        });
-    }
-    Ok(certs)
+    pem::load_certs(path).map_err(|e| named(option, e))
 }
 
 fn server_config(

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::hub::Message;
-use crate::mqtt::{ConnectReturnCode, DecodeError, Packet, Publish, QoS};
+use super::message::Message;
+use crate::mqtt::{ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, Publish, QoS};
 
 /// Most inbound QoS 2 messages a client may leave unreleased (PUBREC sent, PUBREL not yet
 /// received); more is a protocol abuse that would grow memory, so the connection closes.
@@ -174,7 +174,7 @@ impl ServerSession {
         if self.state == State::AwaitingConnect
             && matches!(error, DecodeError::UnsupportedProtocolLevel(_))
         {
-            connack(ConnectReturnCode::UnacceptableProtocolVersion, out);
+            refuse(ConnectReturnCode::UnacceptableProtocolVersion, out);
         }
         Violation::Decode(error)
     }
@@ -192,7 +192,7 @@ impl ServerSession {
             if connect.client_id.is_empty() {
                 if !connect.clean_session {
                     // MQTT-3.1.3-8: an empty id needs a clean session.
-                    connack(ConnectReturnCode::IdentifierRejected, out);
+                    refuse(ConnectReturnCode::IdentifierRejected, out);
                     return Err(Violation::Refused(ConnectReturnCode::IdentifierRejected));
                 }
                 let n = AUTO_ID.fetch_add(1, Ordering::Relaxed);
@@ -215,9 +215,9 @@ impl ServerSession {
             Packet::Publish(publish) => {
                 match publish.qos {
                     QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => put_ack(0x40, publish.packet_id, out),
+                    QoS::AtLeastOnce => FixedPacket::PubAck(publish.packet_id).encode(out),
                     QoS::ExactlyOnce => {
-                        put_ack(0x50, publish.packet_id, out);
+                        FixedPacket::PubRec(publish.packet_id).encode(out);
                         if self.qos2_pending.contains(&publish.packet_id) {
                             // A re-sent QoS 2 message already routed: acknowledge only.
                             return Ok(Event::Nothing);
@@ -232,7 +232,7 @@ impl ServerSession {
             }
             Packet::PubRel(id) => {
                 self.qos2_pending.retain(|pending| *pending != id);
-                put_ack(0x70, id, out);
+                FixedPacket::PubComp(id).encode(out);
                 Ok(Event::Nothing)
             }
             // Acks of what we sent.
@@ -246,16 +246,16 @@ impl ServerSession {
                 if let Some(at) = self.inflight_position(id) {
                     self.inflight[at].received = true;
                 }
-                put_ack(0x62, id, out);
+                FixedPacket::PubRel(id).encode(out);
                 Ok(Event::Nothing)
             }
             Packet::Subscribe { packet_id, filters } => Ok(Event::Subscribe { packet_id, filters }),
             Packet::Unsubscribe { packet_id, filters } => {
-                put_ack(0xB0, packet_id, out);
+                FixedPacket::UnsubAck(packet_id).encode(out);
                 Ok(Event::Unsubscribe(filters))
             }
             Packet::PingReq => {
-                out.extend_from_slice(&[0xD0, 0x00]);
+                FixedPacket::PingResp.encode(out);
                 Ok(Event::Nothing)
             }
             Packet::Disconnect => {
@@ -269,7 +269,8 @@ impl ServerSession {
     }
 
     /// Appends a message for this client at `qos`; at QoS 1/2 with a fresh packet id, kept
-    /// until acknowledged. `false` (nothing appended) when [`MAX_INFLIGHT`] are unacknowledged.
+    /// until acknowledged. `false` (nothing appended) when [`MAX_INFLIGHT`] are unacknowledged,
+    /// or for a message no valid PUBLISH could have brought in (it does not encode).
     pub fn deliver(
         &mut self,
         message: &Arc<Message>,
@@ -285,12 +286,6 @@ impl ServerSession {
                 }
                 let id = self.next_packet_id;
                 self.next_packet_id = id.checked_add(1).unwrap_or(1);
-                self.inflight.push_back(InFlight {
-                    id,
-                    message: Arc::clone(message),
-                    qos,
-                    received: false,
-                });
                 id
             }
         };
@@ -302,8 +297,18 @@ impl ServerSession {
             packet_id,
             payload: &message.payload,
         };
-        // Cannot fail: the topic came from a valid PUBLISH and the payload fit in one.
-        let _ = crate::mqtt::encode_publish_into(&publish, out);
+        // Fails (appending nothing) only for a message no valid PUBLISH brought in.
+        if crate::mqtt::encode_publish_into(&publish, out).is_err() {
+            return false;
+        }
+        if qos != QoS::AtMostOnce {
+            self.inflight.push_back(InFlight {
+                id: packet_id,
+                message: Arc::clone(message),
+                qos,
+                received: false,
+            });
+        }
         true
     }
 
@@ -324,10 +329,11 @@ impl ServerSession {
     /// Takes up a stored session's deliveries (MQTT-4.4.0-1): each unacknowledged PUBLISH
     /// again with DUP and its original packet id, PUBREL for those already received.
     pub fn resume(&mut self, suspended: Suspended, out: &mut Vec<u8>) {
-        for sent in &suspended.inflight {
+        let mut inflight = suspended.inflight;
+        inflight.retain(|sent| {
             if sent.received {
-                put_ack(0x62, sent.id, out);
-                continue;
+                FixedPacket::PubRel(sent.id).encode(out);
+                return true;
             }
             let publish = Publish {
                 dup: true,
@@ -337,40 +343,48 @@ impl ServerSession {
                 packet_id: sent.id,
                 payload: &sent.message.payload,
             };
-            // Cannot fail: QoS 1/2 with a non-zero id, topic and payload sent once already.
-            let _ = crate::mqtt::encode_publish_into(&publish, out);
-        }
-        self.inflight = suspended.inflight;
+            // Sent once already, so it encodes; one that did not is not kept waiting for an ack.
+            crate::mqtt::encode_publish_into(&publish, out).is_ok()
+        });
+        self.inflight = inflight;
         self.next_packet_id = suspended.next_packet_id.max(1);
         self.qos2_pending = suspended.qos2_pending;
     }
 }
 
-/// Appends SUBACK: the granted QoS per filter, `None` for a refused one (0x80).
-pub fn put_suback(packet_id: u16, granted: &[Option<QoS>], out: &mut Vec<u8>) {
+/// Appends SUBACK: the granted QoS per filter, `None` for a refused one (0x80). Fails (with
+/// `out` untouched) only for what no decoded SUBSCRIBE gives: packet id 0, no filters.
+pub fn put_suback(
+    packet_id: u16,
+    granted: &[Option<QoS>],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let suback = Packet::SubAck {
         packet_id,
         return_codes: granted.to_vec(),
     };
-    // Cannot fail for a decoded SUBSCRIBE: non-zero packet id, at least one filter.
-    let _ = suback.encode(out);
+    suback.encode(out)
 }
 
 /// Appends CONNACK 0 (accepted), with the session-present flag.
 pub fn put_connack(session_present: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0x20, 0x02, u8::from(session_present), 0]);
+    FixedPacket::ConnAck {
+        session_present,
+        code: ConnectReturnCode::Accepted,
+    }
+    .encode(out);
 }
 
-fn connack(code: ConnectReturnCode, out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0x20, 0x02, 0x00, code.code()]);
+/// Appends a refusing CONNACK (never with a session present).
+fn refuse(code: ConnectReturnCode, out: &mut Vec<u8>) {
+    FixedPacket::ConnAck {
+        session_present: false,
+        code,
+    }
+    .encode(out);
 }
 
 /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62), PUBCOMP (0x70), UNSUBACK (0xB0).
-fn put_ack(first_byte: u8, id: u16, out: &mut Vec<u8>) {
-    let [hi, lo] = id.to_be_bytes();
-    out.extend_from_slice(&[first_byte, 0x02, hi, lo]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +529,25 @@ mod tests {
             payload: payload.into(),
             qos: QoS::ExactlyOnce,
         })
+    }
+
+    #[test]
+    fn a_delivery_that_does_not_encode_is_neither_sent_nor_kept_in_flight() {
+        let mut s = ServerSession::new();
+        let mut out = Vec::new();
+        assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
+        out.clear();
+        // A topic name with a wildcard is no valid PUBLISH's: the encoder refuses it.
+        let bad = Arc::new(Message {
+            topic: "a/+".into(),
+            payload: b"x".as_slice().into(),
+            qos: QoS::AtLeastOnce,
+        });
+        assert!(!s.deliver(&bad, QoS::AtLeastOnce, false, &mut out));
+        assert!(out.is_empty(), "nothing appended");
+        assert!(s.suspend().inflight.is_empty(), "no ack awaited for it");
+        assert!(s.deliver(&message(b"ok"), QoS::AtLeastOnce, false, &mut out));
+        assert!(!out.is_empty());
     }
 
     #[test]

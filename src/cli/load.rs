@@ -318,7 +318,7 @@ fn expand_html_tags(cli: &mut Cli) {
     if let Some(t) = cli
         .run_time
         .as_deref()
-        .and_then(crate::plan::parse_duration)
+        .and_then(crate::duration::parse_duration)
     {
         out = out.replace("{t}", &number(t.as_secs_f64().floor()));
     }

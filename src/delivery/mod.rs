@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
+pub use crate::mqtt::topic::matches as topic_matches;
 use crate::stats::DeliveryCounts;
 
 /// Bytes the raw header adds before `--payload-bytes` random bytes.
@@ -172,24 +173,6 @@ fn closing_quote(text: &[u8]) -> Option<usize> {
         }
     }
     None
-}
-
-/// Whether an MQTT topic name matches a (valid) topic filter.
-pub fn topic_matches(filter: &str, topic: &str) -> bool {
-    // Topics starting with `$` are not matched by a leading wildcard (MQTT 3.1.1, 4.7.2).
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut levels = topic.split('/');
-    for want in filter.split('/') {
-        match (want, levels.next()) {
-            ("#", _) => return true,
-            ("+", Some(_)) => {}
-            (want, Some(level)) if want == level => {}
-            _ => return false,
-        }
-    }
-    levels.next().is_none()
 }
 
 /// Hashes u64 keys that are already well spread (user indexes, FNV hashes) with one multiply.

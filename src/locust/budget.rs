@@ -1,11 +1,12 @@
 //! The AWS IoT cost guard applied to what a master orders: this worker's share of the load
 //! is priced before its users start, and a share over `--max-cost` is refused.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::msgpack::Value;
 use crate::cli::Cli;
-use crate::guard::{self, LoadShape};
+use crate::guard::{self, GuardError, LoadShape};
 use crate::plan::RunPlan;
 
 /// The master's `--run-time` from its forwarded options (Locust sends whole seconds).
@@ -18,18 +19,52 @@ pub fn master_run_time(parsed_options: &[(String, Value)]) -> Option<Duration> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
+/// Why this worker refuses its share of what the master ordered.
+#[derive(Debug)]
+pub enum ShareRefused {
+    /// The cost guard's verdict: over `--max-cost`, or an unbounded run against AWS.
+    Guard(GuardError),
+    /// More sockets than this worker's open-file limit allows.
+    OpenFileLimit {
+        /// Publishing users ordered.
+        users: u64,
+        /// Subscribers ordered.
+        subscribers: u64,
+        /// The limit after raising the soft limit to the hard one.
+        limit: u64,
+    },
+}
+
+impl fmt::Display for ShareRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShareRefused::Guard(e) => write!(f, "{e}"),
+            ShareRefused::OpenFileLimit {
+                users,
+                subscribers,
+                limit,
+            } => write!(
+                f,
+                "{users} users and {subscribers} subscribers need as many sockets but this worker's open-file limit is {limit}: raise `ulimit -Hn` or add workers"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShareRefused {}
+
 /// The guard's lines for `users` users of `plan` over `run_time`, and its verdict.
 pub fn check(
     cli: &Cli,
     plan: &RunPlan,
     users: u64,
     run_time: Option<Duration>,
-) -> (Vec<String>, Result<(), String>) {
+) -> (Vec<String>, Result<(), ShareRefused>) {
     let mut shape = LoadShape::from_plan(plan);
     shape.users = users;
     shape.run_time = run_time;
     let (lines, verdict) = guard::assess(cli, &shape, &plan.host);
-    (lines, verdict.map_err(|e| e.to_string()))
+    (lines, verdict.map_err(ShareRefused::Guard))
 }
 
 #[cfg(test)]

@@ -3,26 +3,26 @@
 
 pub mod budget;
 pub mod msgpack;
+pub mod node;
 pub mod options;
 pub mod protocol;
 pub mod stats;
 pub mod subscribers;
 pub mod sys;
-pub mod worker;
 pub mod zmtp;
 
 use std::time::Duration;
 
-use crate::app::EXIT_CONFIG;
 use crate::cli::Cli;
-use crate::plan::parse_duration;
+use crate::duration::parse_duration;
+use crate::exit_code::EXIT_CONFIG;
 
 /// Locust's `MASTER_HEARTBEAT_TIMEOUT`: a worker gives up on a silent master after this.
 pub const DEFAULT_MASTER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `mqload --worker`: joins the master and runs what it orders; returns the exit code
 /// (0 after quit or a signal, 1 when the master went silent or none answered within
-/// [`worker::JOIN_TIMEOUT`], 2 for a configuration mistake).
+/// [`node::JOIN_TIMEOUT`], 2 for a configuration mistake).
 pub fn run(cli: &Cli) -> u8 {
     let Some(master_timeout) =
         parse_duration(&cli.master_heartbeat_timeout).filter(|d| !d.is_zero())
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli) -> u8 {
         return EXIT_CONFIG;
     }
     crate::signals::install();
-    let config = worker::WorkerConfig {
+    let config = node::WorkerConfig {
         master_host: cli.master_host.clone(),
         master_port: cli.master_port,
         master_timeout,
@@ -56,7 +56,7 @@ pub fn run(cli: &Cli) -> u8 {
         "mqload: worker {} waiting for the Locust master at {}:{}",
         config.node_id, config.master_host, config.master_port
     );
-    let mut worker = match worker::Worker::new(config, cli.clone(), options::given_options(cli)) {
+    let mut worker = match node::Worker::new(config, cli.clone(), options::given_options(cli)) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("mqload: error: cannot create an event loop: {e}");
@@ -64,8 +64,8 @@ pub fn run(cli: &Cli) -> u8 {
         }
     };
     match worker.run() {
-        worker::Exit::Quit => 0,
-        worker::Exit::MasterGone => 1,
+        node::Exit::Quit => 0,
+        node::Exit::MasterGone => 1,
     }
 }
 
@@ -84,7 +84,7 @@ mod tests {
         assert_eq!(DEFAULT_MASTER_TIMEOUT, Duration::from_secs(60));
         assert_eq!(cli.master_port, 5557);
         assert_eq!(
-            worker::JOIN_TIMEOUT,
+            node::JOIN_TIMEOUT,
             Duration::from_secs(305),
             "Locust's 5 s x 61"
         );

@@ -76,7 +76,7 @@ impl Value {
 
 /// Why bytes are not one well-formed MessagePack value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub enum MsgpackError {
     /// The input ends inside a value.
     Truncated,
     /// A type byte MessagePack reserves or mqload does not accept (0xc1, extensions).
@@ -89,27 +89,27 @@ pub enum DecodeError {
     TrailingBytes(usize),
 }
 
-impl fmt::Display for DecodeError {
+impl fmt::Display for MsgpackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Truncated => f.write_str("msgpack value is truncated"),
-            DecodeError::Unsupported(b) => write!(f, "unsupported msgpack type byte 0x{b:02x}"),
-            DecodeError::TooDeep => write!(f, "msgpack nesting deeper than {MAX_DEPTH}"),
-            DecodeError::BadUtf8 => f.write_str("msgpack str is not UTF-8"),
-            DecodeError::TrailingBytes(n) => write!(f, "{n} bytes after the msgpack value"),
+            MsgpackError::Truncated => f.write_str("msgpack value is truncated"),
+            MsgpackError::Unsupported(b) => write!(f, "unsupported msgpack type byte 0x{b:02x}"),
+            MsgpackError::TooDeep => write!(f, "msgpack nesting deeper than {MAX_DEPTH}"),
+            MsgpackError::BadUtf8 => f.write_str("msgpack str is not UTF-8"),
+            MsgpackError::TrailingBytes(n) => write!(f, "{n} bytes after the msgpack value"),
         }
     }
 }
 
-impl std::error::Error for DecodeError {}
+impl std::error::Error for MsgpackError {}
 
 /// Decodes exactly one value from `bytes`.
-pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<Value, MsgpackError> {
     let mut reader = Reader { bytes, pos: 0 };
     let value = reader.value(0)?;
     match bytes.len() - reader.pos {
         0 => Ok(value),
-        n => Err(DecodeError::TrailingBytes(n)),
+        n => Err(MsgpackError::TrailingBytes(n)),
     }
 }
 
@@ -119,17 +119,17 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgpackError> {
+        let end = self.pos.checked_add(n).ok_or(MsgpackError::Truncated)?;
         let slice = self
             .bytes
             .get(self.pos..end)
-            .ok_or(DecodeError::Truncated)?;
+            .ok_or(MsgpackError::Truncated)?;
         self.pos = end;
         Ok(slice)
     }
 
-    fn be(&mut self, n: usize) -> Result<u64, DecodeError> {
+    fn be(&mut self, n: usize) -> Result<u64, MsgpackError> {
         Ok(self
             .take(n)?
             .iter()
@@ -137,18 +137,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of elements: each needs at least one byte, so more than remain is a lie.
-    fn count(&mut self, n: usize, per_element: usize) -> Result<usize, DecodeError> {
-        let count = usize::try_from(self.be(n)?).map_err(|_| DecodeError::Truncated)?;
+    fn count(&mut self, n: usize, per_element: usize) -> Result<usize, MsgpackError> {
+        let count = usize::try_from(self.be(n)?).map_err(|_| MsgpackError::Truncated)?;
         let left = self.bytes.len() - self.pos;
         if count.saturating_mul(per_element) > left {
-            return Err(DecodeError::Truncated);
+            return Err(MsgpackError::Truncated);
         }
         Ok(count)
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    fn value(&mut self, depth: usize) -> Result<Value, MsgpackError> {
         if depth > MAX_DEPTH {
-            return Err(DecodeError::TooDeep);
+            return Err(MsgpackError::TooDeep);
         }
         let tag = self.take(1)?[0];
         Ok(match tag {
@@ -196,25 +196,25 @@ impl<'a> Reader<'a> {
                 let n = self.count(4, 2)?;
                 self.map(n, depth)?
             }
-            other => return Err(DecodeError::Unsupported(other)),
+            other => return Err(MsgpackError::Unsupported(other)),
         })
     }
 
-    fn str_len(&mut self, n: usize) -> Result<Value, DecodeError> {
+    fn str_len(&mut self, n: usize) -> Result<Value, MsgpackError> {
         let len = self.count(n, 1)?;
         self.str(len)
     }
 
-    fn str(&mut self, len: usize) -> Result<Value, DecodeError> {
+    fn str(&mut self, len: usize) -> Result<Value, MsgpackError> {
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
             .map(|s| Value::Str(s.to_owned()))
-            .map_err(|_| DecodeError::BadUtf8)
+            .map_err(|_| MsgpackError::BadUtf8)
     }
 
-    fn array(&mut self, n: usize, depth: usize) -> Result<Value, DecodeError> {
+    fn array(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
         if n > self.bytes.len() - self.pos {
-            return Err(DecodeError::Truncated);
+            return Err(MsgpackError::Truncated);
         }
         let mut items = Vec::with_capacity(n);
         for _ in 0..n {
@@ -223,9 +223,9 @@ impl<'a> Reader<'a> {
         Ok(Value::Array(items))
     }
 
-    fn map(&mut self, n: usize, depth: usize) -> Result<Value, DecodeError> {
+    fn map(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
         if n.saturating_mul(2) > self.bytes.len() - self.pos {
-            return Err(DecodeError::Truncated);
+            return Err(MsgpackError::Truncated);
         }
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
@@ -458,20 +458,32 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error_not_a_panic_or_a_huge_allocation() {
-        assert_eq!(decode(b""), Err(DecodeError::Truncated));
-        assert_eq!(decode(b"\xdd\xff\xff\xff\xff"), Err(DecodeError::Truncated));
+        assert_eq!(decode(b""), Err(MsgpackError::Truncated));
+        assert_eq!(
+            decode(b"\xdd\xff\xff\xff\xff"),
+            Err(MsgpackError::Truncated)
+        );
         assert_eq!(
             decode(b"\xdf\xff\xff\xff\xff\x00"),
-            Err(DecodeError::Truncated)
+            Err(MsgpackError::Truncated)
         );
-        assert_eq!(decode(b"\xdb\xff\xff\xff\xff"), Err(DecodeError::Truncated));
-        assert_eq!(decode(b"\xc6\xff\xff\xff\xff"), Err(DecodeError::Truncated));
-        assert_eq!(decode(b"\xc1"), Err(DecodeError::Unsupported(0xc1)));
-        assert_eq!(decode(b"\xd4\x01\x02"), Err(DecodeError::Unsupported(0xd4)));
-        assert_eq!(decode(b"\xa2\xff\xfe"), Err(DecodeError::BadUtf8));
-        assert_eq!(decode(b"\xc0\xc0"), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            decode(b"\xdb\xff\xff\xff\xff"),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(
+            decode(b"\xc6\xff\xff\xff\xff"),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(decode(b"\xc1"), Err(MsgpackError::Unsupported(0xc1)));
+        assert_eq!(
+            decode(b"\xd4\x01\x02"),
+            Err(MsgpackError::Unsupported(0xd4))
+        );
+        assert_eq!(decode(b"\xa2\xff\xfe"), Err(MsgpackError::BadUtf8));
+        assert_eq!(decode(b"\xc0\xc0"), Err(MsgpackError::TrailingBytes(1)));
         let deep = vec![0x91u8; 100];
-        assert_eq!(decode(&deep), Err(DecodeError::TooDeep));
+        assert_eq!(decode(&deep), Err(MsgpackError::TooDeep));
         // Every prefix of a valid message fails cleanly.
         let mut e = Encoder::new();
         e.value(&Value::Map(vec![(

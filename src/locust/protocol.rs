@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::msgpack::{self, DecodeError, Encoder, Value};
+use super::msgpack::{self, Encoder, MsgpackError, Value};
 
 /// Worker states as the master's heartbeat handler stores them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub enum MasterMsg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProtocolError {
     /// Not msgpack.
-    Msgpack(DecodeError),
+    Msgpack(MsgpackError),
     /// Not an array `[str, any, str]`.
     NotAMessage,
     /// A field is missing or has the wrong type.

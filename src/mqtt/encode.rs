@@ -4,7 +4,7 @@
 //! and everything the encoder accepts the decoder accepts too.
 
 use super::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
-use super::{Connect, EncodeError, LastWill, Packet, Publish, QoS};
+use super::{Connect, ConnectReturnCode, EncodeError, LastWill, Packet, Publish, QoS};
 
 impl Packet<'_> {
     /// Appends this packet's wire form to `out`.
@@ -132,6 +132,70 @@ impl Packet<'_> {
                 }
             }
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
+        }
+    }
+}
+
+/// A packet with no field that can be invalid: the acks (a packet id), CONNACK, and the
+/// empty ones. Encoding it cannot fail, so it returns nothing; use [`Packet::encode`] for the
+/// packets whose fields must be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedPacket {
+    /// CONNACK with its session-present flag and return code.
+    ConnAck {
+        /// Session present (only meaningful when the code is `Accepted`).
+        session_present: bool,
+        /// The broker's answer.
+        code: ConnectReturnCode,
+    },
+    /// PUBACK: QoS 1 PUBLISH received.
+    PubAck(u16),
+    /// PUBREC: QoS 2 PUBLISH received (step 1 of 3).
+    PubRec(u16),
+    /// PUBREL: PUBREC received (step 2 of 3).
+    PubRel(u16),
+    /// PUBCOMP: PUBREL received (step 3 of 3).
+    PubComp(u16),
+    /// UNSUBACK.
+    UnsubAck(u16),
+    /// PINGREQ.
+    PingReq,
+    /// PINGRESP.
+    PingResp,
+    /// DISCONNECT.
+    Disconnect,
+}
+
+impl FixedPacket {
+    /// Appends this packet's wire form to `out` (2 or 4 bytes).
+    ///
+    /// Packet ids come from a decoded packet (which refuses 0) or from a sender's own
+    /// allocator (which skips 0); a zero id is a bug in the caller, caught in debug builds.
+    pub fn encode(self, out: &mut Vec<u8>) {
+        let with_id = |packet_type: u8, id: u16| {
+            debug_assert_ne!(id, 0, "packet id 0 in an ack");
+            let first = packet_type << 4 | wire::required_flags(packet_type).unwrap_or(0);
+            let [hi, lo] = id.to_be_bytes();
+            [first, 2, hi, lo]
+        };
+        match self {
+            FixedPacket::ConnAck {
+                session_present,
+                code,
+            } => out.extend_from_slice(&[
+                wire::CONNACK << 4,
+                2,
+                u8::from(session_present),
+                code.code(),
+            ]),
+            FixedPacket::PubAck(id) => out.extend_from_slice(&with_id(wire::PUBACK, id)),
+            FixedPacket::PubRec(id) => out.extend_from_slice(&with_id(wire::PUBREC, id)),
+            FixedPacket::PubRel(id) => out.extend_from_slice(&with_id(wire::PUBREL, id)),
+            FixedPacket::PubComp(id) => out.extend_from_slice(&with_id(wire::PUBCOMP, id)),
+            FixedPacket::UnsubAck(id) => out.extend_from_slice(&with_id(wire::UNSUBACK, id)),
+            FixedPacket::PingReq => out.extend_from_slice(&[wire::PINGREQ << 4, 0]),
+            FixedPacket::PingResp => out.extend_from_slice(&[wire::PINGRESP << 4, 0]),
+            FixedPacket::Disconnect => out.extend_from_slice(&[wire::DISCONNECT << 4, 0]),
         }
     }
 }

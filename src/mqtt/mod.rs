@@ -20,13 +20,14 @@ mod decode_subscribe;
 mod encode;
 mod error;
 mod reader;
+pub mod topic;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use decode::{FixedHeader, decode, decode_fixed_header};
-pub use encode::{encode_publish_into, encoded_publish_len};
+pub use encode::{FixedPacket, encode_publish_into, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
 
 /// Quality of service of a PUBLISH or a subscription.

@@ -439,3 +439,51 @@ fn garbage_never_panics() {
         "{packets} packets, {errors} errors"
     );
 }
+
+#[test]
+fn fixed_packets_encode_as_their_checked_packet_does() {
+    let codes = [
+        ConnectReturnCode::Accepted,
+        ConnectReturnCode::NotAuthorized,
+    ];
+    let mut pairs: Vec<(FixedPacket, Packet<'static>)> = codes
+        .into_iter()
+        .flat_map(|code| {
+            [false, true].map(|session_present| {
+                (
+                    FixedPacket::ConnAck {
+                        session_present,
+                        code,
+                    },
+                    Packet::ConnAck {
+                        session_present,
+                        code,
+                    },
+                )
+            })
+        })
+        .collect();
+    for id in [1, 0x1234, u16::MAX] {
+        pairs.extend([
+            (FixedPacket::PubAck(id), Packet::PubAck(id)),
+            (FixedPacket::PubRec(id), Packet::PubRec(id)),
+            (FixedPacket::PubRel(id), Packet::PubRel(id)),
+            (FixedPacket::PubComp(id), Packet::PubComp(id)),
+            (FixedPacket::UnsubAck(id), Packet::UnsubAck(id)),
+        ]);
+    }
+    pairs.extend([
+        (FixedPacket::PingReq, Packet::PingReq),
+        (FixedPacket::PingResp, Packet::PingResp),
+        (FixedPacket::Disconnect, Packet::Disconnect),
+    ]);
+    for (fixed, packet) in pairs {
+        let mut out = vec![0xAA];
+        fixed.encode(&mut out);
+        assert_eq!(out[1..], encoded(&packet)[..], "{fixed:?}");
+        assert_eq!(
+            decode::decode(&out[1..], 1 << 16),
+            Ok(Some((packet, out.len() - 1)))
+        );
+    }
+}

@@ -2,6 +2,8 @@
 
 pub mod bind;
 pub mod device_cert;
+pub mod flush;
+pub mod pem;
 pub mod resume;
 pub mod timestamp;
 pub mod tls;

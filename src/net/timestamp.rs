@@ -70,12 +70,19 @@ pub struct StampedReader {
     fd: RawFd,
     /// Stamp (real-time nanoseconds) of the latest read, when the kernel gave one.
     pub stamp_ns: Option<i128>,
+    /// The latest read returned data but less than the buffer held: the socket's receive
+    /// queue was empty after it, so the next arrival raises a new readiness edge.
+    pub drained: bool,
 }
 
 impl StampedReader {
     /// Reads from `fd`.
     pub fn new(fd: RawFd) -> StampedReader {
-        StampedReader { fd, stamp_ns: None }
+        StampedReader {
+            fd,
+            stamp_ns: None,
+            drained: false,
+        }
     }
 }
 
@@ -101,6 +108,7 @@ impl Read for StampedReader {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
+        self.drained = n > 0 && (n as usize) < buf.len();
         // SAFETY: the CMSG_* macros walk the control buffer the kernel just filled.
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::pem::{self, PemError};
 
 /// The PEM files a run's TLS uses.
 #[derive(Debug, Clone, Default)]
@@ -102,30 +103,23 @@ fn env_suffix(what: &str) -> &'static str {
     }
 }
 
-fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsConfigError> {
-    std::fs::read(path).map_err(|source| TlsConfigError::Unreadable {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
+/// The option's name on a PEM loader's error, for the one-line message.
+fn named(what: &'static str, e: PemError) -> TlsConfigError {
+    match e {
+        PemError::Unreadable { path, source } => TlsConfigError::Unreadable { what, path, source },
+        PemError::NoItem { path, expected } => TlsConfigError::NoPemItem {
+            what,
+            path,
+            expected,
+        },
+    }
 }
 
 fn read_certs(
     what: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let pem = read_file(what, path)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(TlsConfigError::NoPemItem {
-            what,
-            path: path.to_path_buf(),
-            expected: "certificate",
-        });
-    }
-    Ok(certs)
+    pem::load_certs(path).map_err(|e| named(what, e))
 }
 
 /// Builds the one shared client configuration of a run.
@@ -153,13 +147,7 @@ pub fn client_config(
     let mut config = match (&files.cert, &files.key) {
         (Some(cert_path), Some(key_path)) => {
             let chain = read_certs("cert", cert_path)?;
-            let key_pem = read_file("key", key_path)?;
-            let key =
-                PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsConfigError::NoPemItem {
-                    what: "key",
-                    path: key_path.clone(),
-                    expected: "private key (PKCS#1, PKCS#8 or SEC1)",
-                })?;
+            let key = pem::load_private_key(key_path).map_err(|e| named("key", e))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| TlsConfigError::KeyMismatch {

@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
+use super::flush;
 use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
 
@@ -164,34 +165,11 @@ impl Transport {
 
     /// Writes as much as the socket takes; `Ok(true)` when nothing is left waiting.
     pub fn flush(&mut self) -> Result<bool, TransportError> {
-        match &mut self.tls {
-            Some(tls) => {
-                while tls.wants_write() {
-                    match tls.write_tls(&mut self.tcp) {
-                        Ok(0) => return Err(TransportError::Closed),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(TransportError::Io(e)),
-                    }
-                }
-                Ok(true)
-            }
-            None => {
-                let mut written = 0;
-                while written < self.unsent.len() {
-                    match self.tcp.write(&self.unsent[written..]) {
-                        Ok(0) => return Err(TransportError::Closed),
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(TransportError::Io(e)),
-                    }
-                }
-                self.unsent.drain(..written);
-                Ok(self.unsent.is_empty())
-            }
-        }
+        let flushed = match &mut self.tls {
+            Some(tls) => flush::flush_tls(&mut ***tls, &mut self.tcp, |_| Ok(())),
+            None => flush::flush_plain(&mut self.tcp, &mut self.unsent),
+        };
+        Ok(flushed?)
     }
 
     /// Whether bytes are waiting for the socket to become writable.
@@ -204,6 +182,10 @@ impl Transport {
 
     /// Reads everything the socket has, handing each plaintext chunk to `on_data` with the
     /// instant the kernel received it (or the wakeup's instant when it gave no stamp).
+    /// `Ok(Ok(()))` means the socket is drained for now: wait for its next readable edge.
+    /// A read shorter than the buffer already proves that (a stream socket returns all it
+    /// holds, up to the buffer), so no further `recvmsg` is spent to hear EAGAIN; bytes that
+    /// arrive later raise a new edge under mio's edge-triggered epoll.
     /// Returns `Err(Closed)` once the peer has closed and all its data was handed over.
     pub fn read<E>(
         &mut self,
@@ -254,6 +236,9 @@ impl Transport {
                 if eof || state.peer_has_closed() {
                     return Err(TransportError::Closed);
                 }
+                if socket.drained {
+                    return Ok(Ok(()));
+                }
             },
             None => loop {
                 match socket.read(scratch) {
@@ -261,6 +246,9 @@ impl Transport {
                     Ok(n) => {
                         if let Err(e) = on_data(&scratch[..n], arrival(&socket)) {
                             return Ok(Err(e));
+                        }
+                        if socket.drained {
+                            return Ok(Ok(()));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),

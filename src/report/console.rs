@@ -267,6 +267,7 @@ mod tests {
         RowStats {
             method: "MQTT".to_owned(),
             name: name.to_owned(),
+            kind: Some(crate::stats::RequestKind::of_name(name)),
             num_requests: reqs,
             num_failures: fails,
             avg_us: avg as f64,

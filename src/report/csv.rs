@@ -423,6 +423,7 @@ mod tests {
         let publish = RowStats {
             method: "MQTT".to_owned(),
             name: "publish:1:a,\"b\"".to_owned(),
+            kind: Some(crate::stats::RequestKind::Publish),
             num_requests: 4,
             num_failures: 1,
             avg_us: 1_250.5,

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use crate::broker::RunningBroker;
 use crate::guard::{self, LoadShape};
 use crate::plan::RunPlan;
-use crate::stats::Snapshot;
+use crate::stats::{RequestKind, Snapshot};
 
-/// Publish requests in the run (every `publish:*` row), failures included.
+/// Publish requests in the run (every publish row), failures included.
 fn published(stats: &Snapshot) -> u64 {
     stats
         .rows
         .iter()
-        .filter(|r| r.name.starts_with("publish"))
+        .filter(|r| r.kind == Some(RequestKind::Publish))
         .map(|r| r.num_requests)
         .sum()
 }
@@ -36,7 +36,7 @@ pub fn guard_sections(
     let achieved: f64 = stats
         .rows
         .iter()
-        .filter(|r| r.name.starts_with("publish"))
+        .filter(|r| r.kind == Some(RequestKind::Publish))
         .map(|r| r.total_rps)
         .sum();
     let mut sections = vec![(
@@ -124,6 +124,7 @@ mod tests {
         let mut stats = Snapshot::default();
         stats.rows.push(RowStats {
             name: "publish:0:locust/test/topic".into(),
+            kind: Some(RequestKind::Publish),
             num_requests: 1_000_000,
             total_rps: 19.5,
             ..RowStats::default()
@@ -173,6 +174,7 @@ mod tests {
         let mut stats = Snapshot::default();
         stats.rows.push(RowStats {
             name: "publish:0:locust/test/topic".into(),
+            kind: Some(RequestKind::Publish),
             num_requests: 1_000_000,
             ..RowStats::default()
         });

@@ -4,14 +4,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::stats::{SeriesPoint, Snapshot};
+use crate::stats::{RequestKind, SeriesPoint, Snapshot};
 
-/// Publish requests per second in one time-series point (the names starting `publish`).
-pub fn publish_rate(point: &SeriesPoint, names: &[String]) -> f64 {
-    let n: u64 = names
+/// Publish requests per second in one time-series point (`kinds`: each name's kind).
+pub fn publish_rate(point: &SeriesPoint, kinds: &[RequestKind]) -> f64 {
+    let n: u64 = kinds
         .iter()
         .zip(&point.requests)
-        .filter(|(name, _)| name.starts_with("publish"))
+        .filter(|(kind, _)| **kind == RequestKind::Publish)
         .map(|(_, n)| n)
         .sum();
     n as f64 / f64::from(point.seconds.max(1))
@@ -46,7 +46,7 @@ pub fn format_status(
         snapshot
             .rows
             .iter()
-            .filter(|r| r.name.starts_with("publish"))
+            .filter(|r| r.kind == Some(RequestKind::Publish))
             .fold(0.0, |a, r| a + r.current_rps)
     });
     format!(
@@ -121,6 +121,7 @@ mod tests {
         ] {
             s.rows.push(RowStats {
                 name: name.into(),
+                kind: Some(RequestKind::of_name(name)),
                 current_rps: rps,
                 ..RowStats::default()
             });
@@ -156,13 +157,13 @@ mod tests {
 
     #[test]
     fn the_newest_second_gives_the_live_rate() {
-        let names = ["connect".to_owned(), "publish:1:t".to_owned()];
+        let kinds = [RequestKind::Connect, RequestKind::Publish];
         let point = SeriesPoint {
             seconds: 2,
             requests: vec![7, 300],
             ..SeriesPoint::default()
         };
-        let rate = publish_rate(&point, &names);
+        let rate = publish_rate(&point, &kinds);
         assert_eq!(rate, 150.0);
         let line = format_status(Duration::ZERO, None, &snapshot(), Some(rate));
         assert!(line.contains("| 150.0 msg/s |"), "{line}");

@@ -1,22 +1,20 @@
-//! The collector: merges every worker's deltas into run totals per name and Aggregated, keeps
-//! the last seconds for Locust's "current" figures, and runs the reporting thread.
+//! The collector: merges every worker's deltas into run totals per name and Aggregated, and
+//! keeps the last seconds for Locust's "current" figures. It prints nothing: the reporting
+//! thread ([`crate::reporter`]) asks it for [`Snapshot`]s and hands them to `report`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hdrhistogram::Histogram;
 
 use super::entry::{Entry, new_histogram, quantile_in};
+use super::recorder::StatsDelta;
 use super::series::Timeline;
+use super::series::{SeriesPoint, TimeSeries};
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
-use super::worker::{StatsDelta, unix_now};
 use super::{
-    ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, ReportOptions,
-    RunSummary, StatsMsg,
+    ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, RequestKind,
 };
-use crate::report;
+use crate::unix_time::unix_now;
 
 /// Seconds of per-second data kept: Locust's 10 s window plus its 2 s settling margin, and one
 /// spare second.
@@ -27,12 +25,6 @@ const RATE_WINDOW_START: i64 = 12;
 const RATE_WINDOW_END: i64 = 2;
 /// The "current" percentiles cover the last 10 seconds.
 const PERCENTILE_WINDOW: i64 = 10;
-/// Locust writes a history row every second.
-const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
-/// The live status line (when stdout is a terminal) is redrawn this often.
-const STATUS_INTERVAL: Duration = Duration::from_secs(1);
-/// The shortest console interval accepted, so a zero option cannot spin the thread.
-const MIN_PRINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One name's (or the total's) run totals plus its recent seconds.
 #[derive(Debug)]
@@ -120,8 +112,10 @@ struct ErrorTotals {
 
 /// Run totals merged from every thread's deltas.
 #[derive(Debug)]
-pub(crate) struct Collector {
+pub struct Collector {
     names: Vec<String>,
+    /// The kind of each name, read once from the name table.
+    kinds: Vec<RequestKind>,
     series: Vec<Series>,
     total: Series,
     errors: BTreeMap<(NameId, String), ErrorTotals>,
@@ -136,7 +130,7 @@ pub(crate) struct Collector {
     end_unix: Option<f64>,
     target_users: u64,
     /// Subscriber connections of the run (0: no delivery figures).
-    pub(crate) subscribers: u64,
+    pub subscribers: u64,
     delivery: DeliveryCounts,
     connects: ConnectCounts,
     /// One point per second for the JSON and HTML reports.
@@ -144,10 +138,12 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    pub(crate) fn new(names: Vec<String>, target_users: u64) -> Self {
+    /// An empty collector for the run's name table and its target number of users.
+    pub fn new(names: Vec<String>, target_users: u64) -> Self {
         Collector {
             series: names.iter().map(|_| Series::new()).collect(),
             timeline: Timeline::new(names.clone()),
+            kinds: names.iter().map(|n| RequestKind::of_name(n)).collect(),
             names,
             total: Series::new(),
             errors: BTreeMap::new(),
@@ -168,7 +164,7 @@ impl Collector {
 
     /// Folds one thread's interval into the totals. A delta's counts land in the second that
     /// holds the middle of its interval; entries for names outside the table are dropped.
-    pub(crate) fn merge(&mut self, delta: StatsDelta) {
+    pub fn merge(&mut self, delta: StatsDelta) {
         let (start, end) = (delta.start_unix.min(delta.end_unix), delta.end_unix);
         self.start_unix = Some(self.start_unix.map_or(start, |s| s.min(start)));
         self.end_unix = Some(self.end_unix.map_or(end, |e| e.max(end)));
@@ -222,13 +218,27 @@ impl Collector {
     }
 
     /// The run as it stands, for the report writers.
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    /// The latest closed second of the time series, with the kind of each name, for a live
+    /// rate.
+    pub fn latest_point(&self) -> Option<(&SeriesPoint, &[RequestKind])> {
+        self.timeline
+            .latest()
+            .map(|(point, _)| (point, self.kinds.as_slice()))
+    }
+
+    /// Closes the time series at the end of the run.
+    pub fn finish_series(self) -> TimeSeries {
+        self.timeline.finish()
+    }
+
+    /// Everything the reports show, as of the deltas merged so far.
+    pub fn snapshot(&self) -> Snapshot {
         let mut rows: Vec<RowStats> = self
             .series
             .iter()
-            .zip(&self.names)
+            .zip(self.names.iter().zip(&self.kinds))
             .filter(|(s, _)| !s.total.is_empty())
-            .map(|(s, name)| self.row(s, METHOD, name))
+            .map(|(s, (name, kind))| self.row(s, Some(*kind), name))
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));
         let errors = self
@@ -249,7 +259,7 @@ impl Collector {
             users_connected: self.users.values().sum(),
             target_users: self.target_users,
             rows,
-            total: self.row(&self.total, "", AGGREGATED),
+            total: self.row(&self.total, None, AGGREGATED),
             errors,
             send_lag: LagStats {
                 count: lag.len(),
@@ -266,7 +276,8 @@ impl Collector {
         }
     }
 
-    fn row(&self, series: &Series, method: &str, name: &str) -> RowStats {
+    /// A row's figures; `kind` is `None` for the Aggregated row (which has no method).
+    fn row(&self, series: &Series, kind: Option<RequestKind>, name: &str) -> RowStats {
         let t = &series.total;
         let (current_rps, current_fail_per_sec, current_percentiles_us) = match self.last_second() {
             Some(last) => {
@@ -290,8 +301,9 @@ impl Collector {
             }
         };
         RowStats {
-            method: method.to_owned(),
+            method: if kind.is_some() { METHOD } else { "" }.to_owned(),
             name: name.to_owned(),
+            kind,
             num_requests: t.num_requests,
             num_failures: t.num_failures,
             avg_us: t.avg_us(),
@@ -313,114 +325,18 @@ impl Collector {
     }
 }
 
-/// Starts the collector thread (see [`super::spawn_collector`]).
-pub(crate) fn spawn(
-    names: Vec<String>,
-    rx: Receiver<StatsMsg>,
-    options: ReportOptions,
-) -> JoinHandle<RunSummary> {
-    std::thread::Builder::new()
-        .name("mqload-stats".to_owned())
-        .spawn(move || run(names, rx, options))
-        .expect("the OS could not start the statistics thread")
-}
-
-fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> RunSummary {
-    let mut collector = Collector::new(names, options.target_users);
-    collector.subscribers = options.subscribers;
-    let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
-        report::csv::CsvFiles::create(prefix, options.csv_layout)
-            .map_err(report_csv_error)
-            .ok()
-    });
-    let print_interval = options.print_interval.max(MIN_PRINT_INTERVAL);
-    let name_width = report::console::name_width();
-    let started = Instant::now();
-    let mut next_print = (!options.only_summary).then(|| started + print_interval);
-    let mut next_history = csv.is_some().then(|| started + HISTORY_INTERVAL);
-    let mut status = report::status::StatusLine::new(options.status_line, options.run_time);
-    let mut next_status = options.status_line.then(|| started + STATUS_INTERVAL);
-    loop {
-        let deadline = [next_print, next_history, next_status]
-            .into_iter()
-            .flatten()
-            .min();
-        let received = match deadline {
-            Some(d) => rx.recv_deadline(d),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match received {
-            Ok(StatsMsg::Delta(delta)) => collector.merge(delta),
-            Ok(StatsMsg::ResetRequests) => collector.reset_requests(),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        let now = Instant::now();
-        if let Some(due) = next_print.filter(|due| *due <= now) {
-            status.clear();
-            report::console::print(&report::console::stats_table(
-                &collector.snapshot(),
-                true,
-                name_width,
-            ));
-            next_print = Some(next_due(due, print_interval, now));
-        }
-        if let (Some(due), Some(files)) = (next_history.filter(|due| *due <= now), csv.as_mut()) {
-            if let Err(e) = files.write_interval(&collector.snapshot()) {
-                report_csv_error(e);
-            }
-            next_history = Some(next_due(due, HISTORY_INTERVAL, now));
-        }
-        if let Some(due) = next_status.filter(|due| *due <= now) {
-            let rate = collector
-                .timeline
-                .latest()
-                .map(|(p, names)| report::status::publish_rate(p, names));
-            status.show(now.duration_since(started), &collector.snapshot(), rate);
-            next_status = Some(next_due(due, STATUS_INTERVAL, now));
-        }
-    }
-    status.clear();
-    let last = collector.snapshot();
-    report::console::print(&report::console::final_report(&last, name_width));
-    if let Some(files) = csv.as_mut()
-        && let Err(e) = files.write_final(&last)
-    {
-        report_csv_error(e);
-    }
-    RunSummary {
-        total_requests: last.total.num_requests,
-        total_failures: last.total.num_failures,
-        send_lag_p99_us: last.send_lag.p99_us,
-        final_stats: last,
-        series: collector.timeline.finish(),
-    }
-}
-
-/// The next tick after `due`, skipping ticks missed while busy rather than bunching them.
-fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
-    let next = due + interval;
-    if next <= now { now + interval } else { next }
-}
-
-fn report_csv_error(e: report::csv::CsvError) {
-    eprintln!("mqload: {e}");
-}
-
+/// Deltas shared by the collector's tests and the reporting thread's.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::StatsDelta;
     use crate::stats::WorkerStats;
 
-    const NAMES: [&str; 3] = ["connect", "disconnect", "publish:1:t"];
-
-    fn collector() -> Collector {
-        Collector::new(NAMES.iter().map(|s| s.to_string()).collect(), 10)
-    }
+    /// The name table of the fixtures.
+    pub(crate) const NAMES: [&str; 3] = ["connect", "disconnect", "publish:1:t"];
 
     /// Two threads over the same second: thread 0 publishes 1..=500 µs, thread 1 501..=1000 µs
     /// (one of them failing), and each connects once (one refused).
-    fn two_thread_deltas() -> (StatsDelta, StatsDelta) {
+    pub(crate) fn two_thread_deltas() -> (StatsDelta, StatsDelta) {
         let mut a = WorkerStats::with_start(0, NAMES.len(), 1000.0);
         let mut b = WorkerStats::with_start(1, NAMES.len(), 1000.0);
         for us in 1..=500 {
@@ -437,6 +353,17 @@ mod tests {
         a.set_users_connected(3);
         b.set_users_connected(4);
         (a.take_delta(1001.0), b.take_delta(1001.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{NAMES, two_thread_deltas};
+    use super::*;
+    use crate::stats::WorkerStats;
+
+    fn collector() -> Collector {
+        Collector::new(NAMES.iter().map(|s| s.to_string()).collect(), 10)
     }
 
     #[test]
@@ -528,145 +455,5 @@ mod tests {
         assert_eq!(s.total.current_rps, 0.0);
         assert_eq!(s.total.current_percentiles_us, None);
         assert_eq!(s.send_lag.count, 0);
-    }
-
-    /// A collector writing CSVs under `prefix` and printing only its final report.
-    fn spawn_quiet_collector(
-        prefix: &std::path::Path,
-        target_users: u64,
-    ) -> (
-        crossbeam_channel::Sender<StatsMsg>,
-        std::thread::JoinHandle<crate::stats::RunSummary>,
-    ) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let handle = crate::stats::spawn_collector(
-            NAMES.iter().map(|s| s.to_string()).collect(),
-            rx,
-            ReportOptions {
-                csv_prefix: Some(prefix.to_path_buf()),
-                only_summary: true,
-                print_interval: Duration::from_secs(2),
-                status_line: false,
-                run_time: None,
-                target_users,
-                csv_layout: crate::report::csv::CsvLayout {
-                    full_history: true,
-                    users: target_users,
-                    spawn_rate: 0.0,
-                },
-                subscribers: 0,
-            },
-        );
-        (tx, handle)
-    }
-
-    #[test]
-    fn collector_thread_reports_and_writes_csvs_when_senders_drop() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = dir.path().join("run");
-        let (tx, handle) = spawn_quiet_collector(&prefix, 10);
-        let (a, b) = two_thread_deltas();
-        let tx2 = tx.clone();
-        tx.send(StatsMsg::Delta(a)).expect("collector alive");
-        tx2.send(StatsMsg::Delta(b)).expect("collector alive");
-        drop(tx);
-        drop(tx2);
-        let summary = handle.join().expect("collector thread");
-
-        assert_eq!(summary.total_requests, 1002);
-        assert_eq!(summary.total_failures, 2);
-        assert_eq!(summary.send_lag_p99_us, 20_000);
-        assert_eq!(summary.final_stats.rows.len(), 2);
-
-        let read = |suffix: &str| {
-            std::fs::read_to_string(report::csv::csv_path(&prefix, suffix)).expect("csv written")
-        };
-        let stats = read("_stats.csv");
-        let lines: Vec<&str> = stats.split("\r\n").collect();
-        assert_eq!(lines[0], report::csv::STATS_HEADER);
-        assert!(lines[1].starts_with("MQTT,connect,2,1,"), "{}", lines[1]);
-        assert!(
-            lines[2].starts_with("MQTT,publish:1:t,1000,1,"),
-            "{}",
-            lines[2]
-        );
-        assert!(lines[3].starts_with(",Aggregated,1002,2,"), "{}", lines[3]);
-        let history = read("_stats_history.csv");
-        let history: Vec<&str> = history.split("\r\n").collect();
-        assert_eq!(history[0], report::csv::HISTORY_HEADER);
-        assert!(
-            history[1].contains(",10,MQTT,connect,"),
-            "users spawned: {}",
-            history[1]
-        );
-        assert!(history[3].contains(",10,,Aggregated,"), "{}", history[3]);
-        let failures = read("_failures.csv");
-        assert!(
-            failures.contains("MQTT,publish:1:t,timeout,1,"),
-            "{failures}"
-        );
-        assert_eq!(read("_exceptions.csv"), "Count,Message,Traceback,Nodes\r\n");
-    }
-
-    #[test]
-    fn missed_ticks_are_skipped_not_bunched() {
-        let t0 = Instant::now();
-        let second = Duration::from_secs(1);
-        assert_eq!(next_due(t0, second, t0), t0 + second);
-        assert_eq!(next_due(t0, second, t0 + 5 * second), t0 + 6 * second);
-    }
-
-    #[test]
-    fn history_gets_a_row_set_every_second_while_running() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = dir.path().join("h");
-        let history_path = report::csv::csv_path(&prefix, "_stats_history.csv");
-        let aggregated_rows = || {
-            std::fs::read_to_string(&history_path)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains(",Aggregated,"))
-                .count()
-        };
-        let spawned = Instant::now();
-        let (tx, handle) = spawn_quiet_collector(&prefix, 1);
-        let (a, _) = two_thread_deltas();
-        tx.send(StatsMsg::Delta(a)).expect("collector alive");
-        // The file is flushed at every row set: wait (however loaded the machine) for the first
-        // one, written while the sender is still alive, so it is an interval row set, not the
-        // final one.
-        let deadline = spawned + Duration::from_secs(30);
-        let mut while_running = aggregated_rows();
-        while while_running == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-            while_running = aggregated_rows();
-        }
-        let seen_at = spawned.elapsed();
-        assert!(while_running >= 1, "no history row set within 30 s");
-        assert!(
-            seen_at >= HISTORY_INTERVAL,
-            "the first row set is due {HISTORY_INTERVAL:?} after the start, seen at {seen_at:?}"
-        );
-        drop(tx);
-        let summary = handle.join().expect("collector thread");
-        assert_eq!(summary.total_requests, 501);
-        // The end adds exactly one row set to what was written while running. How many interval
-        // row sets came between our look and the disconnect depends on scheduling, so the
-        // count is bounded by the seconds that passed, not pinned.
-        let interval_sets_max = spawned.elapsed().as_secs() as usize;
-        let total = aggregated_rows();
-        let history = std::fs::read_to_string(&history_path).expect("history written");
-        assert!(
-            (while_running + 1..=interval_sets_max + 1).contains(&total),
-            "{while_running} row set(s) while running, at most {interval_sets_max} interval ones, \
-             then one at the end; got {total}:\n{history}"
-        );
-        // Every row set is complete: one row per name that has requests, and Aggregated.
-        let rows = history.lines().skip(1).count();
-        assert_eq!(
-            rows,
-            total * 3,
-            "connect, publish:1:t, Aggregated:\n{history}"
-        );
     }
 }

@@ -1,33 +1,32 @@
 //! Per-thread request statistics (HDR histograms in microseconds), sent as deltas to a collector.
 //!
 //! Workers record into [`WorkerStats`] without locks and send a [`StatsDelta`] every second;
-//! the collector thread ([`spawn_collector`]) merges them, prints Locust's tables, writes the
-//! CSVs and returns a [`RunSummary`]. Report writers read plain [`Snapshot`]s.
-
-use std::path::PathBuf;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use crossbeam_channel::Receiver;
+//! a [`Collector`] merges them into [`Snapshot`]s. This room prints nothing: the reporting
+//! thread (`crate::reporter`) owns the collector and hands snapshots to `crate::report`.
 
 mod collector;
 mod connections;
 mod connects;
 mod delivery;
 mod entry;
+mod recorder;
+mod request_kind;
 mod series;
 mod snapshot;
-mod worker;
 
+pub use collector::Collector;
+#[cfg(test)]
+pub(crate) use collector::fixtures;
 pub use connections::ConnectionCounts;
 pub use connects::ConnectCounts;
 pub use delivery::{DeliveryCounts, DeliveryStats};
+pub use recorder::{StatsDelta, WorkerStats};
+pub use request_kind::RequestKind;
 pub use series::{MAX_POINTS, SeriesPoint, TimeSeries};
 pub use snapshot::{
     AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
     SEND_LAG_BOTTLENECK_US, Snapshot,
 };
-pub use worker::{StatsDelta, WorkerStats};
 
 /// Locust's request type for every row mqload reports.
 pub const METHOD: &str = "MQTT";
@@ -45,53 +44,4 @@ pub enum StatsMsg {
     /// `--reset-stats`: spawning is complete; forget the request statistics so far, as
     /// Locust's `RequestStats.reset_all` does.
     ResetRequests,
-}
-
-/// How and where the collector reports.
-#[derive(Debug, Clone)]
-pub struct ReportOptions {
-    /// `--csv PREFIX`: write Locust's four CSV files.
-    pub csv_prefix: Option<PathBuf>,
-    /// `--only-summary`: no periodic tables, only the final one.
-    pub only_summary: bool,
-    /// Time between console tables (Locust: 2 s).
-    pub print_interval: Duration,
-    /// Target number of users, for the summary.
-    pub target_users: u64,
-    /// `--csv-full-history` and the spawn schedule behind the history's "User Count".
-    pub csv_layout: crate::report::csv::CsvLayout,
-    /// Redraw a live status line between tables (only when stdout is a terminal).
-    pub status_line: bool,
-    /// The planned run time, for the status line's "elapsed / run time".
-    pub run_time: Option<Duration>,
-    /// Subscriber connections (`--subscribers`); 0 leaves the delivery line out.
-    pub subscribers: u64,
-}
-
-/// The end of a run, as the exit code and later reports need it.
-#[derive(Debug, Clone, Default)]
-pub struct RunSummary {
-    /// All requests, failures included.
-    pub total_requests: u64,
-    /// Failed requests.
-    pub total_failures: u64,
-    /// 99th percentile of send lag in microseconds.
-    pub send_lag_p99_us: u64,
-    /// Everything the final report showed, per name and Aggregated (for JSON/HTML reports).
-    pub final_stats: Snapshot,
-    /// One point per second over the run (downsampled on long runs), for JSON/HTML reports.
-    pub series: TimeSeries,
-}
-
-/// Starts the collector thread: it merges deltas, prints a table every `print_interval`, and
-/// when every sender is dropped prints the final report, writes the CSVs and returns.
-///
-/// # Panics
-/// When the OS cannot start a thread, as [`std::thread::spawn`] does.
-pub fn spawn_collector(
-    names: Vec<String>,
-    rx: Receiver<StatsMsg>,
-    options: ReportOptions,
-) -> JoinHandle<RunSummary> {
-    collector::spawn(names, rx, options)
 }

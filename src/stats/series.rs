@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::entry::{new_histogram, quantile_in};
-use super::worker::StatsDelta;
+use super::recorder::StatsDelta;
 
 /// Most points kept: 30 minutes at one point per second. Past that, adjacent points merge
 /// pairwise and the resolution doubles (2 s, 4 s, ...), so a 24 h run keeps at most this many.

@@ -70,6 +70,8 @@ pub struct RowStats {
     pub method: String,
     /// Request name, or "Aggregated".
     pub name: String,
+    /// What the row counts; `None` for the Aggregated row.
+    pub kind: Option<super::RequestKind>,
     /// Requests, failures included.
     pub num_requests: u64,
     /// Failed requests.

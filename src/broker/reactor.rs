@@ -501,7 +501,8 @@ fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Re
             }
             Event::Subscribe { packet_id, filters } => {
                 let granted = ctx.hub.subscribe(me, &filters);
-                put_suback(packet_id, &granted, &mut conn.out);
+                put_suback(packet_id, &granted, &mut conn.out)
+                    .map_err(|e| Close::Bad(format!("SUBACK: {e}")))?;
                 for ((filter, _), granted) in filters.iter().zip(&granted) {
                     let Some(granted) = granted else { continue };
                     for message in ctx.hub.retained_matching(filter) {

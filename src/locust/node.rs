@@ -2,6 +2,7 @@
 //! 3 s, spawn/stop/quit handling, reconnects, and the master-gone timeout.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -14,12 +15,12 @@ use super::msgpack::Encoder;
 use super::protocol::{self, MasterMsg, Spawn, WorkerState};
 use super::stats::LocustStats;
 use super::subscribers::{self, Subscribers};
-use super::zmtp::{Event, Zmtp};
+use super::zmtp::{Event, Zmtp, ZmtpError};
 use super::{budget, options, sys};
 use crate::cli::Cli;
 use crate::engine::Epoch;
 use crate::engine::control::{Control, Engine};
-use crate::plan::RunPlan;
+use crate::plan::{PlanError, RunPlan};
 use crate::stats::StatsMsg;
 
 /// Heartbeats go to the master this often (Locust's `HEARTBEAT_INTERVAL`).
@@ -68,6 +69,27 @@ struct Link {
     stream: mio::net::TcpStream,
     zmtp: Zmtp,
     opened: Instant,
+}
+
+/// Why the link to the master broke (the worker reconnects).
+#[derive(Debug)]
+enum LinkError {
+    /// The master closed the connection.
+    Closed,
+    /// The master's bytes broke the ZMTP framing.
+    Zmtp(ZmtpError),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::Closed => f.write_str("closed by the master"),
+            LinkError::Zmtp(e) => write!(f, "{e}"),
+            LinkError::Io(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// What to do once the users have stopped.
@@ -191,7 +213,7 @@ impl Worker {
             if !events.is_empty()
                 && let Err(why) = self.read(&mut zmtp_events)
             {
-                self.drop_link(&why);
+                self.drop_link(&why.to_string());
             }
             for event in zmtp_events.drain(..) {
                 if let Event::Message(bytes) = event {
@@ -249,21 +271,21 @@ impl Worker {
         self.reconnect_at = Instant::now() + RECONNECT_DELAY;
     }
 
-    fn read(&mut self, out: &mut Vec<Event>) -> Result<(), String> {
+    fn read(&mut self, out: &mut Vec<Event>) -> Result<(), LinkError> {
         let Some(link) = self.link.as_mut() else {
             return Ok(());
         };
         let mut buf = [0u8; 16 * 1024];
         loop {
             match link.stream.read(&mut buf) {
-                Ok(0) => return Err("closed by the master".into()),
+                Ok(0) => return Err(LinkError::Closed),
                 Ok(n) => link
                     .zmtp
                     .handle_input(&buf[..n], out)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(LinkError::Zmtp)?,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(LinkError::Io(e)),
             }
         }
     }
@@ -386,6 +408,7 @@ impl Worker {
             match self.start_test(spawn) {
                 Ok(test) => self.test = Some(test),
                 Err(why) => {
+                    let why = why.to_string();
                     eprintln!("mqload: worker: cannot start the test: {why}");
                     self.send(&protocol::exception(
                         &id,
@@ -426,9 +449,11 @@ impl Worker {
             let run_time = budget::master_run_time(&spawn.parsed_options);
             let (lines, mut verdict) = budget::check(&self.cli, &test.plan, users, run_time);
             if over_limit {
-                verdict = Err(format!(
-                    "{users} users and {subs} subscribers need as many sockets but this worker's open-file limit is {limit}: raise `ulimit -Hn` or add workers"
-                ));
+                verdict = Err(budget::ShareRefused::OpenFileLimit {
+                    users,
+                    subscribers: subs,
+                    limit,
+                });
             }
             if test.users == 0 || verdict.is_err() {
                 for line in lines {
@@ -436,6 +461,7 @@ impl Worker {
                 }
             }
             if let Err(why) = verdict {
+                let why = why.to_string();
                 let kept = test.classes.clone();
                 eprintln!("mqload: worker: refusing {users} users: {why}");
                 self.send(&protocol::exception(&id, &why, "(mqload worker limits)"));
@@ -469,7 +495,7 @@ impl Worker {
         self.state = WorkerState::Running;
     }
 
-    fn start_test(&mut self, spawn: &Spawn) -> Result<Test, String> {
+    fn start_test(&mut self, spawn: &Spawn) -> Result<Test, PlanError> {
         let mut cli = self.cli.clone();
         for problem in options::apply(&mut cli, spawn, &self.given) {
             eprintln!("mqload: worker: {problem}");
@@ -481,7 +507,7 @@ impl Worker {
             ));
         }
         cli.users = 2;
-        let plan = Arc::new(subscribers::plan(&cli).map_err(|e| e.to_string())?);
+        let plan = Arc::new(subscribers::plan(&cli)?);
         eprintln!(
             "mqload: worker: test starting -> {}:{}, QoS {}, {} msg/s per user, run id {}",
             plan.host,

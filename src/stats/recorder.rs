@@ -2,7 +2,6 @@
 //! allocation per record) and hands everything over as a [`StatsDelta`] once a second.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
@@ -10,6 +9,7 @@ use super::connects::ConnectCounts;
 use super::delivery::DeliveryCounts;
 use super::entry::{Entry, MAX_TRACKABLE_US, new_histogram};
 use super::{ConnectionCounts, NameId};
+use crate::unix_time::unix_now;
 
 /// What one worker thread measured; lives on that thread, no locks.
 #[derive(Debug)]
@@ -70,13 +70,6 @@ impl StatsDelta {
     pub fn num_requests(&self) -> u64 {
         self.entries.iter().flatten().map(|e| e.num_requests).sum()
     }
-}
-
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl WorkerStats {
