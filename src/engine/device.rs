@@ -27,7 +27,7 @@ pub use publish::Batch;
 
 use super::churn;
 use super::schedule::PublishSchedule;
-use super::subscriber::GATE_POLL;
+use super::subscriber::{GATE_POLL, SubscriberState};
 use crate::delivery::{STAMP_HEAD_LEN, SubscriberTracker};
 use crate::plan::NAME_PUBLISH;
 use crate::session::{Session, SessionError, Unacked};
@@ -76,19 +76,6 @@ pub enum AttemptStep {
     Tls,
     /// CONNECT was sent; no CONNACK yet.
     ConnAck,
-}
-
-/// What a subscriber keeps across its reconnects.
-#[derive(Debug)]
-pub struct SubscriberState {
-    /// Per-publisher sequence windows.
-    pub tracker: SubscriberTracker,
-    /// A SUBACK granted the current connection's subscription.
-    pub subscribed: bool,
-    /// A SUBACK (granted or refused) arrived at least once.
-    pub ever_answered: bool,
-    /// When the run stopped and every publisher had closed, as this subscriber first saw it.
-    pub quiet_since: Option<Instant>,
 }
 
 /// A simulated publisher or subscriber.

@@ -1,5 +1,6 @@
 //! The load engine: one mio event loop per worker thread, a collector thread, and the stop signal.
 
+mod backoff;
 mod churn;
 mod conn;
 pub mod control;
@@ -10,6 +11,7 @@ mod gate;
 mod order;
 mod pacer;
 mod schedule;
+mod sink;
 mod subscriber;
 pub mod wheel;
 

@@ -6,10 +6,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Epoch;
-use super::device::{StatsSink, SubscriberState};
-use crate::delivery::{Reading, StampReader, Verdict};
+use super::sink::StatsSink;
+use crate::delivery::{Reading, StampReader, SubscriberTracker, Verdict};
 use crate::plan::SubscribePlan;
 use crate::session::SessionError;
+
+/// What a subscriber keeps across its reconnects.
+#[derive(Debug)]
+pub struct SubscriberState {
+    /// Per-publisher sequence windows.
+    pub tracker: SubscriberTracker,
+    /// A SUBACK granted the current connection's subscription.
+    pub subscribed: bool,
+    /// A SUBACK (granted or refused) arrived at least once.
+    pub ever_answered: bool,
+    /// When the run stopped and every publisher had closed, as this subscriber first saw it.
+    pub quiet_since: Option<Instant>,
+}
 
 /// How long subscribers stay after the last publisher of the process closed, for messages
 /// still on their way through the broker.

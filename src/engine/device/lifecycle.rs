@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use super::{AttemptStep, Close, Device, Env, Phase, StatsSink, lost, micros};
-use crate::engine::conn::backoff;
+use crate::engine::backoff::backoff;
 use crate::plan::{NAME_CONNECT, NAME_DISCONNECT};
 use crate::session::{Session, Unacked};
 
