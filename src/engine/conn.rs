@@ -11,7 +11,7 @@ pub struct Conn {
     pub device: Device,
     /// Socket (with TLS) while connecting or connected.
     pub transport: Option<Transport>,
-    /// The socket reported readable and has not been drained to `WouldBlock` since.
+    /// The socket reported readable and has not been drained since (a short read or `WouldBlock`: the next arrival raises a new edge).
     pub readable: bool,
     /// Tick of the wheel entry that is current for this device.
     pub scheduled_tick: Option<u64>,
