@@ -197,6 +197,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
                 cli.price_per_million,
             )
             .into_iter()
+            .chain([crate::report::sections::ack_timing(
+                &plan,
+                &summary.final_stats,
+            )])
             .chain(embedded.map(|e| crate::report::sections::built_in_broker(&e.broker)))
             .collect(),
         };

@@ -99,7 +99,7 @@ impl AmzDate {
         }
         let days = secs / 86_400;
         let second_of_day = secs % 86_400;
-        let (year, month, day) = civil_from_days(days);
+        let (year, month, day) = crate::unix_time::civil_from_days(days);
         let mut text = [0u8; 16];
         put_digits(&mut text[0..4], year);
         put_digits(&mut text[4..6], month);
@@ -162,26 +162,6 @@ fn put_digits(out: &mut [u8], mut value: u64) {
         *slot = b'0' + (value % 10) as u8;
         value /= 10;
     }
-}
-
-/// Proleptic Gregorian (year, month, day) of `days` since 1970-01-01: count in 400-year
-/// eras that start on 1 March, so that the leap day falls at the end of a counted year.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Where a session token goes in a presigned URL.

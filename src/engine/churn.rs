@@ -4,17 +4,16 @@
 
 use std::time::Instant;
 
-use super::conn::Conn;
 use crate::scale::ScalePlan;
 
-/// Whether `conn` publishes what is due now: never in connect-only runs, and not once its
+/// Whether a client publishes what is due now: never in connect-only runs, and not once its
 /// lifetime is over (it waits for its acks, then retires).
 #[inline]
 pub fn may_publish(scale: &ScalePlan, retire_at: Option<Instant>, now: Instant) -> bool {
     !scale.connect_only && retire_at.is_none_or(|t| now < t)
 }
 
-/// Whether `conn`'s lifetime is over with nothing in flight: time to disconnect cleanly.
+/// Whether a client's lifetime is over with nothing in flight: time to disconnect cleanly.
 #[inline]
 pub fn should_retire(retire_at: Option<Instant>, inflight: usize, now: Instant) -> bool {
     inflight == 0 && retire_at.is_some_and(|t| now >= t)
@@ -33,22 +32,6 @@ pub fn on_connected(
     std::mem::take(churned)
 }
 
-/// `conn` retired at `now`: it reconnects at once, not after a failure's backoff.
-pub fn retired(conn: &mut Conn, now: Instant) {
-    conn.churned = true;
-    conn.retire_at = None;
-    conn.failures_in_row = 0;
-    conn.idle_until = now;
-}
-
-/// `conn` closed for good (a controller may revive it later, as a fresh device).
-pub fn forget(conn: &mut Conn) {
-    conn.churned = false;
-    conn.retire_at = None;
-    conn.admitted = false;
-    conn.schedule.forget();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,32 +40,28 @@ mod tests {
     #[test]
     fn a_client_publishes_until_its_lifetime_ends_then_retires_once_acked() {
         let t0 = Instant::now();
-        let mut conn = Conn::new(0, "c".into(), "t".into(), t0);
+        let (mut retire_at, mut churned) = (None, false);
         let churn = ScalePlan {
             lifetime: Some(Duration::from_secs(2)),
             ..ScalePlan::default()
         };
         assert!(
-            !on_connected(&churn, &mut conn.retire_at, &mut conn.churned, t0),
+            !on_connected(&churn, &mut retire_at, &mut churned, t0),
             "a first connection"
         );
-        assert!(may_publish(
-            &churn,
-            conn.retire_at,
-            t0 + Duration::from_secs(1)
-        ));
+        assert!(may_publish(&churn, retire_at, t0 + Duration::from_secs(1)));
         let end = t0 + Duration::from_secs(2);
-        assert!(!may_publish(&churn, conn.retire_at, end));
-        assert!(!should_retire(conn.retire_at, 3, end), "acks still awaited");
-        assert!(should_retire(conn.retire_at, 0, end));
-        retired(&mut conn, end);
-        assert_eq!((conn.idle_until, conn.retire_at), (end, None));
+        assert!(!may_publish(&churn, retire_at, end));
+        assert!(!should_retire(retire_at, 3, end), "acks still awaited");
+        assert!(should_retire(retire_at, 0, end));
+        // It retired: the reconnect replaces it.
+        churned = true;
         assert!(
-            on_connected(&churn, &mut conn.retire_at, &mut conn.churned, end),
+            on_connected(&churn, &mut retire_at, &mut churned, end),
             "the reconnect of a churn"
         );
         assert!(
-            !on_connected(&churn, &mut conn.retire_at, &mut conn.churned, end),
+            !on_connected(&churn, &mut retire_at, &mut churned, end),
             "counted once"
         );
 
@@ -90,12 +69,8 @@ mod tests {
             connect_only: true,
             ..ScalePlan::default()
         };
-        on_connected(&hold, &mut conn.retire_at, &mut conn.churned, t0);
-        assert!(!may_publish(&hold, conn.retire_at, t0));
-        assert!(!should_retire(
-            conn.retire_at,
-            0,
-            t0 + Duration::from_secs(3600)
-        ));
+        on_connected(&hold, &mut retire_at, &mut churned, t0);
+        assert!(!may_publish(&hold, retire_at, t0));
+        assert!(!should_retire(retire_at, 0, t0 + Duration::from_secs(3600)));
     }
 }

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use super::order::{Control, share};
 use super::subscriber::{CONTROLLED_DRAIN_GRACE, DeliveryGate};
-use super::{Epoch, WorkerError, event_loop, join_workers, spawn_worker};
+use super::{Epoch, WorkerError, event_loop, run_threads};
 use crate::plan::RunPlan;
 use crate::stats::StatsMsg;
 
@@ -78,18 +78,13 @@ fn run_controlled(
     epoch: Epoch,
     receivers: Vec<Receiver<Control>>,
 ) -> Vec<WorkerError> {
-    let handles = receivers
-        .into_iter()
-        .enumerate()
-        .map(|(index, rx)| {
-            let (plan, stats, stop) = (Arc::clone(plan), stats.clone(), Arc::clone(stop));
-            spawn_worker(index, move || {
-                // Publishers never wait for subscribers here: a controlled run's
-                // subscribers (a Locust subscriber class) live in an engine of their own.
-                let gate = DeliveryGate::new(0, 0).with_grace(CONTROLLED_DRAIN_GRACE);
-                event_loop::run_worker(index, &plan, stats, &stop, epoch, Some(&rx), &gate)
-            })
-        })
-        .collect();
-    join_workers(handles)
+    run_threads(receivers.into_iter().enumerate().map(|(index, rx)| {
+        let (plan, stats, stop) = (Arc::clone(plan), stats.clone(), Arc::clone(stop));
+        move || {
+            // Publishers never wait for subscribers here: a controlled run's
+            // subscribers (a Locust subscriber class) live in an engine of their own.
+            let gate = DeliveryGate::new(0, 0).with_grace(CONTROLLED_DRAIN_GRACE);
+            event_loop::run_worker(index, &plan, stats, &stop, epoch, Some(&rx), &gate)
+        }
+    }))
 }

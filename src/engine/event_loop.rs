@@ -9,27 +9,25 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use super::Epoch;
-use super::conn::{Conn, Phase};
+use super::conn::Conn;
+use super::device::{Device, Env, Phase};
 use super::gate::ConnectGate;
 use super::order::Control;
 use super::pacer::WakePacer;
-use super::subscriber::{self, DeliveryGate};
+use super::subscriber::DeliveryGate;
 use super::wheel::TimerWheel;
-use crate::delivery::{MIN_TRACKED_PUBLISHERS, StampReader, topic_matches};
+use crate::delivery::{MIN_TRACKED_PUBLISHERS, topic_matches};
 use crate::net::WakeClock;
-use crate::payload::{PayloadBuilder, json_head};
 use crate::plan::{RunPlan, expand_template};
 use crate::stats::{StatsMsg, WorkerStats};
 
+use drive::{Wake, attempt_step};
+
 mod drive;
-mod lifecycle;
 mod live;
 mod pump;
-mod session_events;
 
 /// Longest sleep of the loop, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
@@ -67,29 +65,17 @@ impl fmt::Display for WorkerError {
 
 impl std::error::Error for WorkerError {}
 
-/// What the devices of one thread share.
+/// What the devices of one thread share: the devices' surroundings, and the loop's own IO state.
 struct Shared<'a> {
-    plan: &'a RunPlan,
-    epoch: Epoch,
+    /// What every device call gets: plan, statistics, payloads, jitter RNG, stop state.
+    env: Env<'a, WorkerStats>,
     poll: Poll,
     wheel: TimerWheel,
-    stats: WorkerStats,
-    payload: PayloadBuilder,
-    body: Vec<u8>,
     scratch: Vec<u8>,
-    rng: SmallRng,
-    period: Duration,
     /// Both clocks as read at the start of this wakeup.
     clock: WakeClock,
-    connected: u64,
     /// Devices finished for good.
     closed: usize,
-    /// Set once the run is stopping: no more publishes or reconnects.
-    stop_deadline: Option<Instant>,
-    /// Subscribers' gate and drain counters, shared by every worker.
-    delivery_gate: &'a DeliveryGate,
-    /// Reads the stamps of received messages.
-    stamps: StampReader,
     /// Bounds connection attempts in progress (`--max-connecting`).
     gate: ConnectGate,
     /// Which users are wanted, when a controller changes them live.
@@ -112,9 +98,8 @@ pub fn run_worker(
         Some(_) => Vec::new(),
         None => make_users(index, plan, epoch.instant),
     };
-    shared.live.active = conns.len();
     for (slot, conn) in conns.iter_mut().enumerate() {
-        shared.schedule(slot, conn, conn.idle_until);
+        shared.schedule(slot, conn, conn.device.idle_until());
     }
     let mut events = Events::with_capacity(EVENTS_PER_WAKE);
     let mut fired = Vec::new();
@@ -122,10 +107,10 @@ pub fn run_worker(
     let mut now = Instant::now();
     let mut pacer = WakePacer::new(plan.wake_interval, MAX_SLEEP);
     loop {
-        if shared.stop_deadline.is_none() && stop.load(Ordering::Relaxed) {
+        if shared.env.stop_deadline.is_none() && stop.load(Ordering::Relaxed) {
             shared.begin_stop(&mut conns, now);
         }
-        if shared.stop_deadline.is_some() && shared.closed == conns.len() {
+        if shared.env.stop_deadline.is_some() && shared.closed == conns.len() {
             break;
         }
         if let Some(pause) = pacer.pause(now) {
@@ -167,13 +152,13 @@ fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
             let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
             let topic = expand_template(&plan.topic_template, user, &plan.run_id, &client_id);
             let at = start + Duration::from_secs_f64(user as f64 / plan.spawn_rate);
-            let mut conn = Conn::new(user, client_id, topic, at);
-            if let Some(sub) = &plan.subscribe
-                && topic_matches(&sub.filter, &conn.topic)
-            {
-                conn.expected_copies = sub.subscribers;
-            }
-            conn
+            let copies = match &plan.subscribe {
+                Some(sub) if topic_matches(&sub.filter, &topic) => sub.subscribers,
+                _ => 0,
+            };
+            let mut device = Device::new(user, client_id, topic, at);
+            device.set_expected_copies(copies);
+            Conn::new(device)
         })
         .collect();
     // Subscribers take user indexes after the publishers' and start at once.
@@ -185,9 +170,12 @@ fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
     for j in (index as u64..subscribers).step_by(plan.threads) {
         let user = plan.users + j;
         let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
-        let mut conn = Conn::new(user, client_id, String::new(), start);
-        conn.subscriber = Some(subscriber::new_state(max_publishers));
-        conns.push(conn);
+        conns.push(Conn::new(Device::subscriber(
+            user,
+            client_id,
+            start,
+            max_publishers,
+        )));
     }
     conns
 }
@@ -201,27 +189,16 @@ impl<'a> Shared<'a> {
     ) -> Result<Shared<'a>, WorkerError> {
         let poll = Poll::new().map_err(WorkerError::Poll)?;
         let seed = epoch.unix.to_bits() ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let payload = PayloadBuilder::new(&plan.payload, seed);
-        let body = Vec::with_capacity(payload.body_len_hint());
+        let stats = WorkerStats::new(index, plan.request_names.len());
         Ok(Shared {
-            plan,
-            epoch,
+            env: Env::new(plan, epoch, stats, delivery_gate, seed),
             poll,
             wheel: TimerWheel::new(),
-            stats: WorkerStats::new(index, plan.request_names.len()),
-            payload,
-            body,
             scratch: vec![0u8; SCRATCH_BYTES],
-            rng: SmallRng::seed_from_u64(seed),
-            period: Duration::from_nanos((1e9 / plan.throughput).round().max(1.0) as u64),
             clock: WakeClock::now(),
-            connected: 0,
             closed: 0,
-            stop_deadline: None,
-            delivery_gate,
-            stamps: StampReader::new(&plan.run_id, json_head(&plan.run_id)),
             gate: ConnectGate::new(plan.scale.max_connecting.div_ceil(plan.threads)),
-            live: live::Live::new(index, 0),
+            live: live::Live::new(index),
         })
     }
 }
@@ -292,17 +269,21 @@ impl Shared<'_> {
     }
 
     fn tick_of(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.epoch.instant).as_nanos();
+        let nanos = at
+            .saturating_duration_since(self.env.epoch.instant)
+            .as_nanos();
         u64::try_from(nanos / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
-        self.epoch.instant + Duration::from_nanos(tick.saturating_mul(TICK_NANOS))
+        self.env.epoch.instant + Duration::from_nanos(tick.saturating_mul(TICK_NANOS))
     }
 
     /// Makes sure `conn` is woken at `at` (rounded up to the next tick).
     fn schedule(&mut self, slot: usize, conn: &mut Conn, at: Instant) {
-        let nanos = at.saturating_duration_since(self.epoch.instant).as_nanos();
+        let nanos = at
+            .saturating_duration_since(self.env.epoch.instant)
+            .as_nanos();
         let tick = u64::try_from(nanos.div_ceil(u128::from(TICK_NANOS))).unwrap_or(u64::MAX);
         if conn.scheduled_tick.is_some_and(|t| t <= tick) {
             return;
@@ -312,26 +293,23 @@ impl Shared<'_> {
 
     /// Sends this thread's statistics since the last call to the collector.
     fn send_stats(&mut self, tx: &Sender<StatsMsg>, now: Instant) {
-        self.stats.set_users_connected(self.connected);
-        let delta = self.stats.take_delta(self.epoch.unix_at(now));
+        let connected = self.env.connected;
+        self.env.stats.set_users_connected(connected);
+        let delta = self.env.stats.take_delta(self.env.epoch.unix_at(now));
         let _ = tx.send(StatsMsg::Delta(delta));
     }
 
     /// The run is stopping: connected devices drain, the others end now.
     fn begin_stop(&mut self, conns: &mut [Conn], now: Instant) {
-        self.stop_deadline = Some(now + self.plan.stop_timeout);
+        self.env.stop_deadline = Some(now + self.env.plan.stop_timeout);
         for (slot, conn) in conns.iter_mut().enumerate() {
-            match conn.phase {
-                Phase::Connected => {
-                    conn.phase = Phase::Draining;
-                    self.drive(slot, conn, now);
-                }
-                Phase::Connecting => {
-                    self.unfinished_connect(conn, now);
-                    self.close(conn);
-                }
-                Phase::Idle => self.close(conn),
-                Phase::Draining | Phase::Closed => {}
+            let before = conn.device.phase();
+            let step = attempt_step(conn);
+            conn.device.stop(now, &mut self.env, step);
+            if conn.device.phase() == Phase::Draining && before == Phase::Connected {
+                self.drive(slot, conn, now);
+            } else {
+                self.settle(slot, conn, before, now, Wake::Planned);
             }
         }
     }

@@ -1,26 +1,30 @@
 //! The load engine: one mio event loop per worker thread, a collector thread, and the stop signal.
 
+mod backoff;
 mod churn;
 mod conn;
 pub mod control;
+mod device;
 mod drain;
 mod event_loop;
 mod gate;
 mod order;
 mod pacer;
 mod schedule;
+mod sink;
 mod subscriber;
 pub mod wheel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
 use crate::plan::RunPlan;
 use crate::stats::StatsMsg;
+use crate::threads;
 
 pub use event_loop::WorkerError;
 
@@ -36,12 +40,9 @@ pub struct Epoch {
 impl Epoch {
     /// Now.
     pub fn now() -> Epoch {
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
         Epoch {
             instant: Instant::now(),
-            unix,
+            unix: crate::unix_time::unix_now(),
         }
     }
 
@@ -61,45 +62,35 @@ pub fn run(
 ) -> Vec<WorkerError> {
     let subscribers = plan.subscribe.as_ref().map_or(0, |s| s.subscribers);
     let gate = Arc::new(subscriber::DeliveryGate::new(subscribers, plan.users));
-    let handles = (0..plan.threads)
-        .map(|index| {
-            let plan = Arc::clone(plan);
-            let gate = Arc::clone(&gate);
-            let stats = stats.clone();
-            let stop = Arc::clone(stop);
-            spawn_worker(index, move || {
-                event_loop::run_worker(index, &plan, stats, &stop, epoch, None, &gate)
-            })
+    run_threads((0..plan.threads).map(|index| {
+        let plan = Arc::clone(plan);
+        let gate = Arc::clone(&gate);
+        let stats = stats.clone();
+        let stop = Arc::clone(stop);
+        move || event_loop::run_worker(index, &plan, stats, &stop, epoch, None, &gate)
+    }))
+}
+
+/// Runs each job on its own thread (named `mqload-worker-<i>` in `top` and panics) and waits
+/// for all of them: why any could not run. The spawn and join are the crate's one
+/// ([`crate::threads`]).
+fn run_threads<F>(jobs: impl IntoIterator<Item = F>) -> Vec<WorkerError>
+where
+    F: FnOnce() -> Result<(), WorkerError> + Send + 'static,
+{
+    let (handles, spawn_error) = match threads::spawn_each("mqload-worker", jobs) {
+        Ok(handles) => (handles, None),
+        Err(failed) => (failed.started, Some(WorkerError::Spawn(failed.error))),
+    };
+    threads::join_all(handles)
+        .into_iter()
+        .filter_map(|joined| match joined {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e),
+            None => Some(WorkerError::Panicked),
         })
-        .collect();
-    join_workers(handles)
-}
-
-/// A worker thread of a worker-thread result, or why it could not start.
-type WorkerHandle = std::io::Result<thread::JoinHandle<Result<(), WorkerError>>>;
-
-/// Starts worker thread `index` (named so in `top` and panics) running `body`.
-fn spawn_worker(
-    index: usize,
-    body: impl FnOnce() -> Result<(), WorkerError> + Send + 'static,
-) -> WorkerHandle {
-    thread::Builder::new()
-        .name(format!("mqload-worker-{index}"))
-        .spawn(body)
-}
-
-/// Waits for every worker thread and collects why any could not run.
-fn join_workers(handles: Vec<WorkerHandle>) -> Vec<WorkerError> {
-    let mut errors = Vec::new();
-    for handle in handles {
-        match handle.map(thread::JoinHandle::join) {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => errors.push(e),
-            Ok(Err(_)) => errors.push(WorkerError::Panicked),
-            Err(e) => errors.push(WorkerError::Spawn(e)),
-        }
-    }
-    errors
+        .chain(spawn_error)
+        .collect()
 }
 
 /// Sets `stop` after `run_time` (if any) or when SIGINT/SIGTERM arrives, whichever is first.

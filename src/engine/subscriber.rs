@@ -6,11 +6,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Epoch;
-use super::conn::SubscriberState;
+use super::sink::StatsSink;
 use crate::delivery::{Reading, StampReader, SubscriberTracker, Verdict};
 use crate::plan::SubscribePlan;
 use crate::session::SessionError;
-use crate::stats::WorkerStats;
+
+/// What a subscriber keeps across its reconnects.
+#[derive(Debug)]
+pub struct SubscriberState {
+    /// Per-publisher sequence windows.
+    pub tracker: SubscriberTracker,
+    /// A SUBACK granted the current connection's subscription.
+    pub subscribed: bool,
+    /// A SUBACK (granted or refused) arrived at least once.
+    pub ever_answered: bool,
+    /// When the run stopped and every publisher had closed, as this subscriber first saw it.
+    pub quiet_since: Option<Instant>,
+}
 
 /// How long subscribers stay after the last publisher of the process closed, for messages
 /// still on their way through the broker.
@@ -57,7 +69,7 @@ impl DeliveryGate {
         self.answered.load(Ordering::Acquire) >= self.subscribers
     }
 
-    fn subscriber_answered(&self) {
+    pub(super) fn subscriber_answered(&self) {
         self.answered.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -74,24 +86,14 @@ impl DeliveryGate {
     }
 }
 
-/// A fresh subscriber's state, tracking at most `max_publishers` publishers.
-pub fn new_state(max_publishers: usize) -> Box<SubscriberState> {
-    Box::new(SubscriberState {
-        tracker: SubscriberTracker::new(max_publishers),
-        subscribed: false,
-        ever_answered: false,
-        quiet_since: None,
-    })
-}
-
 /// The SUBACK arrived, `took_us` after the SUBSCRIBE was queued.
-pub fn on_subscribed(
+pub fn on_subscribed<S: StatsSink>(
     state: &mut SubscriberState,
     granted: bool,
     took_us: u64,
     plan: &SubscribePlan,
     gate: &DeliveryGate,
-    stats: &mut WorkerStats,
+    stats: &mut S,
 ) {
     if granted {
         stats.record_success(plan.subscribe_name, took_us, 0);
@@ -111,7 +113,7 @@ pub fn on_subscribed(
 
 /// One message arrived at `at` (kernel time) with these first payload bytes.
 #[allow(clippy::too_many_arguments)]
-pub fn on_received(
+pub fn on_received<S: StatsSink>(
     state: &mut SubscriberState,
     head: &[u8],
     payload_len: usize,
@@ -119,7 +121,7 @@ pub fn on_received(
     epoch: &Epoch,
     reader: &StampReader,
     plan: &SubscribePlan,
-    stats: &mut WorkerStats,
+    stats: &mut S,
 ) {
     let stamp = match reader.read(head) {
         Reading::Ours(stamp) => stamp,
@@ -163,6 +165,16 @@ pub fn may_leave(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::SubscriberTracker;
+
+    fn new_state(max_publishers: usize) -> SubscriberState {
+        SubscriberState {
+            tracker: SubscriberTracker::new(max_publishers),
+            subscribed: false,
+            ever_answered: false,
+            quiet_since: None,
+        }
+    }
 
     #[test]
     fn the_gate_opens_when_every_subscriber_has_an_answer() {

@@ -388,30 +388,15 @@ pub fn quote(field: &str) -> String {
 
 /// Unix seconds as Locust's `%Y-%m-%dT%H:%M:%SZ` (UTC, whole seconds).
 pub fn utc_timestamp(unix: f64) -> String {
-    let secs = unix.max(0.0).floor() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let secs = unix.max(0.0).floor() as u64;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = crate::unix_time::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Proleptic Gregorian date of `days` since 1970-01-01 (the "civil from days" algorithm:
-/// count in 400-year eras starting in March, so leap days fall at the end of a year).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

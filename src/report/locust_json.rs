@@ -33,11 +33,13 @@ pub fn tee(cli: &Cli, plan: &RunPlan, rx: Receiver<StatsMsg>) -> (Receiver<Stats
     let (tx, collector_rx) = crossbeam_channel::unbounded();
     let names = plan.request_names.clone();
     out.gather = Some(thread::spawn(move || {
-        let mut stats = LocustStats::new(names.clone(), unix_now());
+        let mut stats = LocustStats::new(names.clone(), crate::unix_time::unix_now());
         for msg in rx {
             match &msg {
                 StatsMsg::Delta(delta) => stats.add(delta),
-                StatsMsg::ResetRequests => stats = LocustStats::new(names.clone(), unix_now()),
+                StatsMsg::ResetRequests => {
+                    stats = LocustStats::new(names.clone(), crate::unix_time::unix_now())
+                }
             }
             if tx.send(msg).is_err() {
                 break;
@@ -117,10 +119,4 @@ impl LocustJson {
         }
         Ok(())
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -67,6 +67,27 @@ pub fn guard_sections(
     sections
 }
 
+/// `ack_timing`: how ack and delivery times were taken, and how far batching can move them.
+/// The kernel stamps a read once (SO_TIMESTAMPNS, the newest segment's arrival), so an ack read
+/// together with later ones looks late by the gap to the last arrival in that read. Every
+/// readable edge is read at the next wakeup, so that gap is below one wake interval plus one
+/// turn of the loop; the send-lag p99 says how late the loop ran, so their sum is the bound
+/// this run's figures carry at the 99th percentile (`tests/read_stamps.rs` measures the error).
+pub fn ack_timing(plan: &RunPlan, stats: &Snapshot) -> (String, Value) {
+    let wake_us = u64::try_from(plan.wake_interval.as_micros()).unwrap_or(u64::MAX);
+    (
+        "ack_timing".to_owned(),
+        json!({
+            "source": "kernel receive timestamp, one per read (SO_TIMESTAMPNS)",
+            "wake_interval_us": wake_us,
+            "send_lag_p99_us": stats.send_lag.p99_us,
+            "batched_read_error_p99_bound_us": wake_us.saturating_add(stats.send_lag.p99_us),
+            "meaning": "an ack read with later ones is stamped at the read's last arrival: \
+                        late by at most one wake interval plus one loop turn (send-lag p99)",
+        }),
+    )
+}
+
 /// How long [`built_in_broker`] waits for the run's connections to close, so the broker has
 /// read everything they sent (as `app` waits before printing its counters).
 const BROKER_IDLE_WAIT: Duration = Duration::from_secs(5);
@@ -192,5 +213,24 @@ mod tests {
             cost["sent_usd"], 8.0,
             "a million publishes x 2 metered x (1 + 3 deliveries) at $1 per million"
         );
+    }
+
+    #[test]
+    fn the_ack_timing_bound_is_one_wake_interval_plus_the_send_lag_p99() {
+        let cli = Cli::parse_from([
+            "mqload",
+            "--host",
+            "127.0.0.1",
+            "--no-tls",
+            "--wake-interval",
+            "2ms",
+        ]);
+        let plan = RunPlan::from_cli(&cli).expect("valid plan");
+        let mut stats = Snapshot::default();
+        stats.send_lag.p99_us = 350;
+        let (name, section) = ack_timing(&plan, &stats);
+        assert_eq!(name, "ack_timing");
+        assert_eq!(section["wake_interval_us"], 2_000);
+        assert_eq!(section["batched_read_error_p99_bound_us"], 2_350);
     }
 }

@@ -1,18 +1,18 @@
-//! Driving one device from the event loop: start its connection attempt when its turn comes,
-//! pump it, and plan when it must be woken next.
+//! Driving one device from the event loop: open its socket when the device says so (and the
+//! connect gate allows), pump it, and carry out what it decided: drop the socket, count the
+//! loop's own tallies, and plan when it must be woken next.
 
 use std::fmt;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::{Interest, Token};
 
 use super::{Shared, micros};
-use crate::delivery::STAMP_HEAD_LEN;
-use crate::engine::conn::{Conn, Phase};
-use crate::engine::subscriber::GATE_POLL;
+use crate::engine::conn::Conn;
+use crate::engine::device::{AttemptStep, Close, Phase, Start};
 use crate::net::{Transport, TransportError, bind};
-use crate::session::{Session, SessionError};
+use crate::session::SessionError;
 
 /// Why a device's connection attempt or connection failed.
 #[derive(Debug)]
@@ -50,157 +50,145 @@ impl From<TransportError> for DeviceError {
     }
 }
 
+/// When a device is woken next, after the loop drove it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Wake {
+    /// When the device asks ([`crate::engine::device::Device::poll_timeout`]).
+    Planned,
+    /// At this instant.
+    At(Instant),
+    /// Not by a timer: the connect gate admits it, or it is closed.
+    Never,
+}
+
+/// How far a device's connection attempt got (for a failed connect when the run ends).
+pub(super) fn attempt_step(conn: &mut Conn) -> AttemptStep {
+    let Some(transport) = conn.transport.as_mut() else {
+        return AttemptStep::Tcp;
+    };
+    if !matches!(transport.check_connected(), Ok(true)) {
+        AttemptStep::Tcp
+    } else if transport.tls_handshaking() {
+        AttemptStep::Tls
+    } else {
+        AttemptStep::ConnAck
+    }
+}
+
 impl Shared<'_> {
-    /// Everything a device has to do now: socket IO, session events, publishes, timers.
+    /// Everything a device has to do now: start, socket IO, events, publishes, timers.
     pub(super) fn drive(&mut self, slot: usize, conn: &mut Conn, now: Instant) {
-        let started = match conn.phase {
-            Phase::Closed => false,
-            Phase::Idle => self.try_start(slot, conn, now),
-            _ => true,
-        };
-        if !started {
-            return;
+        let before = conn.device.phase();
+        match before {
+            Phase::Closed => return,
+            Phase::Idle => {
+                let wake = self.try_start(slot, conn, now);
+                if !matches!(wake, Wake::Planned) {
+                    self.settle(slot, conn, before, now, wake);
+                    return;
+                }
+            }
+            _ => {}
         }
         if let Err(e) = self.pump(conn, now) {
-            match conn.phase {
-                Phase::Connecting => self.fail_connect(slot, conn, now, &e.to_string()),
-                _ => self.fail_connection(slot, conn, now, &e.to_string()),
-            }
-            return;
+            conn.device.failed(now, &mut self.env, &e.to_string());
         }
-        if conn.phase != Phase::Closed {
-            let wake = self.next_wake(conn, now);
-            self.schedule(slot, conn, wake);
-        }
+        self.settle(slot, conn, before, now, Wake::Planned);
     }
 
-    /// An idle device whose time has come starts a connection attempt, unless the run is
-    /// stopping, it is not wanted, subscribers are not ready or the connect gate is full.
-    /// Returns whether an attempt is under way.
-    fn try_start(&mut self, slot: usize, conn: &mut Conn, now: Instant) -> bool {
-        if self.stop_deadline.is_some() || slot >= self.live.active {
-            self.close(conn);
-            return false;
-        }
-        if now < conn.idle_until {
-            self.schedule(slot, conn, conn.idle_until);
-            return false;
-        }
-        if conn.subscriber.is_none()
-            && !self.delivery_gate.open()
-            && now < self.epoch.instant + self.plan.connect_timeout
-        {
-            // Publishers start once every subscriber is subscribed (or, when one
-            // cannot, after the connect timeout: what it misses then counts as lost).
-            self.schedule(slot, conn, now + GATE_POLL);
-            return false;
+    /// An idle device whose time has come opens its socket, unless the device says not yet
+    /// (or never) or the connect gate is full. `Wake::Planned` means an attempt is under way.
+    fn try_start(&mut self, slot: usize, conn: &mut Conn, now: Instant) -> Wake {
+        match conn.device.poll_start(now, &mut self.env) {
+            Start::Now => {}
+            Start::At(at) => return Wake::At(at),
+            Start::Closed => return Wake::Never,
         }
         if std::mem::take(&mut conn.admitted) {
-            let waited = now.saturating_duration_since(conn.idle_until);
-            self.stats.record_connect_queued(micros(waited));
+            let waited = now.saturating_duration_since(conn.device.idle_until());
+            self.env.stats.record_connect_queued(micros(waited));
         } else if !self.gate.may_start() {
             self.gate.wait(slot);
-            return false;
+            return Wake::Never;
         }
         if let Err(e) = self.start_connect(slot, conn, now) {
-            self.fail_connect(slot, conn, now, &e.to_string());
-            return false;
+            conn.device.failed(now, &mut self.env, &e.to_string());
+            return Wake::Planned;
         }
         self.gate.started();
-        true
+        Wake::Planned
     }
 
-    /// When `conn` must be woken again: the next due publish, the session's timers, the
-    /// connect deadline, its retirement or the end of its drain.
-    fn next_wake(&self, conn: &Conn, now: Instant) -> Instant {
-        let mut wake = conn
-            .session
-            .as_ref()
-            .and_then(Session::poll_timeout)
-            .unwrap_or(now + Duration::from_secs(3600));
-        match conn.phase {
-            Phase::Connecting => wake = wake.min(conn.attempt_started + self.plan.connect_timeout),
-            Phase::Connected if conn.subscriber.is_some() => {}
-            Phase::Connected => {
-                let blocked = conn.transport.as_ref().is_some_and(Transport::has_backlog)
-                    || !conn
-                        .session
-                        .as_ref()
-                        .is_some_and(|s| s.can_publish(self.plan.qos));
-                if !blocked && !self.plan.scale.connect_only {
-                    wake = wake.min(conn.schedule.next_due());
-                }
-                // Once past, acks (readable events) wake it to retire.
-                if let Some(retire) = conn.retire_at.filter(|&t| t > now) {
-                    wake = wake.min(retire);
-                }
-            }
-            Phase::Draining if conn.subscriber.is_some() => wake = wake.min(now + GATE_POLL),
-            Phase::Draining => {
-                if let Some(deadline) = self.stop_deadline.or(conn.drain_until) {
-                    wake = wake.min(deadline);
-                }
-            }
-            Phase::Idle => wake = wake.min(conn.idle_until),
-            Phase::Closed => {}
-        }
-        wake
-    }
-
-    /// Opens the socket (and TLS) and queues CONNECT.
+    /// Opens the socket (and TLS) for the device's CONNECT.
     fn start_connect(
         &mut self,
         slot: usize,
         conn: &mut Conn,
         now: Instant,
     ) -> Result<(), DeviceError> {
-        conn.attempt_started = now;
-        let (addr, source) = bind::route(conn.user, &self.plan.addrs, &self.plan.scale.bind);
-        let tls = self.plan.tls.as_ref().map(|(config, name)| (config, name));
-        // The plan checked what CONNECT carries, so this fails only on a bug; no socket is
-        // opened for an attempt that could not speak MQTT.
-        let mut session = Session::new(&self.plan.session, &conn.client_id, now)?;
-        if conn.subscriber.is_some() {
-            session.keep_received_head(STAMP_HEAD_LEN);
-        }
-        session.resume_packet_ids(conn.next_packet_id);
-        let mut transport = Transport::connect_from(addr, source, Some(conn.user), tls)?;
+        conn.device.begin_attempt(now, &mut self.env)?;
+        let plan = self.env.plan;
+        let (addr, source) = bind::route(conn.device.user(), &plan.addrs, &plan.scale.bind);
+        let tls = plan.tls.as_ref().map(|(config, name)| (config, name));
+        let user = Some(conn.device.user());
+        let mut transport = Transport::connect_from(addr, source, user, tls)?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
         self.poll
             .registry()
-            .register(
-                transport.socket(),
-                Token(slot),
-                Interest::READABLE | Interest::WRITABLE,
-            )
+            .register(transport.socket(), Token(slot), interest)
             .map_err(DeviceError::Register)?;
-        if let Some(carried) = conn.carried.take() {
-            session.adopt(carried);
-        }
         conn.transport = Some(transport);
-        conn.session = Some(session);
         conn.readable = false;
-        conn.phase = Phase::Connecting;
         Ok(())
     }
 
-    /// The run ended during a connection attempt: a failed connect, with the step it was at.
-    pub(super) fn unfinished_connect(&mut self, conn: &mut Conn, now: Instant) {
-        let tcp_done = conn
-            .transport
-            .as_mut()
-            .is_some_and(|t| matches!(t.check_connected(), Ok(true)));
-        let tls_done = !conn
-            .transport
-            .as_ref()
-            .is_some_and(Transport::tls_handshaking);
-        let reason = match (tcp_done, tls_done) {
-            (false, _) => "TCP connect not finished before the run ended",
-            (true, false) => "TLS handshake not finished before the run ended",
-            (true, true) => "no CONNACK before the run ended",
+    /// Carries out what the device decided since `before`: drops its socket, counts the
+    /// loop's tallies (connect gate, handshakes, closed devices), and plans its next wake.
+    #[inline]
+    pub(super) fn settle(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        before: Phase,
+        now: Instant,
+        wake: Wake,
+    ) {
+        let after = conn.device.phase();
+        if before == Phase::Connecting && after != Phase::Connecting {
+            self.gate.ended();
+        }
+        if conn.device.take_connected()
+            && let Some(resumed) = conn.transport.as_ref().and_then(Transport::resumed)
+        {
+            self.env.stats.record_handshake(resumed);
+        }
+        if let Some(how) = conn.device.poll_close()
+            && let Some(mut transport) = conn.transport.take()
+        {
+            if how == Close::Polite {
+                transport.close();
+            }
+            let _ = self.poll.registry().deregister(transport.socket());
+        }
+        if before != Phase::Closed && after == Phase::Closed {
+            self.closed += 1;
+            // A controller may revive it later: as a new device, not mid-churn.
+            conn.admitted = false;
+            return;
+        }
+        if before == Phase::Closed && after != Phase::Closed {
+            self.closed = self.closed.saturating_sub(1);
+        }
+        let at = match wake {
+            Wake::Planned => {
+                let backlog = conn.transport.as_ref().is_some_and(Transport::has_backlog);
+                conn.device.poll_timeout(now, &self.env, backlog)
+            }
+            Wake::At(at) => at,
+            Wake::Never => return,
         };
-        let took = now.saturating_duration_since(conn.attempt_started);
-        self.stats
-            .record_failure(crate::plan::NAME_CONNECT, micros(took), reason);
-        self.stats.connections().failed_attempts += 1;
+        if after != Phase::Closed {
+            self.schedule(slot, conn, at);
+        }
     }
 }
