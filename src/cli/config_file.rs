@@ -274,27 +274,36 @@ fn toml_value_complete(value: &str) -> bool {
     depth <= 0
 }
 
-/// A line's ` # comment` removed, outside strings.
-fn strip_toml_comment(line: &str) -> &str {
+/// The characters of `text` outside TOML strings (`"..."` with `\\` escapes, `'...'`
+/// literal), with their byte offsets: where a comment or an array's comma may stand.
+fn outside_strings(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+    text.char_indices().filter(move |&(_, c)| match quote {
+        Some(q) => {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q == '"' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
             }
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '#' => return line[..i].trim_end(),
-            None => {}
+            false
         }
+        None if c == '"' || c == '\'' => {
+            quote = Some(c);
+            false
+        }
+        None => true,
+    })
+}
+
+/// A line's ` # comment` removed, outside strings.
+fn strip_toml_comment(line: &str) -> &str {
+    match outside_strings(line).find(|&(_, c)| c == '#') {
+        Some((i, _)) => line[..i].trim_end(),
+        None => line.trim_end(),
     }
-    line.trim_end()
 }
 
 /// One TOML value of the subset: a string, an integer, a float, a boolean, or a one-line
@@ -324,27 +333,10 @@ fn toml_value(text: &str, line: usize) -> Result<SettingValue, ConfigFileError> 
 /// Splits an array's inside on commas outside strings.
 fn split_array(inner: &str) -> Vec<&str> {
     let mut parts = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
     let mut start = 0;
-    for (i, c) in inner.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == ',' => {
-                parts.push(&inner[start..i]);
-                start = i + 1;
-            }
-            None => {}
-        }
+    for (i, _) in outside_strings(inner).filter(|&(_, c)| c == ',') {
+        parts.push(&inner[start..i]);
+        start = i + 1;
     }
     parts.push(&inner[start..]);
     parts
@@ -443,6 +435,18 @@ mod tests {
         assert_eq!(text(&s, "host").as_deref(), Some("mqtt://127.0.0.1:1883"));
         assert_eq!(text(&s, "tags").as_deref(), Some(r#"["a", "b"]"#));
         assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn hashes_and_commas_inside_strings_are_not_comments_or_separators() {
+        let toml = "[tool.locust]\nhost = \"mqtt://h#1\" # the broker\n\
+                    tags = [\"a,b\", 'c # d', \"e\\\"#,f\"] # three\n";
+        let s = parse_pyproject(toml).expect("parses");
+        assert_eq!(text(&s, "host").as_deref(), Some("mqtt://h#1"));
+        match &s.iter().find(|x| x.key == "tags").expect("tags").value {
+            SettingValue::List(items) => assert_eq!(items.len(), 3, "{items:?}"),
+            other => panic!("tags: {other:?}"),
+        }
     }
 
     #[test]
