@@ -7,6 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::digest;
 
+use super::head::{HeadFault, UpgradeHeaders, complete_head, header};
+
 /// The GUID RFC 6455 §1.3 appends to the key before hashing it into `Sec-WebSocket-Accept`.
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// The longest response head (status line and headers) accepted; a real one is ~200 bytes.
@@ -153,37 +155,27 @@ impl ClientHandshake {
     /// head has not ended yet, read more. `Ok(Some(n))`: upgraded; the first `n` bytes were
     /// the head, and any after them are already WebSocket frames.
     pub fn read_response(&self, received: &[u8]) -> Result<Option<usize>, HandshakeError> {
-        let Some(head_len) = find_head_end(received) else {
-            if received.len() > MAX_RESPONSE_HEAD {
-                return Err(HandshakeError::ResponseTooLarge);
-            }
+        let fault = |fault| match fault {
+            HeadFault::TooLarge => HandshakeError::ResponseTooLarge,
+            HeadFault::Malformed => HandshakeError::MalformedHeader,
+        };
+        let Some((head_len, mut lines)) =
+            complete_head(received, MAX_RESPONSE_HEAD).map_err(fault)?
+        else {
             return Ok(None);
         };
-        if head_len > MAX_RESPONSE_HEAD {
-            return Err(HandshakeError::ResponseTooLarge);
-        }
-        let head = std::str::from_utf8(&received[..head_len - 4])
-            .map_err(|_| HandshakeError::MalformedHeader)?;
-        let mut lines = head.split("\r\n");
         let status = parse_status_line(lines.next().unwrap_or_default())?;
         if status != 101 {
             return Err(HandshakeError::Refused { status });
         }
-        let mut upgrade = false;
-        let mut connection = false;
+        let mut upgrade = UpgradeHeaders::default();
         let mut accept_ok = false;
         for line in lines {
-            let (name, value) = line
-                .split_once(':')
-                .ok_or(HandshakeError::MalformedHeader)?;
-            let value = value.trim();
-            match name.trim().to_ascii_lowercase().as_str() {
-                "upgrade" => upgrade |= value.eq_ignore_ascii_case("websocket"),
-                "connection" => {
-                    connection |= value
-                        .split(',')
-                        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
-                }
+            let (name, value) = header(line).map_err(fault)?;
+            if upgrade.note(&name, value) {
+                continue;
+            }
+            match name.as_str() {
                 "sec-websocket-accept" => accept_ok |= value == self.expected_accept,
                 "sec-websocket-protocol" if value != MQTT_SUBPROTOCOL => {
                     return Err(HandshakeError::WrongSubprotocol(value.to_owned()));
@@ -194,10 +186,10 @@ impl ClientHandshake {
                 _ => {}
             }
         }
-        if !upgrade {
+        if !upgrade.upgrade {
             return Err(HandshakeError::NotWebSocketUpgrade);
         }
-        if !connection {
+        if !upgrade.connection {
             return Err(HandshakeError::NoConnectionUpgrade);
         }
         if !accept_ok {
@@ -217,13 +209,6 @@ pub fn accept_key(key_base64: &[u8]) -> String {
 }
 
 /// Length of the head including its closing blank line, once `\r\n\r\n` has arrived.
-fn find_head_end(received: &[u8]) -> Option<usize> {
-    received
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|start| start + 4)
-}
-
 fn parse_status_line(line: &str) -> Result<u16, HandshakeError> {
     let rest = line
         .strip_prefix("HTTP/1.1 ")

@@ -48,6 +48,7 @@
 pub mod client;
 pub mod frame;
 pub mod handshake;
+mod head;
 pub mod server;
 
 pub use client::{WsClient, WsError, WsStatus};

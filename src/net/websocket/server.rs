@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::handshake::{MQTT_SUBPROTOCOL, accept_key};
+use super::head::{HeadFault, UpgradeHeaders, complete_head, header};
 
 /// The longest request head accepted (a presigned AWS URL is about 600 bytes).
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -57,22 +58,14 @@ pub fn accept_upgrade(
     received: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Option<usize>, UpgradeRequestError> {
-    let Some(head_len) = received
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|start| start + 4)
+    let fault = |fault| match fault {
+        HeadFault::TooLarge => UpgradeRequestError::TooLarge,
+        HeadFault::Malformed => UpgradeRequestError::MalformedHeader,
+    };
+    let Some((head_len, mut lines)) = complete_head(received, MAX_REQUEST_HEAD).map_err(fault)?
     else {
-        if received.len() > MAX_REQUEST_HEAD {
-            return Err(UpgradeRequestError::TooLarge);
-        }
         return Ok(None);
     };
-    if head_len > MAX_REQUEST_HEAD {
-        return Err(UpgradeRequestError::TooLarge);
-    }
-    let head = std::str::from_utf8(&received[..head_len - 4])
-        .map_err(|_| UpgradeRequestError::MalformedHeader)?;
-    let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let is_get = request_line
         .strip_prefix("GET ")
@@ -81,22 +74,17 @@ pub fn accept_upgrade(
     if !is_get {
         return Err(UpgradeRequestError::NotAGet);
     }
-    let (mut upgrade, mut connection, mut version) = (false, false, false);
+    let mut upgrade = UpgradeHeaders::default();
+    let mut version = false;
     let mut key = None;
     let mut protocols_offered = false;
     let mut mqtt_offered = false;
     for line in lines {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or(UpgradeRequestError::MalformedHeader)?;
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "upgrade" => upgrade |= value.eq_ignore_ascii_case("websocket"),
-            "connection" => {
-                connection |= value
-                    .split(',')
-                    .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
-            }
+        let (name, value) = header(line).map_err(fault)?;
+        if upgrade.note(&name, value) {
+            continue;
+        }
+        match name.as_str() {
             "sec-websocket-version" => version |= value == "13",
             "sec-websocket-key" => key = Some(value),
             "sec-websocket-protocol" => {
@@ -106,10 +94,10 @@ pub fn accept_upgrade(
             _ => {}
         }
     }
-    if !upgrade {
+    if !upgrade.upgrade {
         return Err(UpgradeRequestError::NotWebSocketUpgrade);
     }
-    if !connection {
+    if !upgrade.connection {
         return Err(UpgradeRequestError::NoConnectionUpgrade);
     }
     if !version {
