@@ -300,7 +300,7 @@ impl Device {
             .session
             .as_ref()
             .and_then(Session::poll_timeout)
-            .unwrap_or(now + Duration::from_secs(3600));
+            .unwrap_or_else(|| now + Duration::from_secs(3600));
         match self.phase {
             Phase::Connecting => wake = wake.min(self.attempt_started + env.plan.connect_timeout),
             Phase::Connected if self.subscriber.is_some() => {}
