@@ -294,7 +294,7 @@ impl Device {
     /// When the device must be woken again: the next due publish (unless `backlog`: the
     /// socket's writable edge wakes it), the session's timers, the connect deadline, its
     /// retirement, the end of its drain, or the end of its idle time.
-    #[inline]
+    #[inline(always)]
     pub fn poll_timeout<S>(&self, now: Instant, env: &Env<'_, S>, backlog: bool) -> Instant {
         let mut wake = self
             .session
