@@ -294,13 +294,13 @@ impl Device {
     /// When the device must be woken again: the next due publish (unless `backlog`: the
     /// socket's writable edge wakes it), the session's timers, the connect deadline, its
     /// retirement, the end of its drain, or the end of its idle time.
-    #[inline]
+    #[inline(always)]
     pub fn poll_timeout<S>(&self, now: Instant, env: &Env<'_, S>, backlog: bool) -> Instant {
         let mut wake = self
             .session
             .as_ref()
             .and_then(Session::poll_timeout)
-            .unwrap_or(now + Duration::from_secs(3600));
+            .unwrap_or_else(|| now + Duration::from_secs(3600));
         match self.phase {
             Phase::Connecting => wake = wake.min(self.attempt_started + env.plan.connect_timeout),
             Phase::Connected if self.subscriber.is_some() => {}

@@ -268,11 +268,20 @@ impl Shared<'_> {
         }
     }
 
+    #[inline]
     fn tick_of(&self, at: Instant) -> u64 {
-        let nanos = at
-            .saturating_duration_since(self.env.epoch.instant)
-            .as_nanos();
-        u64::try_from(nanos / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
+        self.nanos_since_epoch(at) / TICK_NANOS
+    }
+
+    /// Nanoseconds from the run's start to `at` (0 before it), saturating after 584 years:
+    /// u64 arithmetic, so the per-wakeup tick maths needs no 128-bit division.
+    #[inline]
+    fn nanos_since_epoch(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.env.epoch.instant);
+        since
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()))
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
@@ -280,11 +289,9 @@ impl Shared<'_> {
     }
 
     /// Makes sure `conn` is woken at `at` (rounded up to the next tick).
+    #[inline]
     fn schedule(&mut self, slot: usize, conn: &mut Conn, at: Instant) {
-        let nanos = at
-            .saturating_duration_since(self.env.epoch.instant)
-            .as_nanos();
-        let tick = u64::try_from(nanos.div_ceil(u128::from(TICK_NANOS))).unwrap_or(u64::MAX);
+        let tick = self.nanos_since_epoch(at).div_ceil(TICK_NANOS);
         if conn.scheduled_tick.is_some_and(|t| t <= tick) {
             return;
         }

@@ -47,6 +47,7 @@ impl Epoch {
     }
 
     /// Unix seconds of an instant of this run.
+    #[inline]
     pub fn unix_at(&self, at: Instant) -> f64 {
         self.unix + at.saturating_duration_since(self.instant).as_secs_f64()
     }

@@ -117,8 +117,17 @@ impl Device {
 
     /// After the write at `now`: a drained device closes for good; a retired one (lifetime
     /// over) reconnects at once, not after a failure's backoff.
-    #[inline]
+    #[inline(always)]
     pub fn settle<S: StatsSink>(&mut self, now: Instant, env: &mut Env<'_, S>) {
+        // Called after every pump; leaving is rare, so only the check is inlined.
+        if self.leaving.is_some() {
+            self.leave(now, env);
+        }
+    }
+
+    /// The cold half of [`Device::settle`]: carries out the decided leave.
+    #[cold]
+    fn leave<S: StatsSink>(&mut self, now: Instant, env: &mut Env<'_, S>) {
         match self.leaving.take() {
             Some(Leaving::Drained) => {
                 env.stats.record_success(NAME_DISCONNECT, 0, 0);

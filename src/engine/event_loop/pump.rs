@@ -65,6 +65,7 @@ impl Shared<'_> {
 }
 
 /// Hands the device's pending bytes to the transport and pushes them to the socket.
+#[inline]
 fn send_pending(
     transport: &mut Transport,
     device: &mut Device,
