@@ -249,26 +249,12 @@ fn toml_value_complete(value: &str) -> bool {
         return value.len() >= 6 && value[3..].contains(quote);
     }
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in value.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
-                '[' | '{' => depth += 1,
-                ']' | '}' => depth -= 1,
-                '#' => break,
-                _ => {}
-            },
+    for (_, c) in outside_strings(value) {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth -= 1,
+            '#' => break,
+            _ => {}
         }
     }
     depth <= 0
