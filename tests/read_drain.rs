@@ -2,6 +2,7 @@
 //! these tests prove no byte is left unread by that: a real peer (rustls server or plain TCP
 //! on loopback) sends numbered 4-byte "acks" in bursts of awkward sizes, some back to back,
 //! some apart, and the client reads only when mio reports a readable edge, as the engine does.
+//! One more test runs TLS 1.2 and 1.3 with ALPN, a client certificate and a resumed session.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -155,4 +156,105 @@ fn plain_tcp_reads_every_ack_sent_in_bursts() {
     receive_all(transport);
     done_tx.send(()).expect("server waits");
     server.join().expect("server thread");
+}
+
+/// A client config for `versions` only, with the test PKI's client certificate and ALPN
+/// "mqtt", and rustls' in-memory resumption.
+fn client_config_for(
+    pki: &MemoryPki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).expect("ca");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![pki.client_cert.clone()],
+            PrivateKeyDer::Pkcs8(pki.client_key.clone().into()),
+        )
+        .expect("client cert");
+    config.alpn_protocols = vec![b"mqtt".to_vec()];
+    Arc::new(config)
+}
+
+/// Queues "ping" before the handshake is done, then reads until the server's 4-byte answer;
+/// returns the answer and whether the session was resumed.
+fn ping(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> (Vec<u8>, Option<bool>) {
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut transport = Transport::connect(addr, Some((config, &name))).expect("connect");
+    transport
+        .queue(b"ping")
+        .expect("queue before the handshake");
+    let mut poll = Poll::new().expect("poll");
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    poll.registry()
+        .register(transport.socket(), Token(0), interest)
+        .expect("register");
+    let mut events = Events::with_capacity(8);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut answer = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answer.len() < 4 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no answer before the deadline: {answer:?}");
+        poll.poll(&mut events, Some(left)).expect("poll wait");
+        if events.is_empty() || !transport.check_connected().expect("connect") {
+            continue;
+        }
+        transport.flush().expect("flush");
+        let clock = WakeClock::now();
+        let read = transport.read(&mut scratch, &clock, |data, _| {
+            answer.extend_from_slice(data);
+            Ok::<(), ()>(())
+        });
+        assert!(matches!(read, Ok(Ok(()))), "read: {read:?}");
+        transport.flush().expect("flush");
+    }
+    let resumed = transport.resumed();
+    transport.close();
+    (answer, resumed)
+}
+
+#[test]
+fn tls12_and_tls13_carry_alpn_client_certificates_and_resume_sessions() {
+    let pki = MemoryPki::generate().expect("pki");
+    let mut server_config = (*pki.server_config().expect("server config")).clone();
+    server_config.alpn_protocols = vec![b"mqtt".to_vec()];
+    let server_config = Arc::new(server_config);
+    for versions in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let (listener, addr) = listener();
+        let config = Arc::clone(&server_config);
+        // Answers "pong" to "ping" when ALPN and the client certificate arrived, else "fail".
+        let server = thread::spawn(move || {
+            for _ in 0..2 {
+                let (tcp, _) = listener.accept().expect("accept");
+                let conn = ServerConnection::new(Arc::clone(&config)).expect("server conn");
+                let mut stream = StreamOwned::new(conn, tcp);
+                let mut asked = [0u8; 4];
+                std::io::Read::read_exact(&mut stream, &mut asked).expect("server read");
+                let good = &asked == b"ping"
+                    && stream.conn.alpn_protocol() == Some(&b"mqtt"[..])
+                    && stream
+                        .conn
+                        .peer_certificates()
+                        .is_some_and(|c| !c.is_empty());
+                stream
+                    .write_all(if good { b"pong" } else { b"fail" })
+                    .expect("server write");
+                stream.flush().expect("server flush");
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+            }
+        });
+        let client_config = client_config_for(&pki, &[versions]);
+        let first = ping(addr, &client_config);
+        let second = ping(addr, &client_config);
+        server.join().expect("server thread");
+        let version = format!("{:?}", versions.version);
+        assert_eq!(first, (b"pong".to_vec(), Some(false)), "{version}, first");
+        assert_eq!(second, (b"pong".to_vec(), Some(true)), "{version}, resumed");
+    }
 }

@@ -7,6 +7,7 @@ pub mod pem;
 pub mod resume;
 pub mod timestamp;
 pub mod tls;
+mod tls_client;
 pub mod tls_hint;
 pub mod transport;
 pub mod websocket;

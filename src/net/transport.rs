@@ -1,19 +1,20 @@
 //! One non-blocking socket, plain or TLS, driven by mio readiness: plaintext in, plaintext out.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
-use rustls::{ClientConfig, ClientConnection};
+use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
 use super::flush;
 use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
+use super::tls_client::TlsClient;
 
 /// Why a transport stopped working.
 #[derive(Debug)]
@@ -53,7 +54,7 @@ impl From<io::Error> for TransportError {
 /// A TCP connection with optional TLS; buffers what the socket cannot take yet.
 pub struct Transport {
     tcp: TcpStream,
-    tls: Option<Box<ClientConnection>>,
+    tls: Option<Box<TlsClient>>,
     /// Plain TCP only: bytes the socket has not accepted yet.
     unsent: Vec<u8>,
     /// The TCP connect has completed (checked once, then remembered).
@@ -99,10 +100,7 @@ impl Transport {
         let tls = match tls {
             Some((config, name)) => {
                 let _device = ClientScope::enter(device);
-                let mut conn = ClientConnection::new(Arc::clone(config), name.clone())
-                    .map_err(TransportError::Tls)?;
-                conn.set_buffer_limit(None);
-                Some(Box::new(conn))
+                Some(Box::new(TlsClient::new(config, name)?))
             }
             None => None,
         };
@@ -155,9 +153,7 @@ impl Transport {
     /// Queues plaintext to send; call [`Transport::flush`] to push it to the socket.
     pub fn queue(&mut self, plain: &[u8]) -> Result<(), TransportError> {
         match &mut self.tls {
-            Some(tls) => {
-                tls.writer().write_all(plain)?;
-            }
+            Some(tls) => tls.queue(plain)?,
             None => self.unsent.extend_from_slice(plain),
         }
         Ok(())
@@ -166,16 +162,16 @@ impl Transport {
     /// Writes as much as the socket takes; `Ok(true)` when nothing is left waiting.
     pub fn flush(&mut self) -> Result<bool, TransportError> {
         let flushed = match &mut self.tls {
-            Some(tls) => flush::flush_tls(&mut ***tls, &mut self.tcp, |_| Ok(())),
-            None => flush::flush_plain(&mut self.tcp, &mut self.unsent),
+            Some(tls) => tls.flush(&mut self.tcp)?,
+            None => flush::flush_plain(&mut self.tcp, &mut self.unsent)?,
         };
-        Ok(flushed?)
+        Ok(flushed)
     }
 
     /// Whether bytes are waiting for the socket to become writable.
     pub fn has_backlog(&self) -> bool {
         match &self.tls {
-            Some(tls) => tls.wants_write(),
+            Some(tls) => tls.has_backlog(),
             None => !self.unsent.is_empty(),
         }
     }
@@ -202,44 +198,19 @@ impl Transport {
                 .map_or(clock.instant, |ns| clock.instant_of(ns))
         };
         match &mut self.tls {
-            Some(tls) => loop {
-                let eof = match tls.read_tls(&mut socket) {
-                    Ok(0) => true,
-                    Ok(_) => false,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(TransportError::Io(e)),
-                };
-                let state = match tls.process_new_packets() {
-                    Ok(state) => state,
-                    Err(e) => {
-                        // Let the alert reach the peer before the caller drops us.
-                        let _ = tls.write_tls(&mut self.tcp);
-                        return Err(TransportError::Tls(e));
-                    }
-                };
-                let at = arrival(&socket);
-                let mut available = state.plaintext_bytes_to_read();
-                while available > 0 {
-                    let n = tls.reader().read(scratch)?;
-                    if n == 0 {
-                        break;
-                    }
-                    available = available.saturating_sub(n);
-                    if let Err(e) = on_data(&scratch[..n], at) {
-                        return Ok(Err(e));
-                    }
+            Some(tls) => {
+                let read = tls.read(
+                    &mut socket,
+                    scratch,
+                    |socket| (arrival(socket), socket.drained),
+                    on_data,
+                );
+                if matches!(read, Err(TransportError::Tls(_))) {
+                    // Let the alert reach the peer before the caller drops us.
+                    let _ = tls.flush(&mut self.tcp);
                 }
-                if eof && tls.is_handshaking() {
-                    return Err(TransportError::ClosedInHandshake);
-                }
-                if eof || state.peer_has_closed() {
-                    return Err(TransportError::Closed);
-                }
-                if socket.drained {
-                    return Ok(Ok(()));
-                }
-            },
+                read
+            }
             None => loop {
                 match socket.read(scratch) {
                     Ok(0) => return Err(TransportError::Closed),
@@ -262,7 +233,7 @@ impl Transport {
     /// Sends TLS close_notify (when TLS) and shuts the socket down.
     pub fn close(&mut self) {
         if let Some(tls) = &mut self.tls {
-            tls.send_close_notify();
+            tls.queue_close_notify();
         }
         let _ = self.flush();
         let _ = self.tcp.shutdown(std::net::Shutdown::Both);
