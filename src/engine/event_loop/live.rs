@@ -73,7 +73,10 @@ impl Shared<'_> {
         let threads = self.env.plan.threads;
         let target = share(count, self.live.index, threads);
         let previous = self.live.count;
-        for slot in 0..target {
+        // Users below the previous share are wanted (and never closed) already: only the
+        // slots between the two shares change, so frequent orders (`--stages`) stay cheap.
+        let previous_share = share(previous, self.live.index, threads);
+        for slot in previous_share.min(target)..target {
             let user = self.live.index as u64 + slot as u64 * threads as u64;
             let at = start_time(user, previous, spawn_rate, now);
             if slot == conns.len() {
@@ -95,7 +98,8 @@ impl Shared<'_> {
             }
         }
         self.live.count = count;
-        for (slot, conn) in conns.iter_mut().enumerate().skip(target) {
+        let removed = previous_share.saturating_sub(target);
+        for (slot, conn) in conns.iter_mut().enumerate().skip(target).take(removed) {
             let before = conn.device.phase();
             if conn.device.unwant(now, &mut self.env) {
                 self.drive(slot, conn, now);
