@@ -375,6 +375,27 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_length_segment_is_a_step() {
+        let p = Profile::new(parse("0s:100u,10s:100u@2").expect("parses"), 1.0, None);
+        assert_eq!(
+            p.at(Duration::ZERO),
+            Target {
+                users: 100.0,
+                rate: 1.0
+            }
+        );
+        let mut driver = Driver::new(p, 1.0);
+        let first = driver.poll(Duration::ZERO);
+        assert_eq!(
+            first,
+            vec![Order::Users {
+                count: 100,
+                spawn_rate: f64::INFINITY
+            }]
+        );
+    }
+
+    #[test]
     fn with_a_spawn_rate_users_move_at_that_rate() {
         let p = Profile::new(parse("10s:100u,10s:10u").expect("parses"), 1.0, Some(20.0));
         assert_eq!(p.at(secs(2.0)).users, 40.0);
