@@ -140,6 +140,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
                 full_history: cli.csv_full_history,
                 users: plan.users,
                 spawn_rate: plan.spawn_rate,
+                stages: plan.stages.clone(),
             },
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
@@ -157,7 +158,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     let reset = cli
         .reset_stats
         .then(|| reset_when_spawned(&plan, &epoch, &stats_tx, &finished));
-    let errors = engine::run(&plan, &stats_tx, &stop, epoch);
+    let errors = match &plan.stages {
+        Some(profile) => engine::control::run_profile(&plan, &stats_tx, &stop, epoch, profile),
+        None => engine::run(&plan, &stats_tx, &stop, epoch),
+    };
     finished.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(stats_tx);
     let _ = timer.join();
@@ -202,6 +206,9 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
                 &summary.final_stats,
             )])
             .chain(embedded.map(|e| crate::report::sections::built_in_broker(&e.broker)))
+            .chain(plan.stages.iter().flat_map(|profile| {
+                crate::report::stages::stage_sections(profile, &summary.series, epoch.unix)
+            }))
             .collect(),
         };
         let failed = report_files.write(&data);
@@ -271,10 +278,17 @@ fn lost_line(stats: &Snapshot) -> Option<String> {
 
 /// The run in one line: users, spawn rate, threads, broker, QoS, rate, run id and end.
 fn plan_line(plan: &RunPlan) -> String {
+    let users = match &plan.stages {
+        Some(p) => format!(
+            "stages: {} segments over {}, up to {} users",
+            p.stages().len(),
+            humanize(p.total()),
+            p.peak_users()
+        ),
+        None => format!("{} users at {}/s", plan.users, plan.spawn_rate),
+    };
     format!(
-        "mqload: {} users at {}/s on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
-        plan.users,
-        plan.spawn_rate,
+        "mqload: {users} on {} threads -> {}:{} ({}), QoS {}, {} msg/s per user, run id {}{}",
         plan.threads,
         plan.host,
         plan.addrs[0].port(),

@@ -382,6 +382,13 @@ pub struct Cli {
     )]
     pub tls_tickets: TlsTicketsArg,
 
+    // --- load stages (issue 12) ---
+    /// A load profile instead of a constant load: segments DURATION:USERSu[@MSG/S PER USER],
+    /// e.g. `2m:1000u,5m:1000u,1m:5000u@2,2m:0u`; the load ramps linearly between targets
+    /// (users at --spawn-rate when given); the run lasts the profile unless --run-time.
+    #[arg(long, env = "MQLOAD_STAGES", help_heading = "Load stages")]
+    pub stages: Option<String>,
+
     // --- built-in broker (issue 3) ---
     /// Threads of the built-in broker started when no --host is given (default: half the CPUs).
     #[arg(long, env = "MQLOAD_BROKER_THREADS", help_heading = "Built-in broker")]

@@ -60,6 +60,8 @@ pub struct LoadShape {
     pub max_inflight: u16,
     /// Copies of each message delivered to `--subscribers` (AWS bills each delivery too).
     pub deliveries_per_message: u64,
+    /// `--stages`: the profile (then `users` and `throughput` are its peaks).
+    pub stages: Option<crate::stages::Profile>,
 }
 
 impl LoadShape {
@@ -85,7 +87,9 @@ impl LoadShape {
             throughput: if plan.scale.connect_only {
                 0.0
             } else {
-                plan.throughput
+                plan.stages
+                    .as_ref()
+                    .map_or(plan.throughput, |p| p.peak_rate())
             },
             run_time: plan.run_time,
             payload_bytes: body.len() as u64,
@@ -96,6 +100,7 @@ impl LoadShape {
             keep_alive: plan.session.keep_alive,
             max_inflight: plan.session.max_inflight,
             deliveries_per_message,
+            stages: plan.stages.clone(),
         }
     }
 }
@@ -126,6 +131,15 @@ impl LoadShape {
     /// one second later at `throughput` until the run time ends (connect time taken as zero,
     /// so the estimate errs high). `None` for a run without an end.
     pub fn messages_in_run(&self) -> Option<f64> {
+        if let Some(profile) = &self.stages {
+            // The whole profile (`--connect-only` publishes nothing).
+            let run = self.run_time.unwrap_or_else(|| profile.total());
+            return Some(if self.throughput > 0.0 {
+                profile.messages_over(run)
+            } else {
+                0.0
+            });
+        }
         let run_secs = self.run_time?.as_secs_f64();
         let publishing_secs = run_secs - FIRST_PUBLISH_DELAY_SECS;
         if publishing_secs <= 0.0 {
@@ -512,6 +526,7 @@ mod tests {
             keep_alive: Duration::from_secs(60),
             max_inflight: 100,
             deliveries_per_message: 0,
+            stages: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod reporter;
 pub mod scale;
 pub mod session;
 pub mod signals;
+pub mod stages;
 pub mod stats;
 pub mod threads;
 pub mod unix_time;

@@ -17,6 +17,7 @@ use crate::net::{self, TlsConfigError, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
 use crate::scale::{ScaleError, ScalePlan};
 use crate::session::{Session, SessionConfig};
+use crate::stages::{self, Profile, StagesError};
 use crate::stats::RequestKind;
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
@@ -118,6 +119,15 @@ pub enum PlanError {
         subscribers: u64,
         /// The hard open-file limit.
         limit: u64,
+    },
+    /// `--stages` is not a profile.
+    Stages(StagesError),
+    /// `--stages` with an option it replaces or cannot run with.
+    StagesConflict {
+        /// The other option.
+        option: &'static str,
+        /// Why, and what to do.
+        fix: &'static str,
     },
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
@@ -225,6 +235,10 @@ impl fmt::Display for PlanError {
                 "{users} users and {subscribers} subscribers need {} sockets but the open-file limit is {limit}: lower --users or --subscribers, raise `ulimit -Hn`, or run more mqload processes",
                 users.saturating_add(*subscribers)
             ),
+            PlanError::Stages(e) => write!(f, "{e}"),
+            PlanError::StagesConflict { option, fix } => {
+                write!(f, "--stages with --{option}: {fix}")
+            }
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
             }
@@ -277,6 +291,8 @@ pub struct RunPlan {
     pub subscribe: Option<SubscribePlan>,
     /// Connection scale: source addresses, connect-only, churn, TLS tickets.
     pub scale: ScalePlan,
+    /// `--stages`: the load profile (then `users` is its peak); `None` for a constant load.
+    pub stages: Option<Profile>,
 }
 
 /// Subscriber connections of a run (`--subscribers`, `--subscribe-topic`, `--subscribe-qos`).
@@ -491,6 +507,9 @@ impl RunPlan {
     /// As [`RunPlan::from_cli`], aimed at `target` when given (host, port and TLS options
     /// are then ignored).
     pub fn from_cli_with_target(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
+        if cli.stages.is_some() {
+            return staged(cli, target);
+        }
         // Subscribers alone (`-u 0`) check what publishers of another process send.
         if cli.users == 0 && cli.subscribers == 0 {
             return Err(PlanError::NoUsers);
@@ -687,8 +706,54 @@ impl RunPlan {
             request_names,
             subscribe,
             scale,
+            stages: None,
         })
     }
+}
+
+/// `--stages`: the plan for the profile's peak users, carrying the profile; the run lasts the
+/// profile unless `--run-time` says otherwise (shorter cuts it, longer holds its last target).
+fn staged(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
+    let text = cli.stages.as_deref().unwrap_or_default();
+    let stages = stages::parse(text).map_err(PlanError::Stages)?;
+    let given = |id: &str| cli.given.iter().any(|g| g == id);
+    let conflicts = [
+        (
+            given("users"),
+            "users",
+            "the profile sets the users; drop --users",
+        ),
+        (
+            cli.subscribers > 0,
+            "subscribers",
+            "a profile runs publishers only; run the subscribers in a second mqload (-u 0 --subscribers N, same --run-id)",
+        ),
+        (
+            cli.reset_stats,
+            "reset-stats",
+            "a profile has no end of spawning to reset at; drop --reset-stats",
+        ),
+        (
+            cli.worker,
+            "worker",
+            "a Locust master sets the load of its workers; drop --stages",
+        ),
+    ];
+    if let Some((_, option, fix)) = conflicts.into_iter().find(|c| c.0) {
+        return Err(PlanError::StagesConflict { option, fix });
+    }
+    let spawn_rate = given("spawn_rate").then_some(positive("spawn-rate", cli.spawn_rate)?);
+    let throughput = positive("throughput", cli.throughput)?;
+    let profile = Profile::new(stages, throughput, spawn_rate);
+    let mut peak = cli.clone();
+    peak.stages = None;
+    peak.users = profile.peak_users();
+    let mut plan = RunPlan::from_cli_with_target(&peak, target)?;
+    if plan.run_time.is_none() {
+        plan.run_time = Some(profile.total());
+    }
+    plan.stages = Some(profile);
+    Ok(plan)
 }
 
 #[cfg(test)]

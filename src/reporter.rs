@@ -181,6 +181,7 @@ mod tests {
                     full_history: true,
                     users: target_users,
                     spawn_rate: 0.0,
+                    stages: None,
                 },
                 subscribers: 0,
             },

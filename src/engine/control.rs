@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -14,6 +15,7 @@ pub use super::order::{Control, share};
 use super::subscriber::{CONTROLLED_DRAIN_GRACE, DeliveryGate};
 use super::{Epoch, WorkerError, event_loop, run_threads};
 use crate::plan::RunPlan;
+use crate::stages::{self, Driver, Order, Profile};
 use crate::stats::StatsMsg;
 
 /// A running engine driven by [`Control`] messages instead of the plan's fixed schedule.
@@ -69,6 +71,39 @@ impl Engine {
             .join()
             .unwrap_or_else(|_| vec![WorkerError::Panicked])
     }
+}
+
+/// Runs `profile` (`--stages`) on a controlled engine until `stop` is set: every
+/// [`stages::TICK`] the profile's driver orders the users and the rate it asks for; then the
+/// users drain and stop. Returns the threads' errors.
+pub fn run_profile(
+    plan: &Arc<RunPlan>,
+    stats: &Sender<StatsMsg>,
+    stop: &AtomicBool,
+    epoch: Epoch,
+    profile: &Profile,
+) -> Vec<WorkerError> {
+    let engine = Engine::start(Arc::clone(plan), stats.clone(), epoch);
+    let mut driver = Driver::new(profile.clone(), plan.throughput);
+    let mut tick: u32 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let elapsed = stages::TICK.saturating_mul(tick);
+        let due = epoch.instant + elapsed;
+        let left = due.saturating_duration_since(std::time::Instant::now());
+        if !left.is_zero() {
+            // Short sleeps, so a stop is seen promptly.
+            thread::sleep(left.min(Duration::from_millis(20)));
+            continue;
+        }
+        for order in driver.poll(elapsed) {
+            engine.send(match order {
+                Order::Users { count, spawn_rate } => Control::SetUsers { count, spawn_rate },
+                Order::Rate(per_user) => Control::SetRate { per_user },
+            });
+        }
+        tick = tick.saturating_add(1);
+    }
+    engine.stop()
 }
 
 fn run_controlled(

@@ -186,6 +186,14 @@ impl Device {
         self.expected_copies = copies;
     }
 
+    /// The run's rate changed at `at` from one message per `old` to one per `new`: the
+    /// publish plan starts anew from that instant (see [`PublishSchedule::rebase`]).
+    pub fn rate_changed(&mut self, at: Instant, old: Duration, new: Duration) {
+        if self.subscriber.is_none() {
+            self.schedule.rebase(at, old, new);
+        }
+    }
+
     /// Global user index: the loop routes its socket by it.
     pub fn user(&self) -> u64 {
         self.user

@@ -22,6 +22,12 @@ pub enum Control {
         /// Total subscribers wanted.
         count: u64,
     },
+    /// Every publisher publishes `per_user` messages per second from now on: each starts a
+    /// new absolute plan at the instant the order is carried out (never a slide).
+    SetRate {
+        /// Messages per second per user.
+        per_user: f64,
+    },
     /// Stop every user (drain, disconnect) and end the threads.
     Stop,
 }

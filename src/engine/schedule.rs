@@ -17,6 +17,9 @@ pub struct PublishSchedule {
     anchored: bool,
     /// Due messages are waiting for the broker (socket, TLS buffer or in-flight window full).
     held_back: bool,
+    /// The rate changed at this instant while the plan was behind it: slots before it still
+    /// follow the old period (given here); the first one past it starts the new plan.
+    rebase: Option<(Instant, Duration)>,
 }
 
 impl PublishSchedule {
@@ -26,6 +29,7 @@ impl PublishSchedule {
             next_due: start,
             anchored: false,
             held_back: false,
+            rebase: None,
         }
     }
 
@@ -52,16 +56,42 @@ impl PublishSchedule {
     /// slots were skipped. Used when a reconnect finds slots in the past, and when a removed
     /// user is wanted again before it disconnected.
     pub fn skip_to(&mut self, now: Instant, period: Duration) -> u64 {
-        let Some(late) = now.checked_duration_since(self.next_due) else {
-            return 0;
+        let Some((at, old)) = self.rebase else {
+            return advance(&mut self.next_due, now, period);
         };
-        let period_nanos = period.as_nanos().max(1);
-        let skipped = late.as_nanos().div_ceil(period_nanos);
-        let skipped = u64::try_from(skipped).unwrap_or(u64::MAX);
-        let step =
-            u64::try_from(period_nanos.saturating_mul(u128::from(skipped))).unwrap_or(u64::MAX);
-        self.next_due += Duration::from_nanos(step);
-        skipped
+        let skipped = advance(&mut self.next_due, now.min(at), old);
+        if self.next_due < at {
+            return skipped;
+        }
+        self.cross(at, old, period);
+        skipped + advance(&mut self.next_due, now, period)
+    }
+
+    /// The rate changed at `at` from one message per `old` to one per `new`: a new absolute
+    /// plan from that instant, never a slide. A slot at or after `at` keeps its place within
+    /// the period (scaled to the new one), so users stay spread as they were; a plan behind
+    /// `at` first sends what fell due before it, at the old period. (A plan still behind a
+    /// first change at a second one plans the time between them at the newer rate.)
+    pub fn rebase(&mut self, at: Instant, old: Duration, new: Duration) {
+        if !self.anchored || self.rebase.is_some() {
+            return;
+        }
+        match self.next_due.checked_duration_since(at) {
+            Some(ahead) if ahead < old => {
+                self.next_due = at + ahead.mul_f64(new.as_secs_f64() / old.as_secs_f64());
+            }
+            // The first publish delay is still running: it keeps its end.
+            Some(_) => {}
+            None => self.rebase = Some((at, old)),
+        }
+    }
+
+    /// The plan passed the instant of a rate change: its first slot past it, as
+    /// [`PublishSchedule::rebase`] places it.
+    fn cross(&mut self, at: Instant, old: Duration, new: Duration) {
+        self.rebase = None;
+        let ahead = self.next_due.saturating_duration_since(at);
+        self.next_due = at + ahead.mul_f64(new.as_secs_f64() / old.as_secs_f64().max(1e-9));
     }
 
     /// The user stopped for good; if it is wanted again, it starts as a new user (with the
@@ -69,6 +99,7 @@ impl PublishSchedule {
     pub fn forget(&mut self) {
         self.anchored = false;
         self.held_back = false;
+        self.rebase = None;
     }
 
     /// The due time of the message to send now, if one is due at `now`.
@@ -86,7 +117,15 @@ impl PublishSchedule {
     /// The due message went; returns whether it had been held back.
     #[inline]
     pub fn sent(&mut self, period: Duration) -> bool {
-        self.next_due += period;
+        match self.rebase {
+            None => self.next_due += period,
+            Some((at, old)) => {
+                self.next_due += old;
+                if self.next_due >= at {
+                    self.cross(at, old, period);
+                }
+            }
+        }
         self.held_back
     }
 
@@ -95,6 +134,20 @@ impl PublishSchedule {
     pub fn caught_up(&mut self) {
         self.held_back = false;
     }
+}
+
+/// Moves `next_due` by whole periods to its first slot not before `until`; returns how many
+/// slots it passed.
+fn advance(next_due: &mut Instant, until: Instant, period: Duration) -> u64 {
+    let Some(late) = until.checked_duration_since(*next_due) else {
+        return 0;
+    };
+    let period_nanos = period.as_nanos().max(1);
+    let skipped = late.as_nanos().div_ceil(period_nanos);
+    let skipped = u64::try_from(skipped).unwrap_or(u64::MAX);
+    let step = u64::try_from(period_nanos.saturating_mul(u128::from(skipped))).unwrap_or(u64::MAX);
+    *next_due += Duration::from_nanos(step);
+    skipped
 }
 
 #[cfg(test)]
@@ -122,13 +175,23 @@ mod tests {
         now: Instant,
         blocked: bool,
     ) -> Vec<(Instant, Duration, bool)> {
+        wake_at_period(plan, now, blocked, PERIOD)
+    }
+
+    /// As `wake`, with the run's period now `period`.
+    fn wake_at_period(
+        plan: &mut PublishSchedule,
+        now: Instant,
+        blocked: bool,
+        period: Duration,
+    ) -> Vec<(Instant, Duration, bool)> {
         let mut sent = Vec::new();
         while let Some(due) = plan.due(now) {
             if blocked {
                 plan.hold_back();
                 return sent;
             }
-            let held = plan.sent(PERIOD);
+            let held = plan.sent(period);
             sent.push((due, now - due, held));
         }
         plan.caught_up();
@@ -241,5 +304,61 @@ mod tests {
         assert_eq!(plan.skip_to(first + 25 * MS, PERIOD), 3);
         assert_eq!(plan.next_due(), first + 30 * MS);
         assert_eq!(plan.skip_to(first + 30 * MS, PERIOD), 0);
+    }
+
+    #[test]
+    fn a_rate_change_starts_a_new_plan_at_its_instant_keeping_each_users_phase() {
+        let t0 = Instant::now();
+        let mut plan = connected_at(t0);
+        let first = t0 + FIRST_PUBLISH_DELAY;
+        assert_eq!(wake(&mut plan, first, false).len(), 1);
+        // At first + 3 ms the rate doubles: the slot due at 10 ms (7 ms ahead of the change,
+        // 70 % of a period) moves to 70 % of the new period after the change.
+        let change = first + 3 * MS;
+        plan.rebase(change, PERIOD, PERIOD / 2);
+        let half = PERIOD / 2;
+        assert_eq!(plan.next_due(), change + 3500 * MS / 1000);
+        let mut at = plan.next_due();
+        for _ in 0..4 {
+            assert_eq!(wake_at_period(&mut plan, at, false, half).len(), 1);
+            assert_eq!(plan.due(at), None);
+            at += half;
+        }
+        assert_eq!(plan.next_due(), change + 3500 * MS / 1000 + 4 * half);
+        // A change while the first publish delay runs keeps the delay.
+        let mut fresh = connected_at(t0);
+        fresh.rebase(t0 + 100 * MS, PERIOD, 3 * PERIOD);
+        assert_eq!(fresh.next_due(), first);
+    }
+
+    #[test]
+    fn a_plan_behind_a_rate_change_sends_the_old_slots_then_the_new_plan() {
+        let t0 = Instant::now();
+        let mut plan = connected_at(t0);
+        let first = t0 + FIRST_PUBLISH_DELAY;
+        assert_eq!(wake(&mut plan, first, false).len(), 1);
+        // Blocked from 10 ms on; the rate halves at 25 ms (one message per 20 ms).
+        assert!(wake(&mut plan, first + 25 * MS, true).is_empty());
+        let change = first + 25 * MS;
+        plan.rebase(change, PERIOD, 2 * PERIOD);
+        // Unblocked at 31 ms: the old plan's 10 and 20 ms slots go (late, from their own due
+        // times), then the slot that would have been at 30 ms (5 ms past the change, half a
+        // period) sits half a new period past the change: 35 ms; then every 20 ms.
+        let slow = 2 * PERIOD;
+        let sent = wake_at_period(&mut plan, first + 31 * MS, false, slow);
+        let dues: Vec<Instant> = sent.iter().map(|s| s.0).collect();
+        assert_eq!(dues, vec![first + 10 * MS, first + 20 * MS]);
+        assert_eq!(plan.next_due(), first + 35 * MS);
+        let next = wake_at_period(&mut plan, first + 35 * MS, false, slow);
+        assert_eq!(next, vec![(first + 35 * MS, Duration::ZERO, false)]);
+        assert_eq!(plan.next_due(), first + 55 * MS);
+        // A reconnect across a change counts old slots before it and new ones after it.
+        let mut down = connected_at(t0);
+        assert_eq!(wake(&mut down, first, false).len(), 1);
+        assert!(wake(&mut down, first + 10 * MS, true).is_empty());
+        down.rebase(first + 25 * MS, PERIOD, 2 * PERIOD);
+        // Missed: 10, 20 (old plan), 35, 55 (new plan); back at 60 ms, next at 75 ms.
+        assert_eq!(down.connected(first + 60 * MS, 2 * PERIOD), 4);
+        assert_eq!(down.next_due(), first + 75 * MS);
     }
 }

@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::stages::Profile;
 use crate::stats::{PERCENTILE_LABELS, RowStats, Snapshot};
 
 /// Header of `PREFIX_stats.csv`.
@@ -90,7 +91,7 @@ pub fn csv_path(prefix: &Path, suffix: &str) -> PathBuf {
 
 /// What shapes the history file: Locust's `--csv-full-history`, and the spawn schedule that
 /// gives its "User Count".
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CsvLayout {
     /// `--csv-full-history`: a row per name before each Aggregated row, with the last ~10 s
     /// percentiles (Locust's meaning); without it one Aggregated row with whole-run ones.
@@ -99,12 +100,19 @@ pub struct CsvLayout {
     pub users: u64,
     /// Users started per second (0: all at once).
     pub spawn_rate: f64,
+    /// `--stages`: "User Count" is the users the profile orders, and each history row ends
+    /// with a `Stage` column (the segment's number, from 1). Without it the file is Locust's.
+    pub stages: Option<Profile>,
 }
 
 impl CsvLayout {
     /// Users spawned `elapsed_secs` after the start, as Locust's `runner.user_count` counts
     /// them: user `i` starts at `i / spawn_rate`, whether or not it has connected yet.
     pub fn users_spawned(&self, elapsed_secs: f64) -> u64 {
+        if let Some(profile) = &self.stages {
+            let elapsed = std::time::Duration::from_secs_f64(elapsed_secs.max(0.0));
+            return (profile.at(elapsed).users + 1e-6).floor() as u64;
+        }
         if self.spawn_rate <= 0.0 || !self.spawn_rate.is_finite() {
             return self.users;
         }
@@ -138,7 +146,12 @@ impl CsvFiles {
             layout,
             started: std::time::Instant::now(),
         };
-        files.append_history(&format!("{HISTORY_HEADER}{EOL}"))?;
+        let stage_column = if files.layout.stages.is_some() {
+            ",Stage"
+        } else {
+            ""
+        };
+        files.append_history(&format!("{HISTORY_HEADER}{stage_column}{EOL}"))?;
         let empty = Snapshot::default();
         files.rewrite(&empty)?;
         Ok(files)
@@ -146,10 +159,11 @@ impl CsvFiles {
 
     /// Once a second while running: appends history rows, rewrites the other files.
     pub fn write_interval(&mut self, snapshot: &Snapshot) -> Result<(), CsvError> {
-        let users = self
-            .layout
-            .users_spawned(self.started.elapsed().as_secs_f64());
-        self.append_history(&history_rows(snapshot, users, self.layout.full_history))?;
+        let elapsed = self.started.elapsed();
+        let users = self.layout.users_spawned(elapsed.as_secs_f64());
+        let stage = self.layout.stages.as_ref().map(|p| p.stage_at(elapsed) + 1);
+        let full = self.layout.full_history;
+        self.append_history(&history_rows_in_stage(snapshot, users, full, stage))?;
         self.rewrite(snapshot)
     }
 
@@ -221,6 +235,16 @@ pub fn stats_csv(snapshot: &Snapshot) -> String {
 /// name before it, and every row then has the last ~10 s percentiles (`0` when that window
 /// is empty). Rates are always the last ~10 s ones; the Total columns whole-run.
 pub fn history_rows(snapshot: &Snapshot, users: u64, full_history: bool) -> String {
+    history_rows_in_stage(snapshot, users, full_history, None)
+}
+
+/// As [`history_rows`], each row ending with the `Stage` column when a profile runs.
+pub fn history_rows_in_stage(
+    snapshot: &Snapshot,
+    users: u64,
+    full_history: bool,
+    stage: Option<usize>,
+) -> String {
     let timestamp = snapshot.timestamp_unix.max(0.0).floor() as u64;
     let per_name: &[RowStats] = if full_history { &snapshot.rows } else { &[] };
     let mut out = String::new();
@@ -240,6 +264,7 @@ pub fn history_rows(snapshot: &Snapshot, users: u64, full_history: bool) -> Stri
         };
         fields.extend(percentile_fields(row, &percentiles));
         fields.extend(totals_fields(row));
+        fields.extend(stage.map(|s| s.to_string()));
         push_row(&mut out, &fields);
     }
     out
@@ -503,6 +528,31 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_adds_the_stage_column_and_counts_its_ordered_users() {
+        let rows = history_rows_in_stage(&sample(), 50, false, Some(3));
+        assert_eq!(
+            rows,
+            history_rows(&sample(), 50, false).replace("\r\n", ",3\r\n")
+        );
+        let stages = crate::stages::parse("10s:100u,10s:100u").expect("parses");
+        let layout = CsvLayout {
+            stages: Some(Profile::new(stages, 1.0, None)),
+            ..CsvLayout::default()
+        };
+        assert_eq!(layout.users_spawned(2.5), 25);
+        assert_eq!(layout.users_spawned(15.0), 100);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = dir.path().join("s");
+        let mut files = CsvFiles::create(&prefix, layout).expect("created");
+        files.write_interval(&sample()).expect("written");
+        let history =
+            std::fs::read_to_string(csv_path(&prefix, "_stats_history.csv")).expect("history");
+        let lines: Vec<&str> = history.split("\r\n").collect();
+        assert_eq!(lines[0], format!("{HISTORY_HEADER},Stage"));
+        assert!(lines[1].ends_with(",1"), "{}", lines[1]);
+    }
+
+    #[test]
     fn full_history_adds_a_row_per_name_with_current_percentiles() {
         let rows = history_rows(&sample(), 42, true);
         let lines: Vec<&str> = rows.split("\r\n").collect();
@@ -553,6 +603,7 @@ mod tests {
     #[test]
     fn user_count_is_users_spawned_by_the_schedule() {
         let layout = CsvLayout {
+            stages: None,
             full_history: false,
             users: 10,
             spawn_rate: 2.0,
@@ -640,6 +691,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let prefix = dir.path().join("out");
         let layout = CsvLayout {
+            stages: None,
             full_history: true,
             users: 50,
             spawn_rate: 10.0,

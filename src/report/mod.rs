@@ -12,4 +12,5 @@ pub mod json;
 pub mod locust_json;
 pub mod output;
 pub mod sections;
+pub mod stages;
 pub mod status;

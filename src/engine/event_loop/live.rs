@@ -1,6 +1,6 @@
 //! Live user changes on one worker thread, ordered through the control channel.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::drive::Wake;
@@ -19,6 +19,16 @@ pub(super) struct Live {
     count: u64,
     /// This thread runs subscribers ([`Control::SetSubscribers`]), not publishers.
     subscribers: bool,
+}
+
+/// The time between two messages at `per_user` msg/s (`None` for a rate that is not positive).
+fn period_of(per_user: f64) -> Option<Duration> {
+    if !(per_user.is_finite() && per_user > 0.0) {
+        return None;
+    }
+    Some(Duration::from_nanos(
+        (1e9 / per_user).round().max(1.0) as u64
+    ))
 }
 
 /// Subscriber `j` of a controlled run takes user index `SUBSCRIBER_BASE + j` in the client id
@@ -47,6 +57,7 @@ impl Shared<'_> {
             Control::SetUsers { count, spawn_rate } => {
                 self.set_users(conns, count, spawn_rate, now);
             }
+            Control::SetRate { per_user } => self.set_rate(conns, per_user, now),
             Control::SetSubscribers { count } => {
                 if self.env.plan.subscribe.is_some() {
                     self.live.subscribers = true;
@@ -62,7 +73,10 @@ impl Shared<'_> {
         let threads = self.env.plan.threads;
         let target = share(count, self.live.index, threads);
         let previous = self.live.count;
-        for slot in 0..target {
+        // Users below the previous share are wanted (and never closed) already: only the
+        // slots between the two shares change, so frequent orders (`--stages`) stay cheap.
+        let previous_share = share(previous, self.live.index, threads);
+        for slot in previous_share.min(target)..target {
             let user = self.live.index as u64 + slot as u64 * threads as u64;
             let at = start_time(user, previous, spawn_rate, now);
             if slot == conns.len() {
@@ -84,12 +98,33 @@ impl Shared<'_> {
             }
         }
         self.live.count = count;
-        for (slot, conn) in conns.iter_mut().enumerate().skip(target) {
+        let removed = previous_share.saturating_sub(target);
+        for (slot, conn) in conns.iter_mut().enumerate().skip(target).take(removed) {
             let before = conn.device.phase();
             if conn.device.unwant(now, &mut self.env) {
                 self.drive(slot, conn, now);
             } else {
                 self.settle(slot, conn, before, now, Wake::Never);
+            }
+        }
+    }
+
+    /// Every publisher of this thread publishes `per_user` msg/s from `now`: a new absolute
+    /// plan from this instant; the connected ones are woken for their new next slot.
+    fn set_rate(&mut self, conns: &mut [Conn], per_user: f64, now: Instant) {
+        let Some(new) = period_of(per_user) else {
+            return;
+        };
+        let old = self.env.period;
+        if new == old {
+            return;
+        }
+        self.env.period = new;
+        for (slot, conn) in conns.iter_mut().enumerate() {
+            conn.device.rate_changed(now, old, new);
+            let phase = conn.device.phase();
+            if phase == Phase::Connected {
+                self.settle(slot, conn, phase, now, Wake::Planned);
             }
         }
     }
