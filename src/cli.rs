@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod host_url;
 pub mod load;
 pub mod locust_flags;
+pub mod pki;
 
 use std::path::PathBuf;
 
@@ -34,10 +35,11 @@ pub struct Cli {
     /// PEM file of the CA that signed the broker's certificate (default: the webpki roots).
     #[arg(long, env = "LOCUST_MQTT_CAFILE", help_heading = "Broker and TLS")]
     pub cafile: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS (AWS IoT requires one).
+    /// PEM client certificate for mutual TLS (AWS IoT requires one); with `{i}`, a template
+    /// giving each device its own (`certs/device-{i}.pem.crt`), loaded at its connect.
     #[arg(long, env = "LOCUST_MQTT_CERT", help_heading = "Broker and TLS")]
     pub cert: Option<PathBuf>,
-    /// PEM private key of the client certificate.
+    /// PEM private key of the client certificate; with `{i}`, each device's own.
     #[arg(long, env = "LOCUST_MQTT_KEY", help_heading = "Broker and TLS")]
     pub key: Option<PathBuf>,
     /// Broker: `mqtts://host:8883` (TLS), `mqtt://host:1883` (plain TCP), `host:port` or
@@ -436,6 +438,8 @@ pub enum TlsTicketsArg {
 pub enum Command {
     /// Run the built-in MQTT 3.1.1 broker alone (until Ctrl-C, or --run-time).
     Broker(crate::broker::BrokerArgs),
+    /// Make certificates for a fleet: `mqload pki devices N [--ca CA.pem --ca-key CA.key] --out DIR`.
+    Pki(pki::PkiArgs),
 }
 
 /// `--payload-format` values.

@@ -579,6 +579,10 @@ impl RunPlan {
                 key: cli.key.clone(),
             };
             let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
+            // Per-device templates: the first and the last connection's files must exist.
+            let last = cli.users.saturating_add(subscribers).saturating_sub(1);
+            let shared = cli.tls_tickets == crate::cli::TlsTicketsArg::Shared;
+            net::tls::check_device_files(&files, 0, last, shared).map_err(PlanError::Tls)?;
             Some(config)
         };
         let (host, port) = match target {

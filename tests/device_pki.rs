@@ -425,3 +425,213 @@ fn one_shared_tls_config_presents_each_devices_own_certificate() {
         Some(DeviceCertError::Unreadable { path, .. }) if path.ends_with("device-9.pem.crt")
     ));
 }
+
+/// Devices the fleet test makes and runs.
+const FLEET: u64 = 12;
+
+/// `mqload pki devices FLEET --out DIR` through the binary; returns DIR.
+fn make_fleet(work: &Path) -> PathBuf {
+    let certs = work.join("fleet");
+    let out = common::run_mqload(
+        &[
+            "pki",
+            "devices",
+            &FLEET.to_string(),
+            "--out",
+            common::utf8(&certs),
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let last = FLEET - 1;
+    assert!(
+        out.stdout.contains(&format!(
+            "wrote {FLEET} devices (ECDSA P-256, CN device-0 .. device-{last})"
+        )),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("made a CA"), "{}", out.describe());
+    for index in 0..FLEET {
+        let (cert, key) = devices::device_file_names(index);
+        assert!(certs.join(cert).exists() && certs.join(key).exists());
+    }
+    certs
+}
+
+/// mqload's options for a fleet run against `broker`: each user presents its own device
+/// certificate and publishes on `devices/<its client id = its CN>/telemetry`.
+fn fleet_args(pki: &Pki, broker: &Broker, certs: &Path, users: u64) -> Vec<String> {
+    let template = |suffix: &str| format!("{}/device-{{i}}.{suffix}", certs.display());
+    [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &broker.port.to_string(),
+        "--cafile",
+        common::utf8(&pki.ca),
+        "--cert",
+        &template("pem.crt"),
+        "--key",
+        &template("pem.key"),
+        "--client-id",
+        "device-{i}",
+        "--topic",
+        "devices/{client_id}/telemetry",
+        "-u",
+        &users.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn a_fleet_with_a_certificate_per_device_publishes_each_on_its_own_topic() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    let subscriber = Subscriber::start(&broker, "devices/#");
+    let csv = work.path().join("run");
+    let mut args = fleet_args(&pki, &broker, &certs, FLEET);
+    // Churn: every device reconnects each second, resuming its own TLS session; a device
+    // that resumed another's would publish as that other device and be refused.
+    args.extend(
+        [
+            "-r",
+            "50",
+            "-t",
+            "5s",
+            "--qos",
+            "1",
+            "--throughput",
+            "4",
+            "--payload-bytes",
+            "16",
+            "--connection-lifetime",
+            "1s",
+            "--tls-tickets",
+            "per-device",
+            "--only-summary",
+            "--csv",
+            common::utf8(&csv),
+        ]
+        .map(str::to_owned),
+    );
+    let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.describe(), broker.log());
+    let row = common::expect_stats_row(
+        &work.path().join("run_stats.csv"),
+        "publish:1:devices/{client_id}/telemetry",
+    );
+    let published = common::count(&row, "Request Count");
+    assert_eq!(
+        common::count(&row, "Failure Count"),
+        0,
+        "{}",
+        out.describe()
+    );
+    assert!(
+        published >= FLEET * 4,
+        "every device published for seconds: {published}\n{}",
+        out.describe()
+    );
+    let messages = subscriber.wait_for(published as usize, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(300));
+    let messages_now = subscriber.messages();
+    assert_eq!(
+        messages_now.len() as u64,
+        published,
+        "every publish reported arrived once ({} after the wait)\n{}",
+        messages.len(),
+        broker.log()
+    );
+    let mut per_device = std::collections::BTreeMap::new();
+    for message in &messages_now {
+        *per_device.entry(message.topic.clone()).or_insert(0u64) += 1;
+    }
+    let expected: std::collections::BTreeSet<String> = (0..FLEET)
+        .map(|i| format!("devices/device-{i}/telemetry"))
+        .collect();
+    assert_eq!(
+        per_device
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected,
+        "each device published on its own topic"
+    );
+    // Every connection, first or resumed, is the device its client id names.
+    let log = broker.log();
+    let mut connects = 0;
+    for line in log.lines().filter(|l| l.contains("New client connected")) {
+        let Some((_, rest)) = line.split_once(" as device-") else {
+            continue;
+        };
+        let index = rest.split(' ').next().unwrap_or_default();
+        assert!(
+            line.contains(&format!("u'device-{index}')")),
+            "device-{index} connected under another identity: {line}"
+        );
+        connects += 1;
+    }
+    assert!(
+        connects > FLEET as usize,
+        "the devices reconnected (churn): {connects} connects\n{log}"
+    );
+}
+
+#[test]
+fn missing_device_files_and_shared_tickets_stop_the_plan() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let broker = Broker::start(&pki);
+    let run = |users: u64, extra: &[&str]| {
+        let mut args = fleet_args(&pki, &broker, &certs, users);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["-t", "2s"].map(str::to_owned));
+        common::run_mqload(&args, &[], Duration::from_secs(30))
+    };
+    let one_error_line = |out: &common::RunOutput| -> String {
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{}", out.describe());
+        errors[0].to_owned()
+    };
+    // One user more than the files: the last user's certificate is missing.
+    let line = one_error_line(&run(FLEET + 1, &[]));
+    assert!(
+        line.contains(&format!("device {FLEET}'s certificate"))
+            && line.contains(&format!("device-{FLEET}.pem.crt"))
+            && line.contains("mqload pki devices"),
+        "{line}"
+    );
+    let line = one_error_line(&run(FLEET, &["--tls-tickets", "shared"]));
+    assert!(line.contains("--tls-tickets per-device or off"), "{line}");
+    // A device whose key is another device's.
+    fs::copy(
+        certs.join("device-1.pem.key"),
+        certs.join("device-0.pem.key"),
+    )
+    .expect("swap a key");
+    let line = one_error_line(&run(FLEET, &[]));
+    assert!(
+        line.contains("device 0's certificate") && line.contains("does not belong"),
+        "{line}"
+    );
+}

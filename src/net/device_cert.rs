@@ -13,10 +13,21 @@ use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::pem::{self, PemError};
 use super::resume;
+
+/// A PEM loader's failure as a device's.
+fn pem_error(e: PemError, key: bool) -> DeviceCertError {
+    match e {
+        PemError::Unreadable { path, source } => DeviceCertError::Unreadable {
+            path,
+            reason: source.to_string(),
+        },
+        PemError::NoItem { path, .. } if key => DeviceCertError::NoKey { path },
+        PemError::NoItem { path, .. } => DeviceCertError::NoCertificate { path },
+    }
+}
 
 /// The placeholder a template's device index replaces.
 pub const DEVICE_PLACEHOLDER: &str = "{i}";
@@ -42,6 +53,13 @@ pub enum DeviceCertError {
     NoKey {
         /// The file.
         path: PathBuf,
+    },
+    /// The key does not belong to the certificate.
+    KeyMismatch {
+        /// The key file.
+        path: PathBuf,
+        /// rustls' reason.
+        reason: String,
     },
     /// The key is not one the crypto provider can sign with.
     UnsupportedKey {
@@ -69,6 +87,11 @@ impl fmt::Display for DeviceCertError {
             DeviceCertError::NoKey { path } => {
                 write!(f, "{} holds no PEM private key", path.display())
             }
+            DeviceCertError::KeyMismatch { path, reason } => write!(
+                f,
+                "{} does not belong to its certificate ({reason}): check the --key template",
+                path.display()
+            ),
             DeviceCertError::UnsupportedKey { path, reason } => {
                 write!(f, "{}: unusable private key: {reason}", path.display())
             }
@@ -116,23 +139,8 @@ impl DeviceCertResolver {
     pub fn load(&self, device: u64) -> Result<Arc<CertifiedKey>, DeviceCertError> {
         let cert_path = resolve_device_template(&self.cert_template, device);
         let key_path = resolve_device_template(&self.key_template, device);
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| DeviceCertError::Unreadable {
-                path: path.clone(),
-                reason: e.to_string(),
-            })
-        };
-        let cert_pem = read(&cert_path)?;
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-            .filter_map(Result::ok)
-            .collect();
-        if chain.is_empty() {
-            return Err(DeviceCertError::NoCertificate { path: cert_path });
-        }
-        let key_pem = read(&key_path)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| DeviceCertError::NoKey {
-            path: key_path.clone(),
-        })?;
+        let chain = pem::load_certs(&cert_path).map_err(|e| pem_error(e, false))?;
+        let key = pem::load_private_key(&key_path).map_err(|e| pem_error(e, true))?;
         let signing_key = self
             .provider
             .key_provider
@@ -142,6 +150,16 @@ impl DeviceCertResolver {
                 reason: e.to_string(),
             })?;
         Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
+    }
+
+    /// Loads device `device`'s files as a handshake would, and checks that the key belongs
+    /// to the certificate (the plan checks the first and the last device this way).
+    pub fn check(&self, device: u64) -> Result<(), DeviceCertError> {
+        let key = self.load(device)?;
+        key.keys_match().map_err(|e| DeviceCertError::KeyMismatch {
+            path: resolve_device_template(&self.key_template, device),
+            reason: e.to_string(),
+        })
     }
 
     /// Takes the last failure of a resolve on this thread, to name it in the error table.
@@ -178,6 +196,8 @@ mod tests {
     use super::*;
     use crate::net::resume::ClientScope;
     use crate::pki::devices::{self, DeviceCa};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
 
     fn provider() -> Arc<CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
