@@ -4,8 +4,14 @@
 //! figures below are AWS's published ones (messaging price and message-broker quotas); the
 //! price is an option because it differs by region and changes over time.
 
+mod connect_rate;
+
 use std::fmt;
 use std::time::Duration;
+
+pub use connect_rate::{
+    AWS_MAX_CONNECTS_PER_ACCOUNT, AWS_MAX_CONNECTS_PER_CLIENT_ID, ConnectBreach, ConnectShape,
+};
 
 use crate::cli::Cli;
 use crate::mqtt::QoS;
@@ -60,6 +66,10 @@ pub struct LoadShape {
     pub max_inflight: u16,
     /// Copies of each message delivered to `--subscribers` (AWS bills each delivery too).
     pub deliveries_per_message: u64,
+    /// Subscriber connections (they connect in the first second).
+    pub subscribers: u64,
+    /// `--connection-lifetime` churn: each client reconnects this long after connecting.
+    pub lifetime: Option<Duration>,
 }
 
 impl LoadShape {
@@ -96,6 +106,18 @@ impl LoadShape {
             keep_alive: plan.session.keep_alive,
             max_inflight: plan.session.max_inflight,
             deliveries_per_message,
+            subscribers: plan.subscribe.as_ref().map_or(0, |sub| sub.subscribers),
+            lifetime: plan.scale.lifetime,
+        }
+    }
+
+    /// How the run opens connections, for AWS's connect quotas.
+    pub fn connects(&self) -> ConnectShape {
+        ConnectShape {
+            users: self.users,
+            spawn_rate: self.spawn_rate,
+            subscribers: self.subscribers,
+            lifetime: self.lifetime,
         }
     }
 }
@@ -212,6 +234,8 @@ pub enum QuotaBreach {
     PayloadSize(u64),
     /// A larger in-flight window than AWS allows.
     Inflight(u16),
+    /// More CONNECTs per second than AWS allows (per account, or per client id).
+    Connect(ConnectBreach),
 }
 
 impl fmt::Display for QuotaBreach {
@@ -253,6 +277,7 @@ impl fmt::Display for QuotaBreach {
                 f,
                 "--max-inflight {n} is over AWS IoT's {AWS_MAX_INFLIGHT} unacknowledged publishes per client: the broker stops reading past it"
             ),
+            QuotaBreach::Connect(breach) => write!(f, "{breach}"),
         }
     }
 }
@@ -290,6 +315,13 @@ pub fn quota_breaches(shape: &LoadShape) -> Vec<QuotaBreach> {
     if shape.qos != QoS::AtMostOnce && shape.max_inflight > AWS_MAX_INFLIGHT {
         breaches.push(QuotaBreach::Inflight(shape.max_inflight));
     }
+    breaches.extend(
+        shape
+            .connects()
+            .breaches()
+            .into_iter()
+            .map(QuotaBreach::Connect),
+    );
     breaches
 }
 
@@ -512,6 +544,8 @@ mod tests {
             keep_alive: Duration::from_secs(60),
             max_inflight: 100,
             deliveries_per_message: 0,
+            subscribers: 0,
+            lifetime: None,
         }
     }
 
@@ -672,10 +706,16 @@ mod tests {
             client_id: "c".repeat(129),
             topic: format!("a/b/c/d/e/f/g/h/{}", "x".repeat(250)),
             max_inflight: 500,
+            users: 2_000,
+            spawn_rate: 1_000.0,
+            lifetime: Some(Duration::from_millis(500)),
             ..seed_example()
         };
         let breaches = quota_breaches(&shape);
-        assert_eq!(breaches.len(), 9, "{breaches:?}");
+        assert_eq!(breaches.len(), 11, "{breaches:?}");
+        // 1,000/s for 2 s with a 0.5 s lifetime: 5 waves at once near the ramp's end.
+        assert!(breaches.contains(&QuotaBreach::Connect(ConnectBreach::AccountRate(5_000.0))));
+        assert!(breaches.contains(&QuotaBreach::Connect(ConnectBreach::ClientIdRate(2.0))));
         assert!(breaches.contains(&QuotaBreach::QosTwo));
         assert!(breaches.contains(&QuotaBreach::TopicSlashes(8)));
         assert!(breaches.contains(&QuotaBreach::KeepAlive(5)));
@@ -686,6 +726,10 @@ mod tests {
             keep_alive: Duration::from_secs(1200),
             client_id: "c".repeat(128),
             topic: "a/b/c/d/e/f/g/h".into(),
+            spawn_rate: AWS_MAX_CONNECTS_PER_ACCOUNT,
+            // A 20 s ramp and a 21 s lifetime: reconnects begin after the ramp.
+            users: 10_000,
+            lifetime: Some(Duration::from_secs(21)),
             ..seed_example()
         };
         assert!(

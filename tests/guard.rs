@@ -224,3 +224,61 @@ fn a_dry_run_prints_the_estimate_and_never_connects() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
 }
+
+#[test]
+fn a_dry_run_warns_when_spawn_rate_or_churn_passes_aws_connect_quotas() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "--client-id",
+            "dev-{i}",
+            "-t",
+            "1m",
+            "--dry-run",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        run_mqload(&args, &[], TIMEOUT)
+    };
+    let connect_warnings = |out: &common::RunOutput| -> Vec<String> {
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("warning: AWS IoT quota") && l.contains("CONNECT"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // 1,000 users at 100/s, no churn: within both quotas.
+    let calm = run(&["-u", "1000", "-r", "100"]);
+    assert_eq!(connect_warnings(&calm), Vec::<String>::new());
+    // Spawning 800/s passes the account's 500/s.
+    let fast = connect_warnings(&run(&["-u", "1000", "-r", "800"]));
+    assert_eq!(fast.len(), 1, "{fast:?}");
+    assert!(fast[0].contains("up to 800 CONNECTs/s"), "{}", fast[0]);
+    assert!(fast[0].contains("500 per account"), "{}", fast[0]);
+    // Churn: 1,000 users at 100/s reconnecting every 500 ms: 2 per second per client id,
+    // and the reconnects of earlier users on top of the spawn rate.
+    let churn = connect_warnings(&run(&[
+        "-u",
+        "1000",
+        "-r",
+        "100",
+        "--connection-lifetime",
+        "500ms",
+    ]));
+    assert_eq!(churn.len(), 2, "{churn:?}");
+    assert!(churn.iter().any(|l| l.contains("2 times/s")), "{churn:?}");
+    assert!(
+        churn.iter().any(|l| l.contains("up to 2100 CONNECTs/s")),
+        "{churn:?}"
+    );
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
+}
