@@ -635,3 +635,43 @@ fn missing_device_files_and_shared_tickets_stop_the_plan() {
         "{line}"
     );
 }
+
+#[test]
+fn a_device_whose_file_is_missing_fails_with_the_cause_named() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    // The plan checks the first and the last device; a gap in the middle shows at its connect.
+    fs::remove_file(certs.join("device-5.pem.crt")).expect("remove a device's certificate");
+    let mut args = fleet_args(&pki, &broker, &certs, FLEET);
+    args.extend(["-r", "50", "-t", "3s", "--only-summary"].map(str::to_owned));
+    let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+    assert_eq!(out.code, Some(1), "failures exit 1: {}", out.describe());
+    let named: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("a device's file cannot be read (No such file"))
+        .collect();
+    assert!(
+        !named.is_empty() && named.iter().all(|l| l.contains("mqload pki devices")),
+        "the missing file is the failure's cause:\n{}",
+        out.describe()
+    );
+    let log = broker.log();
+    assert!(
+        log.contains("u'device-4'") && log.contains("u'device-6'"),
+        "{log}"
+    );
+    assert!(!log.contains("u'device-5'"), "{log}");
+}

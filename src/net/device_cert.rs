@@ -101,10 +101,40 @@ impl fmt::Display for DeviceCertError {
 
 impl std::error::Error for DeviceCertError {}
 
+impl DeviceCertError {
+    /// The cause without the device's own path, for the error table (one row per cause,
+    /// not one per device).
+    pub fn summary(&self) -> String {
+        const FIX: &str = "check the --cert/--key templates (mqload pki devices makes the files)";
+        match self {
+            DeviceCertError::NoDevice => self.to_string(),
+            DeviceCertError::Unreadable { reason, .. } => {
+                format!("device certificate: a device's file cannot be read ({reason}): {FIX}")
+            }
+            DeviceCertError::NoCertificate { .. } => {
+                format!("device certificate: a device's file holds no PEM certificate: {FIX}")
+            }
+            DeviceCertError::NoKey { .. } => {
+                format!("device certificate: a device's key file holds no PEM private key: {FIX}")
+            }
+            DeviceCertError::KeyMismatch { .. } => {
+                format!(
+                    "device certificate: a device's key does not belong to its certificate: {FIX}"
+                )
+            }
+            DeviceCertError::UnsupportedKey { reason, .. } => {
+                format!("device certificate: a device's key is unusable ({reason}): {FIX}")
+            }
+        }
+    }
+}
+
 thread_local! {
     /// The last failure of [`DeviceCertResolver`] on this thread (rustls' resolver API has no
     /// error channel: a failed resolve sends no certificate, and the broker refuses).
-    static LAST_ERROR: RefCell<Option<DeviceCertError>> = const { RefCell::new(None) };
+    /// It names the device whose handshake it was (`None`: no device in scope).
+    static LAST_ERROR: RefCell<Option<(Option<u64>, DeviceCertError)>> =
+        const { RefCell::new(None) };
 }
 
 /// `template` with every `{i}` replaced by `device`.
@@ -164,7 +194,19 @@ impl DeviceCertResolver {
 
     /// Takes the last failure of a resolve on this thread, to name it in the error table.
     pub fn take_error() -> Option<DeviceCertError> {
-        LAST_ERROR.with(|e| e.borrow_mut().take())
+        LAST_ERROR.with(|e| e.borrow_mut().take().map(|(_, e)| e))
+    }
+
+    /// Takes the last failure of a resolve on this thread if it was `device`'s (another
+    /// device's stays for that device's own failure to take).
+    pub fn take_error_for(device: u64) -> Option<DeviceCertError> {
+        LAST_ERROR.with(|e| {
+            let mut last = e.borrow_mut();
+            match &*last {
+                Some((Some(of), _)) if *of == device => last.take().map(|(_, e)| e),
+                _ => None,
+            }
+        })
     }
 }
 
@@ -174,13 +216,14 @@ impl ResolvesClientCert for DeviceCertResolver {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let loaded = resume::current()
+        let device = resume::current();
+        let loaded = device
             .ok_or(DeviceCertError::NoDevice)
             .and_then(|device| self.load(device));
         match loaded {
             Ok(key) => Some(key),
             Err(e) => {
-                LAST_ERROR.with(|last| *last.borrow_mut() = Some(e));
+                LAST_ERROR.with(|last| *last.borrow_mut() = Some((device, e)));
                 None
             }
         }
@@ -246,6 +289,15 @@ mod tests {
             Some(DeviceCertError::NoDevice)
         );
         let _scope = ClientScope::enter(Some(9));
+        assert!(resolver.resolve(&[], &[]).is_none());
+        assert_eq!(
+            DeviceCertResolver::take_error_for(8),
+            None,
+            "not device 8's"
+        );
+        let err = DeviceCertResolver::take_error_for(9).expect("device 9's failure");
+        assert!(err.to_string().contains("device-9.pem.crt"), "{err}");
+        assert!(!err.summary().contains("device-9"), "{}", err.summary());
         assert!(resolver.resolve(&[], &[]).is_none());
         assert!(matches!(
             DeviceCertResolver::take_error(),

@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
+use super::device_cert::{DeviceCertError, DeviceCertResolver};
 use super::flush;
 use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
@@ -26,6 +27,9 @@ pub enum TransportError {
     Closed,
     /// The peer closed the connection before the TLS handshake finished.
     ClosedInHandshake,
+    /// This device's certificate (from `--cert`/`--key` templates) could not be presented,
+    /// so the broker refused the handshake.
+    DeviceCert(DeviceCertError),
 }
 
 impl fmt::Display for TransportError {
@@ -38,6 +42,7 @@ impl fmt::Display for TransportError {
                 "connection closed by the broker during the TLS handshake (is this port TLS? \
                  does the broker require a client certificate: --cert/--key?)",
             ),
+            TransportError::DeviceCert(e) => f.write_str(&e.summary()),
         }
     }
 }
@@ -195,6 +200,12 @@ impl Transport {
     ) -> Result<Result<(), E>, TransportError> {
         // New session tickets arrive with the data: file them under this device.
         let _device = ClientScope::enter(self.device);
+        // A handshake refused because this device's certificate could not be loaded says so.
+        let device = self.device;
+        let cause = |e: TransportError| match device.and_then(DeviceCertResolver::take_error_for) {
+            Some(cert) => TransportError::DeviceCert(cert),
+            None => e,
+        };
         let mut socket = StampedReader::new(self.tcp.as_raw_fd());
         let arrival = |socket: &StampedReader| {
             socket
@@ -208,14 +219,14 @@ impl Transport {
                     Ok(_) => false,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(TransportError::Io(e)),
+                    Err(e) => return Err(cause(TransportError::Io(e))),
                 };
                 let state = match tls.process_new_packets() {
                     Ok(state) => state,
                     Err(e) => {
                         // Let the alert reach the peer before the caller drops us.
                         let _ = tls.write_tls(&mut self.tcp);
-                        return Err(TransportError::Tls(e));
+                        return Err(cause(TransportError::Tls(e)));
                     }
                 };
                 let at = arrival(&socket);
@@ -231,10 +242,10 @@ impl Transport {
                     }
                 }
                 if eof && tls.is_handshaking() {
-                    return Err(TransportError::ClosedInHandshake);
+                    return Err(cause(TransportError::ClosedInHandshake));
                 }
                 if eof || state.peer_has_closed() {
-                    return Err(TransportError::Closed);
+                    return Err(cause(TransportError::Closed));
                 }
                 if socket.drained {
                     return Ok(Ok(()));
