@@ -37,7 +37,7 @@ mod tests;
 pub use decode::{FixedHeader, decode, decode_fixed_header};
 pub use encode::{FixedPacket, encode_publish_into, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
-pub use reason::ReasonCode;
+pub use reason::{Answer, ReasonCode};
 
 /// Which MQTT the client speaks (CONNECT's protocol level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -2,7 +2,7 @@
 //! before a byte is written, with the decoder's own rules.
 
 use super::EncodeError;
-use super::properties::{Properties, Value, allowed_contexts, id, value_in_range};
+use super::properties::{Properties, UserProperties, Value, allowed_contexts, id, value_in_range};
 use super::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
 
 impl<'a> Properties<'a> {
@@ -137,6 +137,25 @@ impl<'a> Properties<'a> {
         let mut any = false;
         self.for_each(|_, _| any = true);
         !any
+    }
+}
+
+impl UserProperties<'_> {
+    /// The pairs as property bytes (no length prefix) for [`UserProperties::Wire`]: built
+    /// once, then borrowed by every packet that carries them. Fails on a pair MQTT cannot
+    /// send (U+0000, longer than 65,535 bytes).
+    pub fn to_wire(pairs: &[(&str, &str)]) -> Result<Vec<u8>, EncodeError> {
+        let props = Properties {
+            user: UserProperties::List(pairs),
+            ..Properties::default()
+        };
+        props.wire_len(wire::PUBLISH)?;
+        let mut out = Vec::new();
+        props.for_each(|property, value| {
+            out.push(property);
+            put_value(value, &mut out);
+        });
+        Ok(out)
     }
 }
 

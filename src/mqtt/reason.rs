@@ -220,9 +220,69 @@ impl ReasonCode {
     }
 }
 
+/// The packet whose reason code a failure names (see [`ReasonCode::failure_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// The broker refused the connection.
+    ConnAck,
+    /// The broker refused a QoS 1 publish.
+    PubAck,
+    /// The broker refused a QoS 2 publish.
+    PubRec,
+    /// The broker ended a QoS 2 exchange with a failure.
+    PubComp,
+    /// The broker refused a subscription.
+    SubAck,
+    /// The broker closed the connection with a reason.
+    Disconnect,
+}
+
+impl Answer {
+    const ALL: [Answer; 6] = [
+        Answer::ConnAck,
+        Answer::PubAck,
+        Answer::PubRec,
+        Answer::PubComp,
+        Answer::SubAck,
+        Answer::Disconnect,
+    ];
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Answer::ConnAck => "CONNACK refused:",
+            Answer::PubAck => "PUBACK",
+            Answer::PubRec => "PUBREC",
+            Answer::PubComp => "PUBCOMP",
+            Answer::SubAck => "SUBACK",
+            Answer::Disconnect => "DISCONNECT from broker:",
+        }
+    }
+}
+
+impl ReasonCode {
+    /// The failure a report shows, e.g. "PUBACK 0x87 not authorized". The texts are built
+    /// once per process, so naming a failure per message allocates nothing.
+    pub fn failure_text(self, answer: Answer) -> &'static str {
+        static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let texts = TEXTS.get_or_init(|| {
+            let each = Answer::ALL.iter().flat_map(|answer| {
+                ReasonCode::ALL
+                    .iter()
+                    .map(move |reason| format!("{} {reason}", answer.prefix()))
+            });
+            each.collect()
+        });
+        let column = ReasonCode::ALL.binary_search(&self).unwrap_or(0);
+        let row = Answer::ALL.iter().position(|&a| a == answer).unwrap_or(0);
+        texts
+            .get(row * ReasonCode::ALL.len() + column)
+            .map_or("", String::as_str)
+    }
+}
+
 impl std::fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#04x} {}", self.code(), self.name())
+        write!(f, "0x{:02X} {}", self.code(), self.name())
     }
 }
 
@@ -242,6 +302,18 @@ mod tests {
         assert_eq!(ReasonCode::NotAuthorized.code(), 0x87);
         assert_eq!(ReasonCode::QuotaExceeded.name(), "quota exceeded");
         assert_eq!(ReasonCode::NotAuthorized.to_string(), "0x87 not authorized");
+        assert_eq!(
+            ReasonCode::NotAuthorized.failure_text(Answer::PubAck),
+            "PUBACK 0x87 not authorized"
+        );
+        assert_eq!(
+            ReasonCode::QuotaExceeded.failure_text(Answer::Disconnect),
+            "DISCONNECT from broker: 0x97 quota exceeded"
+        );
+        assert_eq!(
+            ReasonCode::WildcardSubscriptionsNotSupported.failure_text(Answer::SubAck),
+            "SUBACK 0xA2 wildcard subscriptions not supported"
+        );
     }
 
     #[test]
