@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod host_url;
 pub mod load;
 pub mod locust_flags;
+pub mod mqtt5;
 pub mod pki;
 
 use std::path::PathBuf;
@@ -266,6 +267,9 @@ pub struct Cli {
     /// TLS server name (SNI and certificate check), when it differs from --host.
     #[arg(long, env = "MQLOAD_SERVER_NAME", help_heading = "Broker and TLS")]
     pub server_name: Option<String>,
+    /// MQTT version and MQTT 5 properties (`--mqtt-version 5`, ...).
+    #[command(flatten)]
+    pub mqtt5: mqtt5::Mqtt5Args,
     /// Plain TCP instead of TLS (for brokers on a trusted network).
     #[arg(long, env = "MQLOAD_NO_TLS", value_parser = parse_switch, help_heading = "Broker and TLS")]
     pub no_tls: bool,

@@ -119,6 +119,8 @@ pub enum PlanError {
         /// The hard open-file limit.
         limit: u64,
     },
+    /// An MQTT 5 option that is wrong or given without `--mqtt-version 5`; the text names the fix.
+    Mqtt5(String),
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
         /// Which option.
@@ -225,6 +227,7 @@ impl fmt::Display for PlanError {
                 "{users} users and {subscribers} subscribers need {} sockets but the open-file limit is {limit}: lower --users or --subscribers, raise `ulimit -Hn`, or run more mqload processes",
                 users.saturating_add(*subscribers)
             ),
+            PlanError::Mqtt5(fix) => f.write_str(fix),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
             }
@@ -439,7 +442,7 @@ fn check_mqtt_fields(
     qos: QoS,
     run_id: &str,
 ) -> Result<(), PlanError> {
-    if cli.password.is_some() && cli.username.is_none() {
+    if cli.password.is_some() && cli.username.is_none() && session.mqtt5.is_none() {
         return Err(PlanError::InvalidMqtt {
             option: "password",
             reason: "MQTT 3.1.1 sends a password only with a user name; add --username".into(),
@@ -461,6 +464,7 @@ fn check_mqtt_fields(
             packet_id: 1,
             payload: &[],
         };
+        // The topic rules are the same in MQTT 5, whose properties the options check checked.
         mqtt::encode_publish_into(&publish, &mut Vec::new()).map_err(|e| {
             PlanError::InvalidMqtt {
                 option: "topic",
@@ -645,6 +649,7 @@ impl RunPlan {
             max_inflight: cli.max_inflight,
             ack_timeout,
             max_packet_size: MAX_INCOMING_PACKET,
+            mqtt5: cli.mqtt5.options().map_err(PlanError::Mqtt5)?,
         };
         check_mqtt_fields(cli, &session, qos, &run_id)?;
         let mut request_names = vec![
