@@ -675,3 +675,135 @@ fn a_device_whose_file_is_missing_fails_with_the_cause_named() {
     );
     assert!(!log.contains("u'device-5'"), "{log}");
 }
+
+/// The occurrences of the failures CSV's row whose error holds `error` (0 without one).
+fn failure_occurrences(failures_csv: &Path, error: &str) -> u64 {
+    let text = fs::read_to_string(failures_csv).expect("failures csv");
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    let column = header
+        .iter()
+        .position(|h| h.trim_matches('"') == "Occurrences")
+        .unwrap_or_else(|| panic!("no Occurrences column:\n{text}"));
+    text.lines()
+        .filter(|l| l.contains(error))
+        .map(|l| {
+            l.split(',')
+                .nth(column)
+                .and_then(|n| n.trim().trim_matches('"').parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("occurrences in {l:?}"))
+        })
+        .sum()
+}
+
+#[test]
+fn over_mqtt5_a_device_with_another_devices_certificate_gets_0x87() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    let users = 4;
+    // Each user publishes on devices/device-<i>/telemetry, with its own certificate (the
+    // templates) or with device-0's (every user then is device-0 to the broker).
+    let run = |name: &str, own: bool| {
+        let mut args = fleet_args(&pki, &broker, &certs, users);
+        if !own {
+            for (flag, file) in [
+                ("--cert", "device-0.pem.crt"),
+                ("--key", "device-0.pem.key"),
+            ] {
+                let at = args.iter().position(|a| a == flag).expect("the flag") + 1;
+                args[at] = common::utf8(&certs.join(file)).to_owned();
+            }
+        }
+        let prefix = work.path().join(name);
+        args.extend(
+            [
+                "--mqtt-version",
+                "5",
+                "-r",
+                "50",
+                "-t",
+                "3s",
+                "--qos",
+                "1",
+                "--throughput",
+                "5",
+                "--payload-bytes",
+                "16",
+                "--only-summary",
+                "--csv",
+                common::utf8(&prefix),
+            ]
+            .map(str::to_owned),
+        );
+        let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+        let row = common::expect_stats_row(
+            &prefix.with_file_name(format!("{name}_stats.csv")),
+            "publish:1:devices/{client_id}/telemetry",
+        );
+        let failures = prefix.with_file_name(format!("{name}_failures.csv"));
+        (out, row, failures)
+    };
+
+    let subscriber = Subscriber::start(&broker, "devices/#");
+    let (out, row, _) = run("own", true);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let published = common::count(&row, "Request Count");
+    assert_eq!(
+        common::count(&row, "Failure Count"),
+        0,
+        "{}",
+        out.describe()
+    );
+    assert!(published >= users * 5, "{published}\n{}", out.describe());
+    let delivered = subscriber.wait_for(published as usize, Duration::from_secs(15));
+    assert_eq!(delivered.len() as u64, published, "{}", broker.log());
+    let own_topics: std::collections::BTreeSet<&str> =
+        delivered.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(own_topics.len(), users as usize, "{own_topics:?}");
+    let before = delivered.len();
+
+    let (out, row, failures) = run("borrowed", false);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "refusals are failures: {}",
+        out.describe()
+    );
+    let requests = common::count(&row, "Request Count");
+    let refused = common::count(&row, "Failure Count");
+    assert_eq!(
+        failure_occurrences(&failures, "PUBACK 0x87 not authorized"),
+        refused,
+        "every failure is the broker's 0x87"
+    );
+    // Users 1..3 publish as device-0 on their own topics: refused; user 0 is device-0.
+    assert!(
+        refused >= (users - 1) * 5 && refused < requests,
+        "{refused} of {requests} refused\n{}",
+        out.describe()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<_> = subscriber.messages().into_iter().skip(before).collect();
+    assert_eq!(
+        after.len() as u64,
+        requests - refused,
+        "only accepted ones arrive"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|m| m.topic == "devices/device-0/telemetry"),
+        "only device-0's own topic took publishes"
+    );
+}
