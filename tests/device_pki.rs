@@ -807,3 +807,85 @@ fn over_mqtt5_a_device_with_another_devices_certificate_gets_0x87() {
         "only device-0's own topic took publishes"
     );
 }
+
+#[test]
+fn pki_devices_signs_with_a_given_ca_makes_rsa_keys_and_refuses_mistakes_in_one_line() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let made = make_fleet(work.path());
+    let pki = |args: &[&str]| common::run_mqload(args, &[], Duration::from_secs(60));
+    let ca = common::utf8(&made.join(devices::CA_CERT_FILE)).to_owned();
+    let ca_key = common::utf8(&made.join(devices::CA_KEY_FILE)).to_owned();
+    let rsa_dir = work.path().join("rsa");
+    let out = pki(&[
+        "pki",
+        "devices",
+        "2",
+        "--ca",
+        &ca,
+        "--ca-key",
+        &ca_key,
+        "--rsa",
+        "--out",
+        common::utf8(&rsa_dir),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("wrote 2 devices (RSA-2048"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains(&format!("signed by the CA in {ca}")),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !rsa_dir.join(devices::CA_KEY_FILE).exists(),
+        "a given CA's key is not copied"
+    );
+    let key = fs::read_to_string(rsa_dir.join("device-1.pem.key")).expect("RSA key");
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----") && key.len() > 1500,
+        "{key}"
+    );
+    // The device verifies under the given CA.
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile", &ca])
+        .arg(rsa_dir.join("device-1.pem.crt"))
+        .output()
+        .expect("run openssl verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    let device_cert = common::utf8(&made.join("device-0.pem.crt")).to_owned();
+    let device_key = common::utf8(&made.join("device-0.pem.key")).to_owned();
+    let out_dir = common::utf8(&work.path().join("x")).to_owned();
+    for (args, says) in [
+        (vec!["0"], "asked for 0 devices"),
+        (vec!["1", "--ca", &ca], "--ca and --ca-key go together"),
+        (
+            vec!["1", "--ca", &device_cert, "--ca-key", &device_key],
+            "is not a CA",
+        ),
+        (
+            vec!["1", "--ca", &ca, "--ca-key", &device_key],
+            "does not belong",
+        ),
+        (
+            vec!["1", "--ca", "/nonexistent/ca.pem", "--ca-key", &ca_key],
+            "cannot read the --ca file",
+        ),
+    ] {
+        let mut all = vec!["pki", "devices"];
+        all.extend(args);
+        all.extend(["--out", &out_dir]);
+        let out = pki(&all);
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", out.describe());
+        assert!(lines[0].contains(says), "{says}: {}", lines[0]);
+    }
+}
