@@ -66,6 +66,8 @@ pub struct LoadShape {
     pub max_inflight: u16,
     /// Copies of each message delivered to `--subscribers` (AWS bills each delivery too).
     pub deliveries_per_message: u64,
+    /// MQTT 5 user properties of one message, as sent: AWS meters them with the payload.
+    pub user_property_bytes: u64,
     /// Subscriber connections (they connect in the first second).
     pub subscribers: u64,
     /// `--connection-lifetime` churn: each client reconnects this long after connecting.
@@ -106,6 +108,11 @@ impl LoadShape {
             keep_alive: plan.session.keep_alive,
             max_inflight: plan.session.max_inflight,
             deliveries_per_message,
+            user_property_bytes: plan
+                .session
+                .mqtt5
+                .as_ref()
+                .map_or(0, |v5| v5.user_properties.len() as u64),
             subscribers: plan.subscribe.as_ref().map_or(0, |sub| sub.subscribers),
             lifetime: plan.scale.lifetime,
         }
@@ -127,7 +134,7 @@ impl LoadShape {
 pub struct OfferedLoad {
     /// Messages per second once every user publishes.
     pub messages_per_sec: f64,
-    /// Payload plus topic bytes of one message.
+    /// Payload, topic and MQTT 5 user property bytes of one message.
     pub message_bytes: u64,
     /// Payload plus topic bytes per second of one connection.
     pub bytes_per_sec_per_connection: f64,
@@ -136,7 +143,7 @@ pub struct OfferedLoad {
 impl LoadShape {
     /// Messages per second and bytes per second the run offers at full strength.
     pub fn offered(&self) -> OfferedLoad {
-        let message_bytes = self.payload_bytes + self.topic_bytes;
+        let message_bytes = self.payload_bytes + self.topic_bytes + self.user_property_bytes;
         OfferedLoad {
             messages_per_sec: self.users as f64 * self.throughput,
             message_bytes,
@@ -469,11 +476,16 @@ pub fn describe(
     aws: Option<&CostEstimate>,
 ) -> Vec<String> {
     let mut lines = vec![format!(
-        "offered load: {} msg/s in total ({} users x {} msg/s), {} B per message (payload + topic), {} per connection",
+        "offered load: {} msg/s in total ({} users x {} msg/s), {} B per message (payload + topic{}), {} per connection",
         rate_text(offered.messages_per_sec),
         shape.users,
         shape.throughput,
         thousands(i128::from(offered.message_bytes)),
+        if shape.user_property_bytes > 0 {
+            " + user properties"
+        } else {
+            ""
+        },
         bytes_per_sec(offered.bytes_per_sec_per_connection),
     )];
     if let Some(estimate) = aws {
@@ -544,6 +556,7 @@ mod tests {
             keep_alive: Duration::from_secs(60),
             max_inflight: 100,
             deliveries_per_message: 0,
+            user_property_bytes: 0,
             subscribers: 0,
             lifetime: None,
         }
@@ -623,6 +636,28 @@ mod tests {
         assert_eq!(estimate.metered_per_message, 2);
         let dollars = estimate.dollars.expect("a run time");
         assert!((dollars - 1.189).abs() < 1e-9, "{dollars}");
+    }
+
+    #[test]
+    fn mqtt5_user_properties_are_metered_with_the_payload() {
+        // 5,000 B of payload and topic: one metered message; 200 B of user properties more
+        // pass 5 KiB, as AWS meters them: two.
+        let small = LoadShape {
+            payload_bytes: 5_000 - 17,
+            ..seed_example()
+        };
+        assert_eq!(estimate_cost(&small, 1.0).metered_per_message, 1);
+        let with_properties = LoadShape {
+            user_property_bytes: 200,
+            ..small.clone()
+        };
+        assert_eq!(with_properties.offered().message_bytes, 5_200);
+        assert_eq!(estimate_cost(&with_properties, 1.0).metered_per_message, 2);
+        let line = &describe(&with_properties, &with_properties.offered(), None)[0];
+        assert!(
+            line.contains("5,200 B per message (payload + topic + user properties)"),
+            "{line}"
+        );
     }
 
     #[test]
