@@ -196,16 +196,29 @@ impl Transport {
         &mut self,
         scratch: &mut [u8],
         clock: &WakeClock,
+        on_data: impl FnMut(&[u8], Instant) -> Result<(), E>,
+    ) -> Result<Result<(), E>, TransportError> {
+        let device = self.device;
+        self.read_socket(scratch, clock, on_data).map_err(|e| {
+            // A handshake refused because this device's certificate could not be loaded
+            // says so, instead of the broker's bare refusal.
+            match device.and_then(DeviceCertResolver::take_error_for) {
+                Some(cert) => TransportError::DeviceCert(cert),
+                None => e,
+            }
+        })
+    }
+
+    /// [`Transport::read`], before a failure is given its device-certificate cause.
+    #[inline]
+    fn read_socket<E>(
+        &mut self,
+        scratch: &mut [u8],
+        clock: &WakeClock,
         mut on_data: impl FnMut(&[u8], Instant) -> Result<(), E>,
     ) -> Result<Result<(), E>, TransportError> {
         // New session tickets arrive with the data: file them under this device.
         let _device = ClientScope::enter(self.device);
-        // A handshake refused because this device's certificate could not be loaded says so.
-        let device = self.device;
-        let cause = |e: TransportError| match device.and_then(DeviceCertResolver::take_error_for) {
-            Some(cert) => TransportError::DeviceCert(cert),
-            None => e,
-        };
         let mut socket = StampedReader::new(self.tcp.as_raw_fd());
         let arrival = |socket: &StampedReader| {
             socket
@@ -219,14 +232,14 @@ impl Transport {
                     Ok(_) => false,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Ok(())),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(cause(TransportError::Io(e))),
+                    Err(e) => return Err(TransportError::Io(e)),
                 };
                 let state = match tls.process_new_packets() {
                     Ok(state) => state,
                     Err(e) => {
                         // Let the alert reach the peer before the caller drops us.
                         let _ = tls.write_tls(&mut self.tcp);
-                        return Err(cause(TransportError::Tls(e)));
+                        return Err(TransportError::Tls(e));
                     }
                 };
                 let at = arrival(&socket);
@@ -242,10 +255,10 @@ impl Transport {
                     }
                 }
                 if eof && tls.is_handshaking() {
-                    return Err(cause(TransportError::ClosedInHandshake));
+                    return Err(TransportError::ClosedInHandshake);
                 }
                 if eof || state.peer_has_closed() {
-                    return Err(cause(TransportError::Closed));
+                    return Err(TransportError::Closed);
                 }
                 if socket.drained {
                     return Ok(Ok(()));
