@@ -24,6 +24,9 @@ pub fn run(cli: &Cli) -> u8 {
     if let Some(Command::Broker(args)) = &cli.command {
         return crate::broker::run_command(args);
     }
+    if let Some(Command::Pki(args)) = &cli.command {
+        return crate::cli::pki::run(args);
+    }
     if cli.worker {
         if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
             eprintln!(

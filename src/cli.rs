@@ -8,6 +8,8 @@ pub mod config_file;
 pub mod host_url;
 pub mod load;
 pub mod locust_flags;
+pub mod mqtt5;
+pub mod pki;
 
 use std::path::PathBuf;
 
@@ -34,10 +36,11 @@ pub struct Cli {
     /// PEM file of the CA that signed the broker's certificate (default: the webpki roots).
     #[arg(long, env = "LOCUST_MQTT_CAFILE", help_heading = "Broker and TLS")]
     pub cafile: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS (AWS IoT requires one).
+    /// PEM client certificate for mutual TLS (AWS IoT requires one); with `{i}`, a template
+    /// giving each device its own (`certs/device-{i}.pem.crt`), loaded at its connect.
     #[arg(long, env = "LOCUST_MQTT_CERT", help_heading = "Broker and TLS")]
     pub cert: Option<PathBuf>,
-    /// PEM private key of the client certificate.
+    /// PEM private key of the client certificate; with `{i}`, each device's own.
     #[arg(long, env = "LOCUST_MQTT_KEY", help_heading = "Broker and TLS")]
     pub key: Option<PathBuf>,
     /// Broker: `mqtts://host:8883` (TLS), `mqtt://host:1883` (plain TCP), `host:port` or
@@ -264,6 +267,9 @@ pub struct Cli {
     /// TLS server name (SNI and certificate check), when it differs from --host.
     #[arg(long, env = "MQLOAD_SERVER_NAME", help_heading = "Broker and TLS")]
     pub server_name: Option<String>,
+    /// MQTT version and MQTT 5 properties (`--mqtt-version 5`, ...).
+    #[command(flatten)]
+    pub mqtt5: mqtt5::Mqtt5Args,
     /// Plain TCP instead of TLS (for brokers on a trusted network).
     #[arg(long, env = "MQLOAD_NO_TLS", value_parser = parse_switch, help_heading = "Broker and TLS")]
     pub no_tls: bool,
@@ -443,6 +449,8 @@ pub enum TlsTicketsArg {
 pub enum Command {
     /// Run the built-in MQTT 3.1.1 broker alone (until Ctrl-C, or --run-time).
     Broker(crate::broker::BrokerArgs),
+    /// Make certificates for a fleet: `mqload pki devices N [--ca CA.pem --ca-key CA.key] --out DIR`.
+    Pki(pki::PkiArgs),
 }
 
 /// `--payload-format` values.

@@ -4,8 +4,14 @@
 //! figures below are AWS's published ones (messaging price and message-broker quotas); the
 //! price is an option because it differs by region and changes over time.
 
+mod connect_rate;
+
 use std::fmt;
 use std::time::Duration;
+
+pub use connect_rate::{
+    AWS_MAX_CONNECTS_PER_ACCOUNT, AWS_MAX_CONNECTS_PER_CLIENT_ID, ConnectBreach, ConnectShape,
+};
 
 use crate::cli::Cli;
 use crate::mqtt::QoS;
@@ -62,6 +68,12 @@ pub struct LoadShape {
     pub deliveries_per_message: u64,
     /// `--stages`: the profile (then `users` and `throughput` are its peaks).
     pub stages: Option<crate::stages::Profile>,
+    /// MQTT 5 user properties of one message, as sent: AWS meters them with the payload.
+    pub user_property_bytes: u64,
+    /// Subscriber connections (they connect in the first second).
+    pub subscribers: u64,
+    /// `--connection-lifetime` churn: each client reconnects this long after connecting.
+    pub lifetime: Option<Duration>,
 }
 
 impl LoadShape {
@@ -101,6 +113,23 @@ impl LoadShape {
             max_inflight: plan.session.max_inflight,
             deliveries_per_message,
             stages: plan.stages.clone(),
+            user_property_bytes: plan
+                .session
+                .mqtt5
+                .as_ref()
+                .map_or(0, |v5| v5.user_properties.len() as u64),
+            subscribers: plan.subscribe.as_ref().map_or(0, |sub| sub.subscribers),
+            lifetime: plan.scale.lifetime,
+        }
+    }
+
+    /// How the run opens connections, for AWS's connect quotas.
+    pub fn connects(&self) -> ConnectShape {
+        ConnectShape {
+            users: self.users,
+            spawn_rate: self.spawn_rate,
+            subscribers: self.subscribers,
+            lifetime: self.lifetime,
         }
     }
 }
@@ -110,7 +139,7 @@ impl LoadShape {
 pub struct OfferedLoad {
     /// Messages per second once every user publishes.
     pub messages_per_sec: f64,
-    /// Payload plus topic bytes of one message.
+    /// Payload, topic and MQTT 5 user property bytes of one message.
     pub message_bytes: u64,
     /// Payload plus topic bytes per second of one connection.
     pub bytes_per_sec_per_connection: f64,
@@ -119,7 +148,7 @@ pub struct OfferedLoad {
 impl LoadShape {
     /// Messages per second and bytes per second the run offers at full strength.
     pub fn offered(&self) -> OfferedLoad {
-        let message_bytes = self.payload_bytes + self.topic_bytes;
+        let message_bytes = self.payload_bytes + self.topic_bytes + self.user_property_bytes;
         OfferedLoad {
             messages_per_sec: self.users as f64 * self.throughput,
             message_bytes,
@@ -226,6 +255,8 @@ pub enum QuotaBreach {
     PayloadSize(u64),
     /// A larger in-flight window than AWS allows.
     Inflight(u16),
+    /// More CONNECTs per second than AWS allows (per account, or per client id).
+    Connect(ConnectBreach),
 }
 
 impl fmt::Display for QuotaBreach {
@@ -267,6 +298,7 @@ impl fmt::Display for QuotaBreach {
                 f,
                 "--max-inflight {n} is over AWS IoT's {AWS_MAX_INFLIGHT} unacknowledged publishes per client: the broker stops reading past it"
             ),
+            QuotaBreach::Connect(breach) => write!(f, "{breach}"),
         }
     }
 }
@@ -304,6 +336,13 @@ pub fn quota_breaches(shape: &LoadShape) -> Vec<QuotaBreach> {
     if shape.qos != QoS::AtMostOnce && shape.max_inflight > AWS_MAX_INFLIGHT {
         breaches.push(QuotaBreach::Inflight(shape.max_inflight));
     }
+    breaches.extend(
+        shape
+            .connects()
+            .breaches()
+            .into_iter()
+            .map(QuotaBreach::Connect),
+    );
     breaches
 }
 
@@ -451,11 +490,16 @@ pub fn describe(
     aws: Option<&CostEstimate>,
 ) -> Vec<String> {
     let mut lines = vec![format!(
-        "offered load: {} msg/s in total ({} users x {} msg/s), {} B per message (payload + topic), {} per connection",
+        "offered load: {} msg/s in total ({} users x {} msg/s), {} B per message (payload + topic{}), {} per connection",
         rate_text(offered.messages_per_sec),
         shape.users,
         shape.throughput,
         thousands(i128::from(offered.message_bytes)),
+        if shape.user_property_bytes > 0 {
+            " + user properties"
+        } else {
+            ""
+        },
         bytes_per_sec(offered.bytes_per_sec_per_connection),
     )];
     if let Some(estimate) = aws {
@@ -527,6 +571,9 @@ mod tests {
             max_inflight: 100,
             deliveries_per_message: 0,
             stages: None,
+            user_property_bytes: 0,
+            subscribers: 0,
+            lifetime: None,
         }
     }
 
@@ -604,6 +651,28 @@ mod tests {
         assert_eq!(estimate.metered_per_message, 2);
         let dollars = estimate.dollars.expect("a run time");
         assert!((dollars - 1.189).abs() < 1e-9, "{dollars}");
+    }
+
+    #[test]
+    fn mqtt5_user_properties_are_metered_with_the_payload() {
+        // 5,000 B of payload and topic: one metered message; 200 B of user properties more
+        // pass 5 KiB, as AWS meters them: two.
+        let small = LoadShape {
+            payload_bytes: 5_000 - 17,
+            ..seed_example()
+        };
+        assert_eq!(estimate_cost(&small, 1.0).metered_per_message, 1);
+        let with_properties = LoadShape {
+            user_property_bytes: 200,
+            ..small.clone()
+        };
+        assert_eq!(with_properties.offered().message_bytes, 5_200);
+        assert_eq!(estimate_cost(&with_properties, 1.0).metered_per_message, 2);
+        let line = &describe(&with_properties, &with_properties.offered(), None)[0];
+        assert!(
+            line.contains("5,200 B per message (payload + topic + user properties)"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -687,10 +756,16 @@ mod tests {
             client_id: "c".repeat(129),
             topic: format!("a/b/c/d/e/f/g/h/{}", "x".repeat(250)),
             max_inflight: 500,
+            users: 2_000,
+            spawn_rate: 1_000.0,
+            lifetime: Some(Duration::from_millis(500)),
             ..seed_example()
         };
         let breaches = quota_breaches(&shape);
-        assert_eq!(breaches.len(), 9, "{breaches:?}");
+        assert_eq!(breaches.len(), 11, "{breaches:?}");
+        // 1,000/s for 2 s with a 0.5 s lifetime: 5 waves at once near the ramp's end.
+        assert!(breaches.contains(&QuotaBreach::Connect(ConnectBreach::AccountRate(5_000.0))));
+        assert!(breaches.contains(&QuotaBreach::Connect(ConnectBreach::ClientIdRate(2.0))));
         assert!(breaches.contains(&QuotaBreach::QosTwo));
         assert!(breaches.contains(&QuotaBreach::TopicSlashes(8)));
         assert!(breaches.contains(&QuotaBreach::KeepAlive(5)));
@@ -701,6 +776,10 @@ mod tests {
             keep_alive: Duration::from_secs(1200),
             client_id: "c".repeat(128),
             topic: "a/b/c/d/e/f/g/h".into(),
+            spawn_rate: AWS_MAX_CONNECTS_PER_ACCOUNT,
+            // A 20 s ramp and a 21 s lifetime: reconnects begin after the ramp.
+            users: 10_000,
+            lifetime: Some(Duration::from_secs(21)),
             ..seed_example()
         };
         assert!(

@@ -129,6 +129,8 @@ pub enum PlanError {
         /// Why, and what to do.
         fix: &'static str,
     },
+    /// An MQTT 5 option that is wrong or given without `--mqtt-version 5`; the text names the fix.
+    Mqtt5(String),
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
         /// Which option.
@@ -239,6 +241,7 @@ impl fmt::Display for PlanError {
             PlanError::StagesConflict { option, fix } => {
                 write!(f, "--stages with --{option}: {fix}")
             }
+            PlanError::Mqtt5(fix) => f.write_str(fix),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
             }
@@ -455,7 +458,7 @@ fn check_mqtt_fields(
     qos: QoS,
     run_id: &str,
 ) -> Result<(), PlanError> {
-    if cli.password.is_some() && cli.username.is_none() {
+    if cli.password.is_some() && cli.username.is_none() && session.mqtt5.is_none() {
         return Err(PlanError::InvalidMqtt {
             option: "password",
             reason: "MQTT 3.1.1 sends a password only with a user name; add --username".into(),
@@ -477,6 +480,7 @@ fn check_mqtt_fields(
             packet_id: 1,
             payload: &[],
         };
+        // The topic rules are the same in MQTT 5, whose properties the options check checked.
         mqtt::encode_publish_into(&publish, &mut Vec::new()).map_err(|e| {
             PlanError::InvalidMqtt {
                 option: "topic",
@@ -598,6 +602,10 @@ impl RunPlan {
                 key: cli.key.clone(),
             };
             let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
+            // Per-device templates: the first and the last connection's files must exist.
+            let last = cli.users.saturating_add(subscribers).saturating_sub(1);
+            let shared = cli.tls_tickets == crate::cli::TlsTicketsArg::Shared;
+            net::tls::check_device_files(&files, 0, last, shared).map_err(PlanError::Tls)?;
             Some(config)
         };
         let (host, port) = match target {
@@ -660,6 +668,7 @@ impl RunPlan {
             max_inflight: cli.max_inflight,
             ack_timeout,
             max_packet_size: MAX_INCOMING_PACKET,
+            mqtt5: cli.mqtt5.options().map_err(PlanError::Mqtt5)?,
         };
         check_mqtt_fields(cli, &session, qos, &run_id)?;
         let mut request_names = vec![

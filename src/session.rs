@@ -7,11 +7,19 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::mqtt::{
-    self, ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, Publish, QoS,
+    self, Answer, ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, Publish, QoS,
+    ReasonCode,
 };
+
+mod v5;
+#[cfg(test)]
+mod v5_tests;
+
+pub use v5::Mqtt5Options;
 
 /// What every session of a run shares.
 #[derive(Debug, Clone)]
@@ -30,6 +38,8 @@ pub struct SessionConfig {
     pub ack_timeout: Duration,
     /// Largest packet accepted from the broker.
     pub max_packet_size: usize,
+    /// MQTT 5 and its options; `None` speaks MQTT 3.1.1.
+    pub mqtt5: Option<Arc<Mqtt5Options>>,
 }
 
 /// Why a session ended; the engine counts each as a named failure and reconnects.
@@ -53,6 +63,10 @@ pub enum SessionError {
     SubAckTimeout,
     /// The broker refused a subscription (SUBACK return code 0x80).
     SubscribeRefused,
+    /// MQTT 5: the broker refused the CONNECT with this reason code.
+    RefusedV5(ReasonCode),
+    /// MQTT 5: the broker closed the connection with this reason code.
+    ServerDisconnect(ReasonCode),
 }
 
 impl fmt::Display for SessionError {
@@ -68,14 +82,20 @@ impl fmt::Display for SessionError {
                 f.write_str("publish while not connected or the window is full")
             }
             SessionError::SubAckTimeout => f.write_str("no SUBACK within the ack timeout"),
-            SessionError::SubscribeRefused => f.write_str(
-                "SUBACK refused the filter (0x80): check --subscribe-topic and the client's policy",
-            ),
+            SessionError::SubscribeRefused => f.write_str(SUBSCRIBE_REFUSED),
+            SessionError::RefusedV5(reason) => f.write_str(reason.failure_text(Answer::ConnAck)),
+            SessionError::ServerDisconnect(reason) => {
+                f.write_str(reason.failure_text(Answer::Disconnect))
+            }
         }
     }
 }
 
 impl std::error::Error for SessionError {}
+
+/// The failure a 3.1.1 SUBACK refusal (0x80) counts as.
+pub const SUBSCRIBE_REFUSED: &str =
+    "SUBACK refused the filter (0x80): check --subscribe-topic and the client's policy";
 
 /// The spec's words for a CONNACK return code, plus what usually causes it.
 pub fn refusal_text(code: ConnectReturnCode) -> &'static str {
@@ -103,6 +123,14 @@ pub enum Event {
     },
     /// A QoS 1/2 publish completed (PUBACK or PUBCOMP).
     Acked(Completed),
+    /// MQTT 5: the broker answered a QoS 1/2 publish with a failure reason code (PUBACK,
+    /// PUBREC or PUBCOMP 0x80 and above); the message is not delivered.
+    Rejected {
+        /// The publish, as [`Event::Acked`] would have reported it.
+        done: Completed,
+        /// The failure's name, e.g. "PUBACK 0x87 not authorized".
+        reason: &'static str,
+    },
     /// A QoS 1/2 publish of an earlier connection that the broker no longer holds (it answered
     /// session present 0), so it will never be acknowledged: count it as failed.
     Lost {
@@ -126,6 +154,8 @@ pub enum Event {
     Subscribed {
         /// Granted QoS; `None` when refused (0x80).
         granted: Option<QoS>,
+        /// MQTT 5: the refusal's reason code (`None` when granted or under 3.1.1).
+        refusal: Option<ReasonCode>,
         /// When the SUBSCRIBE was queued.
         sent: Instant,
         /// When the SUBACK arrived.
@@ -227,6 +257,8 @@ pub struct Session {
     awaiting_rel: Vec<u16>,
     /// Packet id and send time of a SUBSCRIBE awaiting its SUBACK.
     pending_subscribe: Option<(u16, Instant)>,
+    /// MQTT 5 state (options, the broker's limits, topic alias); `None` under 3.1.1.
+    v5: Option<Box<v5::V5State>>,
 }
 
 impl Session {
@@ -238,22 +270,32 @@ impl Session {
     ) -> Result<Session, SessionError> {
         let mut out = Vec::with_capacity(64);
         let keep_alive_s = config.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
-        Packet::Connect(mqtt::Connect {
-            client_id,
-            keep_alive: keep_alive_s,
-            clean_session: config.clean_session,
-            username: config.username.as_deref(),
-            password: config.password.as_deref().map(str::as_bytes),
-            will: None,
-        })
-        .encode(&mut out)
-        .map_err(SessionError::Encode)?;
+        let v5 = match &config.mqtt5 {
+            Some(options) => Some(v5::connect(config, options, client_id, &mut out)?),
+            None => {
+                Packet::Connect(mqtt::Connect {
+                    client_id,
+                    keep_alive: keep_alive_s,
+                    clean_session: config.clean_session,
+                    username: config.username.as_deref(),
+                    password: config.password.as_deref().map(str::as_bytes),
+                    will: None,
+                })
+                .encode(&mut out)
+                .map_err(SessionError::Encode)?;
+                None
+            }
+        };
+        let max_packet_size = match &v5 {
+            Some(state) => state.max_incoming(config.max_packet_size),
+            None => config.max_packet_size,
+        };
         Ok(Session {
             state: State::AwaitingConnAck,
             keep_alive: config.keep_alive,
             ack_timeout: config.ack_timeout,
             max_inflight: usize::from(config.max_inflight.max(1)),
-            max_packet_size: config.max_packet_size,
+            max_packet_size,
             keep_copies: !config.clean_session,
             out,
             rx: Vec::new(),
@@ -268,6 +310,7 @@ impl Session {
             head_len: 0,
             awaiting_rel: Vec::new(),
             pending_subscribe: None,
+            v5,
         })
     }
 
@@ -341,24 +384,32 @@ impl Session {
             id
         };
         let start = self.out.len();
-        mqtt::encode_publish_into(
-            &Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic,
-                packet_id,
-                payload,
-            },
-            &mut self.out,
-        )
-        .map_err(SessionError::Encode)?;
+        if let Some(state) = self.v5.as_mut() {
+            state.publish(topic, payload, qos, packet_id, &mut self.out)?;
+        } else {
+            mqtt::encode_publish_into(
+                &Publish {
+                    dup: false,
+                    qos,
+                    retain: false,
+                    topic,
+                    packet_id,
+                    payload,
+                },
+                &mut self.out,
+            )
+            .map_err(SessionError::Encode)?;
+        }
         if qos != QoS::AtMostOnce {
             let mut copy = Vec::new();
             if self.keep_copies {
                 copy = self.spare.pop().unwrap_or_default();
                 copy.clear();
-                copy.extend_from_slice(&self.out[start..]);
+                match self.v5.as_ref() {
+                    // A resend goes on a new connection: without this one's topic alias.
+                    Some(state) => state.encode_copy(topic, payload, qos, packet_id, &mut copy)?,
+                    None => copy.extend_from_slice(&self.out[start..]),
+                }
             }
             self.inflight.push_back(InFlight {
                 packet_id,
@@ -398,12 +449,15 @@ impl Session {
         } else {
             packet_id + 1
         };
-        Packet::Subscribe {
-            packet_id,
-            filters: vec![(filter, qos)],
+        match self.v5.as_ref() {
+            Some(_) => v5::subscribe(packet_id, filter, qos, &mut self.out)?,
+            None => Packet::Subscribe {
+                packet_id,
+                filters: vec![(filter, qos)],
+            }
+            .encode(&mut self.out)
+            .map_err(SessionError::Encode)?,
         }
-        .encode(&mut self.out)
-        .map_err(SessionError::Encode)?;
         self.pending_subscribe = Some((packet_id, now));
         Ok(())
     }
@@ -450,14 +504,27 @@ impl Session {
 
     fn decode_all(&mut self, mut buf: &[u8], now: Instant) -> Result<usize, SessionError> {
         let mut used = 0;
-        while let Some((packet, n)) =
-            mqtt::decode(buf, self.max_packet_size).map_err(SessionError::Decode)?
-        {
-            self.handle_packet(packet, now)?;
+        loop {
+            let n = if self.v5.is_some() {
+                match mqtt::v5::decode(buf, self.max_packet_size).map_err(SessionError::Decode)? {
+                    Some((packet, n)) => {
+                        self.handle_packet_v5(packet, now)?;
+                        n
+                    }
+                    None => return Ok(used),
+                }
+            } else {
+                match mqtt::decode(buf, self.max_packet_size).map_err(SessionError::Decode)? {
+                    Some((packet, n)) => {
+                        self.handle_packet(packet, now)?;
+                        n
+                    }
+                    None => return Ok(used),
+                }
+            };
             used += n;
             buf = &buf[n..];
         }
-        Ok(used)
     }
 
     fn handle_packet(&mut self, packet: Packet<'_>, now: Instant) -> Result<(), SessionError> {
@@ -473,75 +540,23 @@ impl Session {
                     self.state = State::Closed;
                     return Err(SessionError::Refused(code));
                 }
-                self.state = State::Connected;
-                self.events.push_back(Event::Connected {
-                    session_present,
-                    at: now,
-                });
-                if !self.inflight.is_empty() {
-                    self.resume_inflight(session_present, now);
-                }
+                self.on_connack(session_present, now);
             }
             _ if self.state == State::AwaitingConnAck => {
                 return Err(SessionError::Unexpected("packet before CONNACK"));
             }
             Packet::PubAck(id) => self.complete(id, QoS::AtLeastOnce, now)?,
-            Packet::PubRec(id) => {
-                let entry = self
-                    .inflight
-                    .iter_mut()
-                    .find(|f| f.packet_id == id && f.qos == QoS::ExactlyOnce)
-                    .ok_or(SessionError::Unexpected(
-                        "PUBREC for no QoS 2 publish in flight",
-                    ))?;
-                entry.released = true;
-                FixedPacket::PubRel(id).encode(&mut self.out);
-            }
+            Packet::PubRec(id) => self.on_pubrec(id)?,
             Packet::PubComp(id) => self.complete(id, QoS::ExactlyOnce, now)?,
-            Packet::Publish(p) => {
-                match p.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => {
-                        FixedPacket::PubAck(p.packet_id).encode(&mut self.out);
-                    }
-                    QoS::ExactlyOnce => {
-                        FixedPacket::PubRec(p.packet_id).encode(&mut self.out);
-                        if self.awaiting_rel.contains(&p.packet_id) {
-                            // The broker resent it before our PUBREC reached it: once only.
-                            return Ok(());
-                        }
-                        self.awaiting_rel.push(p.packet_id);
-                    }
-                }
-                let head = &p.payload[..p.payload.len().min(self.head_len)];
-                let start = u32::try_from(self.inbox.len()).unwrap_or(u32::MAX);
-                self.inbox.extend_from_slice(head);
-                self.events.push_back(Event::Received {
-                    qos: p.qos,
-                    payload_len: p.payload.len(),
-                    head: (start, head.len() as u32),
-                    at: now,
-                });
-            }
-            Packet::PubRel(id) => {
-                self.awaiting_rel.retain(|&waiting| waiting != id);
-                FixedPacket::PubComp(id).encode(&mut self.out);
-            }
+            Packet::Publish(p) => self.on_publish(p.qos, p.packet_id, p.payload, now),
+            Packet::PubRel(id) => self.on_pubrel(id),
             Packet::PingResp => self.ping_sent = None,
             Packet::SubAck {
                 packet_id,
                 return_codes,
             } => {
-                let sent = match self.pending_subscribe {
-                    Some((id, sent)) if id == packet_id => sent,
-                    _ => return Err(SessionError::Unexpected("SUBACK for no SUBSCRIBE")),
-                };
-                self.pending_subscribe = None;
-                self.events.push_back(Event::Subscribed {
-                    granted: return_codes.first().copied().flatten(),
-                    sent,
-                    at: now,
-                });
+                let granted = return_codes.first().copied().flatten();
+                self.on_suback(packet_id, granted, None, now)?;
             }
             Packet::UnsubAck(_) => {}
             Packet::Connect(_) => return Err(SessionError::Unexpected("CONNECT")),
@@ -553,7 +568,99 @@ impl Session {
         Ok(())
     }
 
+    /// An accepted CONNACK: connected, and what an earlier connection left is resumed.
+    fn on_connack(&mut self, session_present: bool, now: Instant) {
+        self.state = State::Connected;
+        self.events.push_back(Event::Connected {
+            session_present,
+            at: now,
+        });
+        if !self.inflight.is_empty() {
+            self.resume_inflight(session_present, now);
+        }
+    }
+
+    /// A successful PUBREC: the QoS 2 publish is released.
+    fn on_pubrec(&mut self, id: u16) -> Result<(), SessionError> {
+        let entry = self
+            .inflight
+            .iter_mut()
+            .find(|f| f.packet_id == id && f.qos == QoS::ExactlyOnce)
+            .ok_or(SessionError::Unexpected(
+                "PUBREC for no QoS 2 publish in flight",
+            ))?;
+        entry.released = true;
+        FixedPacket::PubRel(id).encode(&mut self.out);
+        Ok(())
+    }
+
+    /// A message the broker delivered: acknowledged, and reported once (QoS 2 resends are not).
+    fn on_publish(&mut self, qos: QoS, packet_id: u16, payload: &[u8], now: Instant) {
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {
+                FixedPacket::PubAck(packet_id).encode(&mut self.out);
+            }
+            QoS::ExactlyOnce => {
+                FixedPacket::PubRec(packet_id).encode(&mut self.out);
+                if self.awaiting_rel.contains(&packet_id) {
+                    // The broker resent it before our PUBREC reached it: once only.
+                    return;
+                }
+                self.awaiting_rel.push(packet_id);
+            }
+        }
+        let head = &payload[..payload.len().min(self.head_len)];
+        let start = u32::try_from(self.inbox.len()).unwrap_or(u32::MAX);
+        self.inbox.extend_from_slice(head);
+        self.events.push_back(Event::Received {
+            qos,
+            payload_len: payload.len(),
+            head: (start, head.len() as u32),
+            at: now,
+        });
+    }
+
+    /// PUBREL: the QoS 2 message we received is complete.
+    fn on_pubrel(&mut self, id: u16) {
+        self.awaiting_rel.retain(|&waiting| waiting != id);
+        FixedPacket::PubComp(id).encode(&mut self.out);
+    }
+
+    /// SUBACK for our SUBSCRIBE: granted QoS, or the refusal.
+    fn on_suback(
+        &mut self,
+        packet_id: u16,
+        granted: Option<QoS>,
+        refusal: Option<ReasonCode>,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let sent = match self.pending_subscribe {
+            Some((id, sent)) if id == packet_id => sent,
+            _ => return Err(SessionError::Unexpected("SUBACK for no SUBSCRIBE")),
+        };
+        self.pending_subscribe = None;
+        self.events.push_back(Event::Subscribed {
+            granted,
+            refusal,
+            sent,
+            at: now,
+        });
+        Ok(())
+    }
+
     fn complete(&mut self, id: u16, qos: QoS, now: Instant) -> Result<(), SessionError> {
+        self.finish(id, qos, now, None)
+    }
+
+    /// Ends a publish's exchange: acknowledged, or (MQTT 5) `rejected` with a failure.
+    fn finish(
+        &mut self,
+        id: u16,
+        qos: QoS,
+        now: Instant,
+        rejected: Option<&'static str>,
+    ) -> Result<(), SessionError> {
         // Acks nearly always arrive in order: the front is checked first.
         let position = self
             .inflight
@@ -563,15 +670,23 @@ impl Session {
                 QoS::ExactlyOnce => SessionError::Unexpected("PUBCOMP for no publish in flight"),
                 _ => SessionError::Unexpected("PUBACK for no publish in flight"),
             })?;
-        if qos == QoS::ExactlyOnce && !self.inflight[position].released {
+        // A refusing PUBREC (MQTT 5) ends a QoS 2 exchange before it is released.
+        if qos == QoS::ExactlyOnce && !self.inflight[position].released && rejected.is_none() {
             return Err(SessionError::Unexpected("PUBCOMP before PUBREC"));
         }
         if let Some(done) = self.inflight.remove(position) {
-            self.events.push_back(Event::Acked(Completed {
+            let completed = Completed {
                 due: done.due,
                 acked: now,
                 payload_len: done.payload_len,
-            }));
+            };
+            self.events.push_back(match rejected {
+                Some(reason) => Event::Rejected {
+                    done: completed,
+                    reason,
+                },
+                None => Event::Acked(completed),
+            });
             if done.copy.capacity() > 0 {
                 self.spare.push(done.copy);
             }
@@ -697,6 +812,7 @@ mod tests {
             max_inflight,
             ack_timeout: Duration::from_secs(10),
             max_packet_size: 1 << 20,
+            mqtt5: None,
         }
     }
 
@@ -1008,6 +1124,7 @@ mod tests {
             s.poll_event(),
             Some(Event::Subscribed {
                 granted: Some(QoS::AtLeastOnce),
+                refusal: None,
                 sent: t0,
                 at: t1
             })

@@ -107,6 +107,7 @@ fn receiving_checking_and_acking_allocate_nothing_once_warm() {
             max_inflight: 100,
             ack_timeout: Duration::from_secs(30),
             max_packet_size: 1 << 20,
+            mqtt5: None,
         };
         let now = Instant::now();
         let mut session = Session::new(&config, "sub-0", now).expect("session");

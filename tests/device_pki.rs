@@ -425,3 +425,467 @@ fn one_shared_tls_config_presents_each_devices_own_certificate() {
         Some(DeviceCertError::Unreadable { path, .. }) if path.ends_with("device-9.pem.crt")
     ));
 }
+
+/// Devices the fleet test makes and runs.
+const FLEET: u64 = 12;
+
+/// `mqload pki devices FLEET --out DIR` through the binary; returns DIR.
+fn make_fleet(work: &Path) -> PathBuf {
+    let certs = work.join("fleet");
+    let out = common::run_mqload(
+        &[
+            "pki",
+            "devices",
+            &FLEET.to_string(),
+            "--out",
+            common::utf8(&certs),
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let last = FLEET - 1;
+    assert!(
+        out.stdout.contains(&format!(
+            "wrote {FLEET} devices (ECDSA P-256, CN device-0 .. device-{last})"
+        )),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("made a CA"), "{}", out.describe());
+    for index in 0..FLEET {
+        let (cert, key) = devices::device_file_names(index);
+        assert!(certs.join(cert).exists() && certs.join(key).exists());
+    }
+    certs
+}
+
+/// mqload's options for a fleet run against `broker`: each user presents its own device
+/// certificate and publishes on `devices/<its client id = its CN>/telemetry`.
+fn fleet_args(pki: &Pki, broker: &Broker, certs: &Path, users: u64) -> Vec<String> {
+    let template = |suffix: &str| format!("{}/device-{{i}}.{suffix}", certs.display());
+    [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &broker.port.to_string(),
+        "--cafile",
+        common::utf8(&pki.ca),
+        "--cert",
+        &template("pem.crt"),
+        "--key",
+        &template("pem.key"),
+        "--client-id",
+        "device-{i}",
+        "--topic",
+        "devices/{client_id}/telemetry",
+        "-u",
+        &users.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn a_fleet_with_a_certificate_per_device_publishes_each_on_its_own_topic() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    let subscriber = Subscriber::start(&broker, "devices/#");
+    let csv = work.path().join("run");
+    let mut args = fleet_args(&pki, &broker, &certs, FLEET);
+    // Churn: every device reconnects each second, resuming its own TLS session; a device
+    // that resumed another's would publish as that other device and be refused.
+    args.extend(
+        [
+            "-r",
+            "50",
+            "-t",
+            "5s",
+            "--qos",
+            "1",
+            "--throughput",
+            "4",
+            "--payload-bytes",
+            "16",
+            "--connection-lifetime",
+            "1s",
+            "--tls-tickets",
+            "per-device",
+            "--only-summary",
+            "--csv",
+            common::utf8(&csv),
+        ]
+        .map(str::to_owned),
+    );
+    let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.describe(), broker.log());
+    let row = common::expect_stats_row(
+        &work.path().join("run_stats.csv"),
+        "publish:1:devices/{client_id}/telemetry",
+    );
+    let published = common::count(&row, "Request Count");
+    assert_eq!(
+        common::count(&row, "Failure Count"),
+        0,
+        "{}",
+        out.describe()
+    );
+    assert!(
+        published >= FLEET * 4,
+        "every device published for seconds: {published}\n{}",
+        out.describe()
+    );
+    let messages = subscriber.wait_for(published as usize, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(300));
+    let messages_now = subscriber.messages();
+    assert_eq!(
+        messages_now.len() as u64,
+        published,
+        "every publish reported arrived once ({} after the wait)\n{}",
+        messages.len(),
+        broker.log()
+    );
+    let mut per_device = std::collections::BTreeMap::new();
+    for message in &messages_now {
+        *per_device.entry(message.topic.clone()).or_insert(0u64) += 1;
+    }
+    let expected: std::collections::BTreeSet<String> = (0..FLEET)
+        .map(|i| format!("devices/device-{i}/telemetry"))
+        .collect();
+    assert_eq!(
+        per_device
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected,
+        "each device published on its own topic"
+    );
+    // Every connection, first or resumed, is the device its client id names.
+    let log = broker.log();
+    let mut connects = 0;
+    for line in log.lines().filter(|l| l.contains("New client connected")) {
+        let Some((_, rest)) = line.split_once(" as device-") else {
+            continue;
+        };
+        let index = rest.split(' ').next().unwrap_or_default();
+        assert!(
+            line.contains(&format!("u'device-{index}')")),
+            "device-{index} connected under another identity: {line}"
+        );
+        connects += 1;
+    }
+    assert!(
+        connects > FLEET as usize,
+        "the devices reconnected (churn): {connects} connects\n{log}"
+    );
+}
+
+#[test]
+fn missing_device_files_and_shared_tickets_stop_the_plan() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let broker = Broker::start(&pki);
+    let run = |users: u64, extra: &[&str]| {
+        let mut args = fleet_args(&pki, &broker, &certs, users);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["-t", "2s"].map(str::to_owned));
+        common::run_mqload(&args, &[], Duration::from_secs(30))
+    };
+    let one_error_line = |out: &common::RunOutput| -> String {
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{}", out.describe());
+        errors[0].to_owned()
+    };
+    // One user more than the files: the last user's certificate is missing.
+    let line = one_error_line(&run(FLEET + 1, &[]));
+    assert!(
+        line.contains(&format!("device {FLEET}'s certificate"))
+            && line.contains(&format!("device-{FLEET}.pem.crt"))
+            && line.contains("mqload pki devices"),
+        "{line}"
+    );
+    let line = one_error_line(&run(FLEET, &["--tls-tickets", "shared"]));
+    assert!(line.contains("--tls-tickets per-device or off"), "{line}");
+    // A device whose key is another device's.
+    fs::copy(
+        certs.join("device-1.pem.key"),
+        certs.join("device-0.pem.key"),
+    )
+    .expect("swap a key");
+    let line = one_error_line(&run(FLEET, &[]));
+    assert!(
+        line.contains("device 0's certificate") && line.contains("does not belong"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_device_whose_file_is_missing_fails_with_the_cause_named() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    // The plan checks the first and the last device; a gap in the middle shows at its connect.
+    fs::remove_file(certs.join("device-5.pem.crt")).expect("remove a device's certificate");
+    let mut args = fleet_args(&pki, &broker, &certs, FLEET);
+    args.extend(["-r", "50", "-t", "3s", "--only-summary"].map(str::to_owned));
+    let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+    assert_eq!(out.code, Some(1), "failures exit 1: {}", out.describe());
+    let named: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("a device's file cannot be read (No such file"))
+        .collect();
+    assert!(
+        !named.is_empty() && named.iter().all(|l| l.contains("mqload pki devices")),
+        "the missing file is the failure's cause:\n{}",
+        out.describe()
+    );
+    let log = broker.log();
+    assert!(
+        log.contains("u'device-4'") && log.contains("u'device-6'"),
+        "{log}"
+    );
+    assert!(!log.contains("u'device-5'"), "{log}");
+}
+
+/// The occurrences of the failures CSV's row whose error holds `error` (0 without one).
+fn failure_occurrences(failures_csv: &Path, error: &str) -> u64 {
+    let text = fs::read_to_string(failures_csv).expect("failures csv");
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    let column = header
+        .iter()
+        .position(|h| h.trim_matches('"') == "Occurrences")
+        .unwrap_or_else(|| panic!("no Occurrences column:\n{text}"));
+    text.lines()
+        .filter(|l| l.contains(error))
+        .map(|l| {
+            l.split(',')
+                .nth(column)
+                .and_then(|n| n.trim().trim_matches('"').parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("occurrences in {l:?}"))
+        })
+        .sum()
+}
+
+#[test]
+fn over_mqtt5_a_device_with_another_devices_certificate_gets_0x87() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _serial = common::serial();
+    let pki = Pki::new(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let certs = make_fleet(work.path());
+    let mut broker = Broker::start(&pki);
+    configure_identity_broker(
+        &mut broker,
+        &pki,
+        &certs.join(devices::CA_CERT_FILE),
+        work.path(),
+    );
+    let users = 4;
+    // Each user publishes on devices/device-<i>/telemetry, with its own certificate (the
+    // templates) or with device-0's (every user then is device-0 to the broker).
+    let run = |name: &str, own: bool| {
+        let mut args = fleet_args(&pki, &broker, &certs, users);
+        if !own {
+            for (flag, file) in [
+                ("--cert", "device-0.pem.crt"),
+                ("--key", "device-0.pem.key"),
+            ] {
+                let at = args.iter().position(|a| a == flag).expect("the flag") + 1;
+                args[at] = common::utf8(&certs.join(file)).to_owned();
+            }
+        }
+        let prefix = work.path().join(name);
+        args.extend(
+            [
+                "--mqtt-version",
+                "5",
+                "-r",
+                "50",
+                "-t",
+                "3s",
+                "--qos",
+                "1",
+                "--throughput",
+                "5",
+                "--payload-bytes",
+                "16",
+                "--only-summary",
+                "--csv",
+                common::utf8(&prefix),
+            ]
+            .map(str::to_owned),
+        );
+        let out = common::run_mqload(&args, &[], Duration::from_secs(60));
+        let row = common::expect_stats_row(
+            &prefix.with_file_name(format!("{name}_stats.csv")),
+            "publish:1:devices/{client_id}/telemetry",
+        );
+        let failures = prefix.with_file_name(format!("{name}_failures.csv"));
+        (out, row, failures)
+    };
+
+    let subscriber = Subscriber::start(&broker, "devices/#");
+    let (out, row, _) = run("own", true);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let published = common::count(&row, "Request Count");
+    assert_eq!(
+        common::count(&row, "Failure Count"),
+        0,
+        "{}",
+        out.describe()
+    );
+    assert!(published >= users * 5, "{published}\n{}", out.describe());
+    let delivered = subscriber.wait_for(published as usize, Duration::from_secs(15));
+    assert_eq!(delivered.len() as u64, published, "{}", broker.log());
+    let own_topics: std::collections::BTreeSet<&str> =
+        delivered.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(own_topics.len(), users as usize, "{own_topics:?}");
+    let before = delivered.len();
+
+    let (out, row, failures) = run("borrowed", false);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "refusals are failures: {}",
+        out.describe()
+    );
+    let requests = common::count(&row, "Request Count");
+    let refused = common::count(&row, "Failure Count");
+    assert_eq!(
+        failure_occurrences(&failures, "PUBACK 0x87 not authorized"),
+        refused,
+        "every failure is the broker's 0x87"
+    );
+    // Users 1..3 publish as device-0 on their own topics: refused; user 0 is device-0.
+    assert!(
+        refused >= (users - 1) * 5 && refused < requests,
+        "{refused} of {requests} refused\n{}",
+        out.describe()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<_> = subscriber.messages().into_iter().skip(before).collect();
+    assert_eq!(
+        after.len() as u64,
+        requests - refused,
+        "only accepted ones arrive"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|m| m.topic == "devices/device-0/telemetry"),
+        "only device-0's own topic took publishes"
+    );
+}
+
+#[test]
+fn pki_devices_signs_with_a_given_ca_makes_rsa_keys_and_refuses_mistakes_in_one_line() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let made = make_fleet(work.path());
+    let pki = |args: &[&str]| common::run_mqload(args, &[], Duration::from_secs(60));
+    let ca = common::utf8(&made.join(devices::CA_CERT_FILE)).to_owned();
+    let ca_key = common::utf8(&made.join(devices::CA_KEY_FILE)).to_owned();
+    let rsa_dir = work.path().join("rsa");
+    let out = pki(&[
+        "pki",
+        "devices",
+        "2",
+        "--ca",
+        &ca,
+        "--ca-key",
+        &ca_key,
+        "--rsa",
+        "--out",
+        common::utf8(&rsa_dir),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("wrote 2 devices (RSA-2048"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains(&format!("signed by the CA in {ca}")),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !rsa_dir.join(devices::CA_KEY_FILE).exists(),
+        "a given CA's key is not copied"
+    );
+    let key = fs::read_to_string(rsa_dir.join("device-1.pem.key")).expect("RSA key");
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----") && key.len() > 1500,
+        "{key}"
+    );
+    // The device verifies under the given CA.
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile", &ca])
+        .arg(rsa_dir.join("device-1.pem.crt"))
+        .output()
+        .expect("run openssl verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    let device_cert = common::utf8(&made.join("device-0.pem.crt")).to_owned();
+    let device_key = common::utf8(&made.join("device-0.pem.key")).to_owned();
+    let out_dir = common::utf8(&work.path().join("x")).to_owned();
+    for (args, says) in [
+        (vec!["0"], "asked for 0 devices"),
+        (vec!["1", "--ca", &ca], "--ca and --ca-key go together"),
+        (
+            vec!["1", "--ca", &device_cert, "--ca-key", &device_key],
+            "is not a CA",
+        ),
+        (
+            vec!["1", "--ca", &ca, "--ca-key", &device_key],
+            "does not belong",
+        ),
+        (
+            vec!["1", "--ca", "/nonexistent/ca.pem", "--ca-key", &ca_key],
+            "cannot read the --ca file",
+        ),
+    ] {
+        let mut all = vec!["pki", "devices"];
+        all.extend(args);
+        all.extend(["--out", &out_dir]);
+        let out = pki(&all);
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", out.describe());
+        assert!(lines[0].contains(says), "{says}: {}", lines[0]);
+    }
+}

@@ -224,3 +224,138 @@ fn a_dry_run_prints_the_estimate_and_never_connects() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
 }
+
+#[test]
+fn a_dry_run_warns_when_spawn_rate_or_churn_passes_aws_connect_quotas() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "--client-id",
+            "dev-{i}",
+            "-t",
+            "1m",
+            "--dry-run",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        run_mqload(&args, &[], TIMEOUT)
+    };
+    let connect_warnings = |out: &common::RunOutput| -> Vec<String> {
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("warning: AWS IoT quota") && l.contains("CONNECT"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // 1,000 users at 100/s, no churn: within both quotas.
+    let calm = run(&["-u", "1000", "-r", "100"]);
+    assert_eq!(connect_warnings(&calm), Vec::<String>::new());
+    // Spawning 800/s passes the account's 500/s.
+    let fast = connect_warnings(&run(&["-u", "1000", "-r", "800"]));
+    assert_eq!(fast.len(), 1, "{fast:?}");
+    assert!(fast[0].contains("up to 800 CONNECTs/s"), "{}", fast[0]);
+    assert!(fast[0].contains("500 per account"), "{}", fast[0]);
+    // Churn: 1,000 users at 100/s reconnecting every 500 ms: 2 per second per client id,
+    // and the reconnects of earlier users on top of the spawn rate.
+    let churn = connect_warnings(&run(&[
+        "-u",
+        "1000",
+        "-r",
+        "100",
+        "--connection-lifetime",
+        "500ms",
+    ]));
+    assert_eq!(churn.len(), 2, "{churn:?}");
+    assert!(churn.iter().any(|l| l.contains("2 times/s")), "{churn:?}");
+    assert!(
+        churn.iter().any(|l| l.contains("up to 2100 CONNECTs/s")),
+        "{churn:?}"
+    );
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
+}
+
+#[test]
+fn mqtt5_user_properties_count_in_the_metered_size() {
+    let (port, accepted) = counting_listener();
+    let port = port.to_string();
+    let long_value = format!("k={}", "v".repeat(200));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--aws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--no-tls",
+            "--mqtt-version",
+            "5",
+            "--payload-format",
+            "raw",
+            "--payload-bytes",
+            "5000",
+            "--topic",
+            "t",
+            "-u",
+            "1",
+            "-t",
+            "1m",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        let out = run_mqload(&args, &[], TIMEOUT);
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        out
+    };
+    // "..., N B per message (payload + topic...)" and "x M metered".
+    let figures = |out: &common::RunOutput| -> (u64, u64) {
+        let offered = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("B per message"))
+            .unwrap_or_else(|| panic!("no offered load:\n{}", out.describe()));
+        let bytes = offered
+            .split(" B per message")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .unwrap_or_else(|| panic!("bytes in {offered}"));
+        let estimate = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("AWS IoT Core estimate"))
+            .unwrap_or_else(|| panic!("no estimate:\n{}", out.describe()));
+        let metered = estimate
+            .split(" metered")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("metered in {estimate}"));
+        (bytes, metered)
+    };
+    let (plain_bytes, plain_metered) = figures(&run(&[]));
+    let with = run(&["--user-property", &long_value]);
+    let (bytes, metered) = figures(&with);
+    assert!(
+        with.stderr.contains("(payload + topic + user properties)"),
+        "{}",
+        with.describe()
+    );
+    // One property on the wire: identifier, then name and value each with a 2-byte length.
+    assert_eq!(bytes - plain_bytes, 1 + 2 + 1 + 2 + 200);
+    assert!(
+        plain_bytes <= 5 * 1024 && bytes > 5 * 1024,
+        "{plain_bytes} {bytes}"
+    );
+    assert_eq!((plain_metered, metered), (1, 2));
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a dry run connected");
+}

@@ -22,6 +22,7 @@ fn config(clean_session: bool) -> SessionConfig {
         max_inflight: 8,
         ack_timeout: Duration::from_secs(10),
         max_packet_size: MAX_PACKET,
+        mqtt5: None,
     }
 }
 

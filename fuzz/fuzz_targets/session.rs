@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         max_inflight: 8,
         ack_timeout: Duration::from_secs(10),
         max_packet_size: MAX_PACKET,
+        mqtt5: None,
     };
     let qos = if options & 2 == 0 {
         QoS::AtLeastOnce

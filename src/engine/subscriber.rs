@@ -9,7 +9,6 @@ use super::Epoch;
 use super::sink::StatsSink;
 use crate::delivery::{Reading, StampReader, SubscriberTracker, Verdict};
 use crate::plan::SubscribePlan;
-use crate::session::SessionError;
 
 /// What a subscriber keeps across its reconnects.
 #[derive(Debug)]
@@ -86,24 +85,21 @@ impl DeliveryGate {
     }
 }
 
-/// The SUBACK arrived, `took_us` after the SUBSCRIBE was queued.
+/// The SUBACK arrived, `took_us` after the SUBSCRIBE was queued: granted, or refused with
+/// the failure's name.
 pub fn on_subscribed<S: StatsSink>(
     state: &mut SubscriberState,
-    granted: bool,
+    outcome: Result<(), &str>,
     took_us: u64,
     plan: &SubscribePlan,
     gate: &DeliveryGate,
     stats: &mut S,
 ) {
-    if granted {
-        stats.record_success(plan.subscribe_name, took_us, 0);
-    } else {
-        stats.record_failure(
-            plan.subscribe_name,
-            took_us,
-            &SessionError::SubscribeRefused.to_string(),
-        );
+    match outcome {
+        Ok(()) => stats.record_success(plan.subscribe_name, took_us, 0),
+        Err(reason) => stats.record_failure(plan.subscribe_name, took_us, reason),
     }
+    let granted = outcome.is_ok();
     state.subscribed = granted;
     if !state.ever_answered {
         state.ever_answered = true;

@@ -13,10 +13,21 @@ use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::pem::{self, PemError};
 use super::resume;
+
+/// A PEM loader's failure as a device's.
+fn pem_error(e: PemError, key: bool) -> DeviceCertError {
+    match e {
+        PemError::Unreadable { path, source } => DeviceCertError::Unreadable {
+            path,
+            reason: source.to_string(),
+        },
+        PemError::NoItem { path, .. } if key => DeviceCertError::NoKey { path },
+        PemError::NoItem { path, .. } => DeviceCertError::NoCertificate { path },
+    }
+}
 
 /// The placeholder a template's device index replaces.
 pub const DEVICE_PLACEHOLDER: &str = "{i}";
@@ -42,6 +53,13 @@ pub enum DeviceCertError {
     NoKey {
         /// The file.
         path: PathBuf,
+    },
+    /// The key does not belong to the certificate.
+    KeyMismatch {
+        /// The key file.
+        path: PathBuf,
+        /// rustls' reason.
+        reason: String,
     },
     /// The key is not one the crypto provider can sign with.
     UnsupportedKey {
@@ -69,6 +87,11 @@ impl fmt::Display for DeviceCertError {
             DeviceCertError::NoKey { path } => {
                 write!(f, "{} holds no PEM private key", path.display())
             }
+            DeviceCertError::KeyMismatch { path, reason } => write!(
+                f,
+                "{} does not belong to its certificate ({reason}): check the --key template",
+                path.display()
+            ),
             DeviceCertError::UnsupportedKey { path, reason } => {
                 write!(f, "{}: unusable private key: {reason}", path.display())
             }
@@ -78,10 +101,40 @@ impl fmt::Display for DeviceCertError {
 
 impl std::error::Error for DeviceCertError {}
 
+impl DeviceCertError {
+    /// The cause without the device's own path, for the error table (one row per cause,
+    /// not one per device).
+    pub fn summary(&self) -> String {
+        const FIX: &str = "check the --cert/--key templates (mqload pki devices makes the files)";
+        match self {
+            DeviceCertError::NoDevice => self.to_string(),
+            DeviceCertError::Unreadable { reason, .. } => {
+                format!("device certificate: a device's file cannot be read ({reason}): {FIX}")
+            }
+            DeviceCertError::NoCertificate { .. } => {
+                format!("device certificate: a device's file holds no PEM certificate: {FIX}")
+            }
+            DeviceCertError::NoKey { .. } => {
+                format!("device certificate: a device's key file holds no PEM private key: {FIX}")
+            }
+            DeviceCertError::KeyMismatch { .. } => {
+                format!(
+                    "device certificate: a device's key does not belong to its certificate: {FIX}"
+                )
+            }
+            DeviceCertError::UnsupportedKey { reason, .. } => {
+                format!("device certificate: a device's key is unusable ({reason}): {FIX}")
+            }
+        }
+    }
+}
+
 thread_local! {
     /// The last failure of [`DeviceCertResolver`] on this thread (rustls' resolver API has no
     /// error channel: a failed resolve sends no certificate, and the broker refuses).
-    static LAST_ERROR: RefCell<Option<DeviceCertError>> = const { RefCell::new(None) };
+    /// It names the device whose handshake it was (`None`: no device in scope).
+    static LAST_ERROR: RefCell<Option<(Option<u64>, DeviceCertError)>> =
+        const { RefCell::new(None) };
 }
 
 /// `template` with every `{i}` replaced by `device`.
@@ -116,23 +169,8 @@ impl DeviceCertResolver {
     pub fn load(&self, device: u64) -> Result<Arc<CertifiedKey>, DeviceCertError> {
         let cert_path = resolve_device_template(&self.cert_template, device);
         let key_path = resolve_device_template(&self.key_template, device);
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| DeviceCertError::Unreadable {
-                path: path.clone(),
-                reason: e.to_string(),
-            })
-        };
-        let cert_pem = read(&cert_path)?;
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-            .filter_map(Result::ok)
-            .collect();
-        if chain.is_empty() {
-            return Err(DeviceCertError::NoCertificate { path: cert_path });
-        }
-        let key_pem = read(&key_path)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| DeviceCertError::NoKey {
-            path: key_path.clone(),
-        })?;
+        let chain = pem::load_certs(&cert_path).map_err(|e| pem_error(e, false))?;
+        let key = pem::load_private_key(&key_path).map_err(|e| pem_error(e, true))?;
         let signing_key = self
             .provider
             .key_provider
@@ -144,9 +182,31 @@ impl DeviceCertResolver {
         Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
     }
 
+    /// Loads device `device`'s files as a handshake would, and checks that the key belongs
+    /// to the certificate (the plan checks the first and the last device this way).
+    pub fn check(&self, device: u64) -> Result<(), DeviceCertError> {
+        let key = self.load(device)?;
+        key.keys_match().map_err(|e| DeviceCertError::KeyMismatch {
+            path: resolve_device_template(&self.key_template, device),
+            reason: e.to_string(),
+        })
+    }
+
     /// Takes the last failure of a resolve on this thread, to name it in the error table.
     pub fn take_error() -> Option<DeviceCertError> {
-        LAST_ERROR.with(|e| e.borrow_mut().take())
+        LAST_ERROR.with(|e| e.borrow_mut().take().map(|(_, e)| e))
+    }
+
+    /// Takes the last failure of a resolve on this thread if it was `device`'s (another
+    /// device's stays for that device's own failure to take).
+    pub fn take_error_for(device: u64) -> Option<DeviceCertError> {
+        LAST_ERROR.with(|e| {
+            let mut last = e.borrow_mut();
+            match &*last {
+                Some((Some(of), _)) if *of == device => last.take().map(|(_, e)| e),
+                _ => None,
+            }
+        })
     }
 }
 
@@ -156,13 +216,14 @@ impl ResolvesClientCert for DeviceCertResolver {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let loaded = resume::current()
+        let device = resume::current();
+        let loaded = device
             .ok_or(DeviceCertError::NoDevice)
             .and_then(|device| self.load(device));
         match loaded {
             Ok(key) => Some(key),
             Err(e) => {
-                LAST_ERROR.with(|last| *last.borrow_mut() = Some(e));
+                LAST_ERROR.with(|last| *last.borrow_mut() = Some((device, e)));
                 None
             }
         }
@@ -178,6 +239,8 @@ mod tests {
     use super::*;
     use crate::net::resume::ClientScope;
     use crate::pki::devices::{self, DeviceCa};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
 
     fn provider() -> Arc<CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
@@ -226,6 +289,15 @@ mod tests {
             Some(DeviceCertError::NoDevice)
         );
         let _scope = ClientScope::enter(Some(9));
+        assert!(resolver.resolve(&[], &[]).is_none());
+        assert_eq!(
+            DeviceCertResolver::take_error_for(8),
+            None,
+            "not device 8's"
+        );
+        let err = DeviceCertResolver::take_error_for(9).expect("device 9's failure");
+        assert!(err.to_string().contains("device-9.pem.crt"), "{err}");
+        assert!(!err.summary().contains("device-9"), "{}", err.summary());
         assert!(resolver.resolve(&[], &[]).is_none());
         assert!(matches!(
             DeviceCertResolver::take_error(),

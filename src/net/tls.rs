@@ -7,9 +7,11 @@ use std::sync::Arc;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::device_cert::{self, DeviceCertError, DeviceCertResolver};
 use super::pem::{self, PemError};
 
-/// The PEM files a run's TLS uses.
+/// The PEM files a run's TLS uses. `cert` and `key` may be templates holding `{i}`, the
+/// device's index (`certs/device-{i}.pem.crt`): each device then presents its own.
 #[derive(Debug, Clone, Default)]
 pub struct TlsFiles {
     /// CA bundle that signed the broker's certificate; `None` trusts the webpki roots.
@@ -43,6 +45,23 @@ pub enum TlsConfigError {
     },
     /// Only one of certificate and key was given.
     CertWithoutKey,
+    /// A certificate or key template holds a placeholder other than `{i}`.
+    BadDeviceTemplate {
+        /// Which option.
+        what: &'static str,
+        /// The template.
+        template: PathBuf,
+    },
+    /// A device's files named by the templates are missing or unusable.
+    DeviceFiles {
+        /// The device's index.
+        device: u64,
+        /// What is wrong with its files.
+        cause: DeviceCertError,
+    },
+    /// Per-device certificates with `--tls-tickets shared`: a device would resume another's
+    /// TLS session and the broker would take it for that other device.
+    SharedTicketsPerDevice,
     /// A CA certificate was rejected by the trust store.
     BadCa {
         /// The CA file.
@@ -75,6 +94,18 @@ impl fmt::Display for TlsConfigError {
             ),
             TlsConfigError::CertWithoutKey => f.write_str(
                 "a client certificate needs its key and a key its certificate: give both --cert and --key (LOCUST_MQTT_CERT, LOCUST_MQTT_KEY)",
+            ),
+            TlsConfigError::BadDeviceTemplate { what, template } => write!(
+                f,
+                "--{what} {:?}: a certificate template takes only {{i}} (the device's index), e.g. certs/device-{{i}}.pem.crt",
+                template.display()
+            ),
+            TlsConfigError::DeviceFiles { device, cause } => write!(
+                f,
+                "device {device}'s certificate (from the --cert/--key templates): {cause}"
+            ),
+            TlsConfigError::SharedTicketsPerDevice => f.write_str(
+                "--tls-tickets shared with per-device certificates would let one device resume another's TLS session (and identity): use --tls-tickets per-device or off",
             ),
             TlsConfigError::BadCa { path, reason } => write!(
                 f,
@@ -145,6 +176,9 @@ pub fn client_config(
         .map_err(|e| TlsConfigError::Provider(e.to_string()))?
         .with_root_certificates(roots);
     let mut config = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) if is_device_template(cert) || is_device_template(key) => {
+            builder.with_client_cert_resolver(Arc::new(device_resolver(cert, key)?))
+        }
         (Some(cert_path), Some(key_path)) => {
             let chain = read_certs("cert", cert_path)?;
             let key = pem::load_private_key(key_path).map_err(|e| named("key", e))?;
@@ -159,6 +193,72 @@ pub fn client_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// Whether `path` is a per-device template (holds `{i}`).
+pub fn is_device_template(path: &Path) -> bool {
+    path.to_string_lossy()
+        .contains(device_cert::DEVICE_PLACEHOLDER)
+}
+
+/// Whether the files give each device its own certificate.
+pub fn per_device(files: &TlsFiles) -> bool {
+    [&files.cert, &files.key]
+        .into_iter()
+        .flatten()
+        .any(|path| is_device_template(path))
+}
+
+/// The resolver over the `--cert` and `--key` templates, once both are checked to hold no
+/// placeholder but `{i}`.
+fn device_resolver(cert: &Path, key: &Path) -> Result<DeviceCertResolver, TlsConfigError> {
+    let text = |what: &'static str, path: &Path| {
+        let text = path.to_string_lossy().into_owned();
+        let rest = text.replace(device_cert::DEVICE_PLACEHOLDER, "");
+        if ["{run_id}", "{client_id}", "{rand}"]
+            .iter()
+            .any(|p| rest.contains(p))
+        {
+            return Err(TlsConfigError::BadDeviceTemplate {
+                what,
+                template: path.to_path_buf(),
+            });
+        }
+        Ok(text)
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(DeviceCertResolver::new(
+        text("cert", cert)?,
+        text("key", key)?,
+        provider,
+    ))
+}
+
+/// With per-device templates: checks that devices `first` and `last` have a certificate and
+/// its key (a missing file names the template's gap before any connection), and that TLS
+/// sessions are not shared between devices. Without templates: nothing to check.
+pub fn check_device_files(
+    files: &TlsFiles,
+    first: u64,
+    last: u64,
+    shared_tickets: bool,
+) -> Result<(), TlsConfigError> {
+    let (Some(cert), Some(key)) = (&files.cert, &files.key) else {
+        return Ok(());
+    };
+    if !per_device(files) {
+        return Ok(());
+    }
+    if shared_tickets {
+        return Err(TlsConfigError::SharedTicketsPerDevice);
+    }
+    let resolver = device_resolver(cert, key)?;
+    for device in [first, last] {
+        resolver
+            .check(device)
+            .map_err(|cause| TlsConfigError::DeviceFiles { device, cause })?;
+    }
+    Ok(())
 }
 
 /// Builds a client configuration from certificates held in memory (the built-in broker's

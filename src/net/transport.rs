@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
+use super::device_cert::{DeviceCertError, DeviceCertResolver};
 use super::flush;
 use super::resume::ClientScope;
 use super::timestamp::{self, StampedReader, WakeClock};
@@ -27,6 +28,9 @@ pub enum TransportError {
     Closed,
     /// The peer closed the connection before the TLS handshake finished.
     ClosedInHandshake,
+    /// This device's certificate (from `--cert`/`--key` templates) could not be presented,
+    /// so the broker refused the handshake.
+    DeviceCert(DeviceCertError),
 }
 
 impl fmt::Display for TransportError {
@@ -39,6 +43,7 @@ impl fmt::Display for TransportError {
                 "connection closed by the broker during the TLS handshake (is this port TLS? \
                  does the broker require a client certificate: --cert/--key?)",
             ),
+            TransportError::DeviceCert(e) => f.write_str(&e.summary()),
         }
     }
 }
@@ -184,6 +189,25 @@ impl Transport {
     /// arrive later raise a new edge under mio's edge-triggered epoll.
     /// Returns `Err(Closed)` once the peer has closed and all its data was handed over.
     pub fn read<E>(
+        &mut self,
+        scratch: &mut [u8],
+        clock: &WakeClock,
+        on_data: impl FnMut(&[u8], Instant) -> Result<(), E>,
+    ) -> Result<Result<(), E>, TransportError> {
+        let device = self.device;
+        self.read_socket(scratch, clock, on_data).map_err(|e| {
+            // A handshake refused because this device's certificate could not be loaded
+            // says so, instead of the broker's bare refusal.
+            match device.and_then(DeviceCertResolver::take_error_for) {
+                Some(cert) => TransportError::DeviceCert(cert),
+                None => e,
+            }
+        })
+    }
+
+    /// [`Transport::read`], before a failure is given its device-certificate cause.
+    #[inline]
+    fn read_socket<E>(
         &mut self,
         scratch: &mut [u8],
         clock: &WakeClock,

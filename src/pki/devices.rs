@@ -41,6 +41,8 @@ pub enum DevicePkiError {
     CaKeyMismatch,
     /// A device key given is not an unencrypted PKCS#8 key ring can read.
     BadDeviceKey,
+    /// `openssl` could not make an RSA key.
+    RsaKey(String),
     /// Zero devices asked for.
     NoDevices,
     /// A file could not be written.
@@ -79,6 +81,10 @@ impl fmt::Display for DevicePkiError {
             DevicePkiError::BadDeviceKey => {
                 write!(f, "a device key is not an unencrypted PKCS#8 PEM key: {TO_PKCS8}")
             }
+            DevicePkiError::RsaKey(reason) => write!(
+                f,
+                "cannot make an RSA-2048 device key: {reason}; install openssl, or drop --rsa for ECDSA P-256"
+            ),
             DevicePkiError::NoDevices => f.write_str("asked for 0 devices: give at least 1"),
             DevicePkiError::Write { path, reason } => {
                 write!(f, "cannot write {}: {reason}", path.display())
@@ -91,6 +97,26 @@ impl std::error::Error for DevicePkiError {}
 
 fn generate_err(e: rcgen::Error) -> DevicePkiError {
     DevicePkiError::Generate(e.to_string())
+}
+
+/// The kind of key each device gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyKind {
+    /// ECDSA P-256, made by ring (the default: small and fast, and AWS IoT takes it).
+    #[default]
+    EcdsaP256,
+    /// RSA-2048, made by the `openssl` command.
+    Rsa2048,
+}
+
+impl KeyKind {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::EcdsaP256 => "ECDSA P-256",
+            KeyKind::Rsa2048 => "RSA-2048",
+        }
+    }
 }
 
 /// A device's certificate and private key, PEM.
@@ -202,6 +228,21 @@ impl DeviceCa {
         self.sign(common_name, key)
     }
 
+    /// A certificate for a device named `common_name`, with a fresh key of `kind`.
+    pub fn issue_kind(
+        &self,
+        common_name: &str,
+        kind: KeyKind,
+    ) -> Result<DeviceCertificate, DevicePkiError> {
+        match kind {
+            KeyKind::EcdsaP256 => self.issue(common_name),
+            KeyKind::Rsa2048 => {
+                let key = super::rsa::generate_rsa_2048().map_err(DevicePkiError::RsaKey)?;
+                self.issue_for_key(common_name, &key)
+            }
+        }
+    }
+
     fn sign(&self, common_name: &str, key: KeyPair) -> Result<DeviceCertificate, DevicePkiError> {
         let mut params = CertificateParams::new(Vec::new()).map_err(generate_err)?;
         params
@@ -236,6 +277,16 @@ pub fn device_file_names(index: u64) -> (String, String) {
 /// Writes `count` devices (0 to count-1) signed by `ca` into `dir`, and the CA's
 /// certificate and key when `ca` was made here. Keys are written readable by the owner only.
 pub fn write_devices(dir: &Path, count: u64, ca: &DeviceCa) -> Result<(), DevicePkiError> {
+    write_devices_of(dir, count, ca, KeyKind::EcdsaP256)
+}
+
+/// [`write_devices`] with keys of `kind`.
+pub fn write_devices_of(
+    dir: &Path,
+    count: u64,
+    ca: &DeviceCa,
+    kind: KeyKind,
+) -> Result<(), DevicePkiError> {
     if count == 0 {
         return Err(DevicePkiError::NoDevices);
     }
@@ -245,7 +296,7 @@ pub fn write_devices(dir: &Path, count: u64, ca: &DeviceCa) -> Result<(), Device
         write_file(&dir.join(CA_KEY_FILE), key, true)?;
     }
     for index in 0..count {
-        let device = ca.issue(&device_common_name(index))?;
+        let device = ca.issue_kind(&device_common_name(index), kind)?;
         let (cert_name, key_name) = device_file_names(index);
         write_file(&dir.join(cert_name), &device.cert_pem, false)?;
         write_file(&dir.join(key_name), &device.key_pem, true)?;

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use super::{Device, Env, Phase, StatsSink, churn, lost, micros};
 use crate::engine::subscriber;
+use crate::mqtt::Answer;
 use crate::plan::{NAME_CONNECT, NAME_PUBLISH};
-use crate::session::{Event, Session, SessionError};
+use crate::session::{Event, SUBSCRIBE_REFUSED, Session, SessionError};
 
 impl Device {
     /// Handles every event the session has, at `now`.
@@ -25,17 +26,34 @@ impl Device {
                     env.stats
                         .record_success(NAME_PUBLISH, micros(latency), bytes);
                 }
+                Event::Rejected { done, reason } => {
+                    // Refused by the broker (MQTT 5 reason code): never delivered.
+                    let latency = done.acked.saturating_duration_since(done.due);
+                    env.stats
+                        .record_failure(NAME_PUBLISH, micros(latency), reason);
+                    let delivery = env.stats.delivery();
+                    delivery.expected = delivery.expected.saturating_sub(self.expected_copies);
+                }
                 Event::Lost { due } => {
                     lost(env, now, due, "broker lost the session before the ack");
                 }
-                Event::Subscribed { granted, sent, at } => {
+                Event::Subscribed {
+                    granted,
+                    refusal,
+                    sent,
+                    at,
+                } => {
                     if let (Some(state), Some(sub)) =
                         (self.subscriber.as_mut(), &env.plan.subscribe)
                     {
                         let took = micros(at.saturating_duration_since(sent));
                         let gate = env.delivery_gate;
-                        let granted = granted.is_some();
-                        subscriber::on_subscribed(state, granted, took, sub, gate, &mut env.stats);
+                        let outcome = match (granted, refusal) {
+                            (Some(_), _) => Ok(()),
+                            (None, Some(reason)) => Err(reason.failure_text(Answer::SubAck)),
+                            (None, None) => Err(SUBSCRIBE_REFUSED),
+                        };
+                        subscriber::on_subscribed(state, outcome, took, sub, gate, &mut env.stats);
                     }
                 }
                 Event::Received {

@@ -665,3 +665,5 @@ fn a_subscriber_subscribes_measures_deliveries_and_leaves_after_the_publishers()
     assert_eq!(sent, vec![Sent::Disconnect]);
     assert_eq!(subscriber.phase(), Phase::Closed);
 }
+
+mod v5;

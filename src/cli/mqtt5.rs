@@ -1,0 +1,169 @@
+//! The MQTT 5 options (`--mqtt-version 5` and what only MQTT 5 can carry), and their check.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::duration::parse_duration;
+use crate::mqtt::ProtocolVersion;
+use crate::session::Mqtt5Options;
+
+/// MQTT version and MQTT 5 properties; flattened into [`super::Cli`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct Mqtt5Args {
+    /// MQTT version the clients speak: `3.1.1` or `5`.
+    #[arg(
+        long,
+        env = "MQLOAD_MQTT_VERSION",
+        default_value = "3.1.1",
+        help_heading = "MQTT"
+    )]
+    pub mqtt_version: String,
+    /// MQTT 5: CONNECT Session Expiry Interval (`0`, `300`, `1h`): how long the broker keeps
+    /// the session after the connection ends.
+    #[arg(long, env = "MQLOAD_SESSION_EXPIRY", help_heading = "MQTT")]
+    pub session_expiry: Option<String>,
+    /// MQTT 5: CONNECT Receive Maximum (1..65535): QoS 1/2 messages the broker may send a
+    /// client unacknowledged.
+    #[arg(long, env = "MQLOAD_RECEIVE_MAXIMUM", help_heading = "MQTT")]
+    pub receive_maximum: Option<u16>,
+    /// MQTT 5: CONNECT Maximum Packet Size (bytes) the clients accept.
+    #[arg(long, env = "MQLOAD_MAX_PACKET_SIZE", help_heading = "MQTT")]
+    pub max_packet_size: Option<u32>,
+    /// MQTT 5: CONNECT Topic Alias Maximum: topic aliases the broker may use towards a client.
+    #[arg(long, env = "MQLOAD_TOPIC_ALIAS_MAXIMUM", help_heading = "MQTT")]
+    pub topic_alias_maximum: Option<u16>,
+    /// MQTT 5: Message Expiry Interval of every PUBLISH (`30`, `5m`).
+    #[arg(long, env = "MQLOAD_MESSAGE_EXPIRY", help_heading = "MQTT")]
+    pub message_expiry: Option<String>,
+    /// MQTT 5: Content Type of every PUBLISH (`application/json`).
+    #[arg(long, env = "MQLOAD_CONTENT_TYPE", help_heading = "MQTT")]
+    pub content_type: Option<String>,
+    /// MQTT 5: a user property `NAME=VALUE` on every PUBLISH (repeatable).
+    #[arg(
+        long,
+        env = "MQLOAD_USER_PROPERTY",
+        value_delimiter = ',',
+        help_heading = "MQTT"
+    )]
+    pub user_property: Vec<String>,
+}
+
+impl Mqtt5Args {
+    /// The MQTT 5 options, `None` for MQTT 3.1.1. The error is one line naming the fix.
+    pub fn options(&self) -> Result<Option<Arc<Mqtt5Options>>, String> {
+        let version = ProtocolVersion::parse(&self.mqtt_version).ok_or_else(|| {
+            format!(
+                "--mqtt-version {} is not a version mqload speaks: use 3.1.1 or 5",
+                self.mqtt_version
+            )
+        })?;
+        if version == ProtocolVersion::V311 {
+            return match self.first_v5_only_option() {
+                Some(option) => Err(format!(
+                    "--{option} is an MQTT 5 property: add --mqtt-version 5"
+                )),
+                None => Ok(None),
+            };
+        }
+        if self.receive_maximum == Some(0) {
+            return Err("--receive-maximum 0 is not allowed: give 1 to 65535".into());
+        }
+        if self.max_packet_size == Some(0) {
+            return Err("--max-packet-size 0 is not allowed: give a size in bytes".into());
+        }
+        let pairs = self
+            .user_property
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) => Ok((name, value)),
+                None => Err(format!("--user-property {pair}: write it as NAME=VALUE")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let user_properties = crate::mqtt::v5::UserProperties::to_wire(&pairs)
+            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
+        Ok(Some(Arc::new(Mqtt5Options {
+            session_expiry: seconds("session-expiry", self.session_expiry.as_deref())?,
+            receive_maximum: self.receive_maximum,
+            max_packet_size: self.max_packet_size,
+            topic_alias_maximum: self.topic_alias_maximum,
+            message_expiry: seconds("message-expiry", self.message_expiry.as_deref())?,
+            content_type: self.content_type.clone(),
+            user_properties,
+        })))
+    }
+
+    fn first_v5_only_option(&self) -> Option<&'static str> {
+        [
+            ("session-expiry", self.session_expiry.is_some()),
+            ("receive-maximum", self.receive_maximum.is_some()),
+            ("max-packet-size", self.max_packet_size.is_some()),
+            ("topic-alias-maximum", self.topic_alias_maximum.is_some()),
+            ("message-expiry", self.message_expiry.is_some()),
+            ("content-type", self.content_type.is_some()),
+            ("user-property", !self.user_property.is_empty()),
+        ]
+        .into_iter()
+        .find_map(|(option, given)| given.then_some(option))
+    }
+}
+
+/// A duration option as whole seconds (MQTT 5 intervals are four-byte seconds).
+fn seconds(option: &str, text: Option<&str>) -> Result<Option<u32>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let secs = parse_duration(text)
+        .and_then(|d| u32::try_from(d.as_secs()).ok())
+        .ok_or_else(|| format!("--{option} {text} is not a duration: write 300, 30s or 1h"))?;
+    Ok(Some(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(version: &str) -> Mqtt5Args {
+        Mqtt5Args {
+            mqtt_version: version.into(),
+            ..Mqtt5Args::default()
+        }
+    }
+
+    #[test]
+    fn version_selects_and_v5_options_need_it() {
+        assert_eq!(args("3.1.1").options(), Ok(None));
+        let five = args("5").options().expect("valid").expect("MQTT 5");
+        assert_eq!(*five, Mqtt5Options::default());
+        let bad = args("4.0").options().unwrap_err();
+        assert!(bad.contains("use 3.1.1 or 5"), "{bad}");
+        let mut v311 = args("3.1.1");
+        v311.session_expiry = Some("60".into());
+        assert_eq!(
+            v311.options().unwrap_err(),
+            "--session-expiry is an MQTT 5 property: add --mqtt-version 5"
+        );
+    }
+
+    #[test]
+    fn options_are_checked_and_converted() {
+        let mut five = args("5");
+        five.session_expiry = Some("1h".into());
+        five.message_expiry = Some("30s".into());
+        five.receive_maximum = Some(10);
+        five.user_property = vec!["site=lab".into(), "k=".into()];
+        let options = five.options().expect("valid").expect("MQTT 5");
+        assert_eq!(options.session_expiry, Some(3600));
+        assert_eq!(options.message_expiry, Some(30));
+        let wire = crate::mqtt::v5::UserProperties::Wire(&options.user_properties);
+        assert_eq!(
+            wire.iter().collect::<Vec<_>>(),
+            [("site", "lab"), ("k", "")]
+        );
+        five.user_property = vec!["novalue".into()];
+        assert!(five.options().unwrap_err().contains("NAME=VALUE"));
+        five.user_property.clear();
+        five.receive_maximum = Some(0);
+        assert!(five.options().unwrap_err().contains("1 to 65535"));
+    }
+}
