@@ -19,7 +19,7 @@ use rustls_pki_types::{PrivateKeyDer, ServerName};
 
 const ACK_LEN: usize = 4;
 
-/// Burst sizes in acks: around rustls' 4096-byte read and its 16 KiB records, around the
+/// Burst sizes in acks: around 4096 bytes (rustls' buffered read size), its 16 KiB records, the
 /// client's 64 KiB scratch, single acks, and a large run.
 const BURSTS: &[usize] = &[
     1, 1, 2, 1023, 1024, 1025, 4095, 4096, 4097, 16_383, 16_384, 16_385, 3, 50_000, 1, 7,
