@@ -8,7 +8,7 @@
 #      each reporting CPU-s per 100k acked messages (user+sys, handshakes
 #      included) and send-lag p99 from mqload's JSON;
 #   2. one STRACE_TIME run (default 20 s) of each under `strace -c -f`, reporting
-#      recvmsg and writev per acked message.
+#      recvmsg and socket writes (writev + sendto: the TLS client writes with sendto) per acked message.
 # Load: 1,000 clients x 10 msg/s, QoS 1, 100-byte raw payloads over TLS (the
 # bench-local.sh defaults); extra arguments go to every mqload run.
 #
@@ -83,7 +83,7 @@ bench_once() {
 }
 
 # --- syscalls: one run under strace -c -f -------------------------------------
-# Prints: messages recvmsg recvmsg_errors writev epoll_wait
+# Prints: messages recvmsg recvmsg_errors writes(writev+sendto) epoll_wait
 strace_once() {
     local bin="$1" tag="$2"; shift 2
     local wrapper="$out/$tag-strace.sh" counts="$out/$tag.strace" log="$out/$tag.log"
@@ -96,7 +96,7 @@ strace_once() {
     # strace -c columns: % time, seconds, usecs/call, calls, [errors,] syscall
     calls() { awk -v name="$1" '$NF == name { print $4; found = 1 } END { if (!found) print 0 }' "$counts"; }
     errors() { awk -v name="$1" '$NF == name && NF == 6 { print $5; found = 1 } END { if (!found) print 0 }' "$counts"; }
-    echo "${msgs:-0} $(calls recvmsg) $(errors recvmsg) $(calls writev) $(calls epoll_wait)"
+    echo "${msgs:-0} $(calls recvmsg) $(errors recvmsg) $(( $(calls writev) + $(calls sendto) )) $(calls epoll_wait)"
 }
 
 echo "previous: $prev_rev ($prev_bin); current: $cur_rev" >&2
@@ -122,10 +122,10 @@ for (( i = 0; i < pairs; i++ )); do
     printf '%-6s %-10s %12s %16s %18s %14s\n' "$((i + 1))" "$cur_rev" "$m" "$c" "$l" "$r"
 done
 echo
-printf '%-10s %10s %10s %14s %10s %10s %12s %12s\n' binary acked recvmsg "recvmsg EAGAIN" writev epoll_wait "recvmsg/msg" "writev/msg"
+printf '%-10s %10s %10s %14s %14s %10s %12s %12s\n' binary acked recvmsg "recvmsg EAGAIN" "writev+sendto" epoll_wait "recvmsg/msg" "writes/msg"
 for row in "$prev_rev $prev_sys" "$cur_rev $cur_sys"; do
     read -r name m rv re wv ew <<< "$row"
     awk -v n="$name" -v m="$m" -v rv="${rv:-0}" -v re="${re:-0}" -v wv="${wv:-0}" -v ew="${ew:-0}" 'BEGIN {
-        printf "%-10s %10d %10d %14d %10d %10d %12s %12s\n", n, m, rv, re, wv, ew,
+        printf "%-10s %10d %10d %14d %14d %10d %12s %12s\n", n, m, rv, re, wv, ew,
             (m > 0 ? sprintf("%.3f", rv / m) : "n/a"), (m > 0 ? sprintf("%.3f", wv / m) : "n/a") }'
 done
