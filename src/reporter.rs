@@ -13,6 +13,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::report;
 use crate::stats::{Collector, Snapshot, StatsMsg, TimeSeries};
 
+mod live;
+pub use live::LiveMetrics;
+
 /// Locust writes a history row every second.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
 /// The live status line (when stdout is a terminal) is redrawn this often.
@@ -21,7 +24,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_PRINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How and where the reporting thread reports.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ReportOptions {
     /// `--csv PREFIX`: write Locust's four CSV files.
     pub csv_prefix: Option<PathBuf>,
@@ -39,6 +42,8 @@ pub struct ReportOptions {
     pub run_time: Option<Duration>,
     /// Subscriber connections (`--subscribers`); 0 leaves the delivery line out.
     pub subscribers: u64,
+    /// `--prometheus`: where to hand live snapshots for `/metrics`.
+    pub live_metrics: Option<LiveMetrics>,
 }
 
 /// The end of a run, as the exit code and later reports need it.
@@ -87,6 +92,7 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
     let mut next_history = csv.is_some().then(|| started + HISTORY_INTERVAL);
     let mut status = report::status::StatusLine::new(options.status_line, options.run_time);
     let mut next_status = options.status_line.then(|| started + STATUS_INTERVAL);
+    let mut live = options.live_metrics;
     loop {
         let deadline = [next_print, next_history, next_status]
             .into_iter()
@@ -103,6 +109,10 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
+        // After a burst of deltas (one per thread each second), not on a clock of its own.
+        if let Some(live) = live.as_mut().filter(|_| rx.is_empty()) {
+            live.publish(&collector, now, false);
+        }
         if let Some(due) = next_print.filter(|due| *due <= now) {
             status.clear();
             report::console::print(&report::console::stats_table(
@@ -127,6 +137,9 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         }
     }
     status.clear();
+    if let Some(live) = live.as_mut() {
+        live.publish(&collector, Instant::now(), true);
+    }
     let last = collector.snapshot();
     report::console::print(&report::console::final_report(&last, name_width));
     if let Some(files) = csv.as_mut()
@@ -183,6 +196,7 @@ mod tests {
                     spawn_rate: 0.0,
                 },
                 subscribers: 0,
+                live_metrics: None,
             },
         );
         (tx, handle)

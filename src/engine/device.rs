@@ -196,6 +196,12 @@ impl Device {
         self.phase
     }
 
+    /// Publishes awaiting their ack, and whether the due one is held back (for the gauges).
+    pub fn flow(&self) -> (usize, bool) {
+        let in_flight = self.session.as_ref().map_or(0, Session::inflight_len);
+        (in_flight, self.schedule.is_held_back())
+    }
+
     /// When the idle phase ends (spawn time or end of backoff).
     pub fn idle_until(&self) -> Instant {
         self.idle_until

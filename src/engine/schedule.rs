@@ -90,6 +90,11 @@ impl PublishSchedule {
         self.held_back
     }
 
+    /// The due message is waiting on the broker (socket or in-flight window full).
+    pub fn is_held_back(&self) -> bool {
+        self.held_back
+    }
+
     /// Everything due went: later messages are on time again.
     #[inline]
     pub fn caught_up(&mut self) {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use hdrhistogram::Histogram;
 
 use super::entry::{Entry, new_histogram, quantile_in};
-use super::recorder::StatsDelta;
+use super::recorder::{FlowGauges, StatsDelta};
 use super::series::Timeline;
 use super::series::{SeriesPoint, TimeSeries};
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
@@ -141,6 +141,8 @@ pub struct Collector {
     connections: ConnectionCounts,
     /// Latest users-connected gauge per thread.
     users: BTreeMap<usize, u64>,
+    /// Latest in-flight and held-back gauges per thread.
+    flow: BTreeMap<usize, FlowGauges>,
     start_unix: Option<f64>,
     end_unix: Option<f64>,
     target_users: u64,
@@ -168,6 +170,7 @@ impl Collector {
             held_back_max_us: 0,
             connections: ConnectionCounts::default(),
             users: BTreeMap::new(),
+            flow: BTreeMap::new(),
             start_unix: None,
             end_unix: None,
             target_users,
@@ -218,6 +221,7 @@ impl Collector {
         self.delivery += delta.delivery;
         self.connections.add(&delta.connections);
         self.users.insert(delta.thread, delta.users_connected);
+        self.flow.insert(delta.thread, delta.flow);
         if let Some(last) = self.last_second() {
             self.total.prune(last);
             self.series.iter_mut().for_each(|s| s.prune(last));
@@ -248,6 +252,51 @@ impl Collector {
     /// Closes the time series at the end of the run.
     pub fn finish_series(self) -> TimeSeries {
         self.timeline.finish()
+    }
+
+    /// Each name's run totals (failures included), in name-table order, skipping names with
+    /// no request: kind, name, requests, response times (µs) and their exact sum.
+    pub fn name_totals(
+        &self,
+    ) -> impl Iterator<Item = (RequestKind, &str, u64, &Histogram<u64>, u64)> {
+        self.series
+            .iter()
+            .zip(self.names.iter().zip(&self.kinds))
+            .filter(|(s, _)| !s.total.is_empty())
+            .map(|(s, (name, kind))| {
+                let t = &s.total;
+                (
+                    *kind,
+                    name.as_str(),
+                    t.num_requests,
+                    &t.histogram,
+                    t.total_us,
+                )
+            })
+    }
+
+    /// Failures so far by error text, over all names (a text may repeat across names).
+    pub fn failures_by_reason(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.errors
+            .iter()
+            .map(|((_, text), e)| (text.as_str(), e.occurrences))
+    }
+
+    /// Gauges now, summed over threads: users connected, publishes in flight and held back.
+    pub fn gauges(&self) -> (u64, FlowGauges) {
+        let flow = self
+            .flow
+            .values()
+            .fold(FlowGauges::default(), |a, f| FlowGauges {
+                in_flight: a.in_flight + f.in_flight,
+                held_back: a.held_back + f.held_back,
+            });
+        (self.users.values().sum(), flow)
+    }
+
+    /// Connection life and delivery counts so far.
+    pub fn counts(&self) -> (ConnectionCounts, DeliveryCounts) {
+        (self.connections, self.delivery)
     }
 
     /// Everything the reports show, as of the deltas merged so far.
