@@ -22,12 +22,6 @@ pub fn parse_switch(text: &str) -> Result<bool, String> {
         .ok_or_else(|| "use true, false, yes, no, on, off, 1 or 0 (as Locust)".to_owned())
 }
 
-/// A `--prometheus` address: an IP and a port (a host name would need a lookup).
-pub fn parse_listen_addr(text: &str) -> Result<std::net::SocketAddr, String> {
-    text.parse()
-        .map_err(|_| "give an IP address and port to listen on, e.g. 127.0.0.1:9273".to_owned())
-}
-
 /// Load-test an MQTT 3.1.1 broker (AWS IoT Core or any other) with thousands of TLS clients.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mqload", version, about, long_about = None)]
@@ -290,7 +284,7 @@ pub struct Cli {
     /// Serve live metrics for Prometheus at http://ADDR/metrics while the run goes on
     /// (e.g. 127.0.0.1:9273): request, failure, connect and delivery counters, user and
     /// in-flight gauges, response-time histograms.
-    #[arg(long, env = "MQLOAD_PROMETHEUS", value_name = "ADDR", value_parser = parse_listen_addr,
+    #[arg(long, env = "MQLOAD_PROMETHEUS", value_name = "ADDR", value_parser = crate::metrics::parse_listen_addr,
           help_heading = "Reports")]
     pub prometheus: Option<std::net::SocketAddr>,
     // --- AWS IoT cost and quota guard (issue 3) ---
