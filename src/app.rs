@@ -10,7 +10,9 @@ use crate::broker::Embedded;
 use crate::cli::{Cli, Command};
 use crate::engine::{self, Epoch};
 use crate::guard::{self, GuardError, LoadShape};
-use crate::metrics::{LoadSnapshot, MetricsResponder, ResponderOptions, snapshot_handoff};
+use crate::metrics::{
+    LoadSnapshot, MetricsResponder, ResponderOptions, SnapshotPublisher, snapshot_handoff,
+};
 use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
@@ -134,12 +136,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         eprintln!("mqload: --dry-run: the run would go ahead; nothing was connected");
         return 0;
     }
-    let csv_layout = crate::report::csv::CsvLayout {
-        full_history: cli.csv_full_history,
-        users: plan.users,
-        spawn_rate: plan.spawn_rate,
-    };
-    let (responder, live_metrics) = match start_metrics(cli.prometheus, csv_layout) {
+    let (responder, live_metrics) = match start_metrics(cli.prometheus) {
         Ok(started) => started.unzip(),
         Err(line) => {
             eprintln!("mqload: error: {line}");
@@ -156,7 +153,11 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             only_summary: cli.only_summary,
             print_interval: Duration::from_secs(2),
             target_users: plan.users,
-            csv_layout,
+            csv_layout: crate::report::csv::CsvLayout {
+                full_history: cli.csv_full_history,
+                users: plan.users,
+                spawn_rate: plan.spawn_rate,
+            },
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
@@ -248,12 +249,11 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     0
 }
 
-/// `--prometheus ADDR`: the `/metrics` responder on its own small thread, and the reporter's
-/// end that feeds it; a port that cannot be listened on is the user's to fix.
+/// `--prometheus ADDR`: the `/metrics` responder on its own small thread, and the end the
+/// reporter feeds it through; a port that cannot be listened on is the user's to fix.
 fn start_metrics(
     addr: Option<std::net::SocketAddr>,
-    layout: crate::report::csv::CsvLayout,
-) -> Result<Option<(MetricsResponder, reporter::LiveMetrics)>, String> {
+) -> Result<Option<(MetricsResponder, SnapshotPublisher<LoadSnapshot>)>, String> {
     let Some(addr) = addr else {
         return Ok(None);
     };
@@ -264,10 +264,7 @@ fn start_metrics(
         "mqload: serving live metrics at http://{}/metrics",
         responder.local_addr()
     );
-    Ok(Some((
-        responder,
-        reporter::LiveMetrics::new(publisher, layout),
-    )))
+    Ok(Some((responder, publisher)))
 }
 
 /// `--reset-stats`: once the last user has been started (user `i` starts at `i / spawn-rate`),

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::metrics::{LoadSnapshot, SnapshotPublisher};
 use crate::report;
 use crate::stats::{Collector, Snapshot, StatsMsg, TimeSeries};
 
 mod live;
-pub use live::LiveMetrics;
+use live::LiveMetrics;
 
 /// Locust writes a history row every second.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
@@ -43,7 +44,7 @@ pub struct ReportOptions {
     /// Subscriber connections (`--subscribers`); 0 leaves the delivery line out.
     pub subscribers: u64,
     /// `--prometheus`: where to hand live snapshots for `/metrics`.
-    pub live_metrics: Option<LiveMetrics>,
+    pub live_metrics: Option<SnapshotPublisher<LoadSnapshot>>,
 }
 
 /// The end of a run, as the exit code and later reports need it.
@@ -78,6 +79,9 @@ pub fn spawn_reporter(
 }
 
 fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> RunSummary {
+    let mut live = options
+        .live_metrics
+        .map(|publisher| LiveMetrics::new(publisher, &options.csv_layout));
     let mut collector = Collector::new(names, options.target_users);
     collector.subscribers = options.subscribers;
     let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
@@ -92,7 +96,6 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
     let mut next_history = csv.is_some().then(|| started + HISTORY_INTERVAL);
     let mut status = report::status::StatusLine::new(options.status_line, options.run_time);
     let mut next_status = options.status_line.then(|| started + STATUS_INTERVAL);
-    let mut live = options.live_metrics;
     loop {
         let deadline = [next_print, next_history, next_status]
             .into_iter()

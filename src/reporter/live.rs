@@ -23,10 +23,11 @@ pub struct LiveMetrics {
 
 impl LiveMetrics {
     /// Publishes through `publisher`; users are counted by `layout`'s spawn schedule from now.
-    pub fn new(publisher: SnapshotPublisher<LoadSnapshot>, layout: CsvLayout) -> LiveMetrics {
+    pub fn new(publisher: SnapshotPublisher<LoadSnapshot>, layout: &CsvLayout) -> LiveMetrics {
         LiveMetrics {
             publisher,
-            layout,
+            // Not `.clone()`: the layout is `Copy` today and may not stay so.
+            layout: CsvLayout::clone(layout),
             started: Instant::now(),
             last_published: None,
         }
@@ -129,7 +130,7 @@ mod tests {
             users: 5,
             spawn_rate: 0.0,
         };
-        let mut live = LiveMetrics::new(publisher, layout);
+        let mut live = LiveMetrics::new(publisher, &layout);
         let collector = Collector::new(NAMES.iter().map(|s| s.to_string()).collect(), 5);
         let now = Instant::now();
         live.publish(&collector, now, false);
