@@ -50,12 +50,12 @@ pub struct BrokerArgs {
     /// Worker threads (default: one per CPU).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Stop after this long (`30s`, `10m`); without it, run until Ctrl-C or SIGTERM.
-    #[arg(long, short = 't')]
-    pub run_time: Option<String>,
     /// Serve the broker's counters for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9274).
     #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_listen_addr)]
     pub prometheus: Option<SocketAddr>,
+    /// Stop after this long (`30s`, `10m`); without it, run until Ctrl-C or SIGTERM.
+    #[arg(long, short = 't')]
+    pub run_time: Option<String>,
 }
 
 /// Runs `mqload broker`; returns the exit code (2 for a configuration mistake).
@@ -129,8 +129,8 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
         "mqload broker: listening on {} ({tls_text}, {threads} threads)",
         broker.addr
     );
-    let metrics = args.prometheus.map(serve_metrics).transpose()?;
     let deadline = run_time.map(|t| Instant::now() + t);
+    let metrics = args.prometheus.map(serve_metrics).transpose()?;
     while !crate::signals::received() && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
         if let Some((_, publisher)) = &metrics {
