@@ -303,9 +303,10 @@ impl Shared<'_> {
         let connected = self.env.connected;
         self.env.stats.set_users_connected(connected);
         let mut flow = FlowGauges::default();
-        for (in_flight, held_back) in conns.iter().map(|c| c.device.flow()) {
+        let period = self.env.period;
+        for (in_flight, held_back) in conns.iter().map(|c| c.device.flow(now, period)) {
             flow.in_flight += in_flight as u64;
-            flow.held_back += u64::from(held_back);
+            flow.held_back = flow.held_back.saturating_add(held_back);
         }
         self.env.stats.set_flow(flow);
         let delta = self.env.stats.take_delta(self.env.epoch.unix_at(now));

@@ -36,7 +36,8 @@ pub struct WorkerStats {
 pub struct FlowGauges {
     /// Publishes sent and not yet acknowledged.
     pub in_flight: u64,
-    /// Users whose due message is held back (socket or in-flight window full).
+    /// Publishes due and not sent yet because the broker holds them back (socket, TLS buffer
+    /// or in-flight window full).
     pub held_back: u64,
 }
 
