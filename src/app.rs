@@ -10,6 +10,9 @@ use crate::broker::Embedded;
 use crate::cli::{Cli, Command};
 use crate::engine::{self, Epoch};
 use crate::guard::{self, GuardError, LoadShape};
+use crate::metrics::{
+    LoadSnapshot, MetricsResponder, ResponderOptions, SnapshotPublisher, snapshot_handoff,
+};
 use crate::plan::{PlanError, RunPlan, Target};
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
@@ -32,6 +35,13 @@ pub fn run(cli: &Cli) -> u8 {
             eprintln!(
                 "mqload: error: --json, --json-file, --report-json and --html are not written by a \
                  --worker (its Locust master reports the run): drop them, or run mqload without --worker"
+            );
+            return EXIT_CONFIG;
+        }
+        if cli.prometheus.is_some() {
+            eprintln!(
+                "mqload: error: --prometheus is not served by a --worker yet (its Locust master's \
+                 web UI shows the run live): drop --prometheus, or run mqload without --worker"
             );
             return EXIT_CONFIG;
         }
@@ -129,6 +139,13 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         eprintln!("mqload: --dry-run: the run would go ahead; nothing was connected");
         return 0;
     }
+    let (responder, live_metrics) = match start_metrics(cli.prometheus) {
+        Ok(started) => started.unzip(),
+        Err(line) => {
+            eprintln!("mqload: error: {line}");
+            return EXIT_CONFIG;
+        }
+    };
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
     let collector = reporter::spawn_reporter(
@@ -148,6 +165,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             status_line: std::io::stdout().is_terminal(),
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
+            live_metrics,
         },
     );
     let start_unix = unix_now();
@@ -181,6 +199,9 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             return 1;
         }
     };
+    if let Some(responder) = responder {
+        responder.stop();
+    }
     if let Err(e) = locust_json.finish() {
         eprintln!("mqload: error: {e}");
         return 1;
@@ -236,6 +257,24 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
     }
     0
+}
+
+/// `--prometheus ADDR`: the `/metrics` responder on its own small thread, and the end the
+/// reporter feeds it through; a port that cannot be listened on is the user's to fix.
+fn start_metrics(
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<(MetricsResponder, SnapshotPublisher<LoadSnapshot>)>, String> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let (publisher, reader) = snapshot_handoff::<LoadSnapshot>();
+    let responder = MetricsResponder::start(addr, reader, ResponderOptions::default())
+        .map_err(|e| format!("--prometheus: {e}"))?;
+    eprintln!(
+        "mqload: serving live metrics at http://{}/metrics",
+        responder.local_addr()
+    );
+    Ok(Some((responder, publisher)))
 }
 
 /// `--reset-stats`: once the last user has been started (user `i` starts at `i / spawn-rate`),

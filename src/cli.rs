@@ -287,6 +287,12 @@ pub struct Cli {
     /// `{t}` become users, spawn rate and run time, as in Locust.
     #[arg(long, env = "LOCUST_HTML", help_heading = "Reports")]
     pub html: Option<PathBuf>,
+    /// Serve live metrics for Prometheus at http://ADDR/metrics while the run goes on
+    /// (e.g. 127.0.0.1:9273): request, failure, connect and delivery counters, user and
+    /// in-flight gauges, response-time histograms.
+    #[arg(long, env = "MQLOAD_PROMETHEUS", value_name = "ADDR", value_parser = crate::metrics::parse_listen_addr,
+          help_heading = "Reports")]
+    pub prometheus: Option<std::net::SocketAddr>,
     // --- AWS IoT cost and quota guard (issue 3) ---
     /// Treat the broker as AWS IoT Core (automatic for `*.iot.*.amazonaws.com` hosts):
     /// print the estimated cost and warn about quota breaches before connecting.

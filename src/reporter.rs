@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::metrics::{LoadSnapshot, SnapshotPublisher};
 use crate::report;
 use crate::stats::{Collector, Snapshot, StatsMsg, TimeSeries};
+
+mod live;
+use live::LiveMetrics;
 
 /// Locust writes a history row every second.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,7 +25,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_PRINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How and where the reporting thread reports.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ReportOptions {
     /// `--csv PREFIX`: write Locust's four CSV files.
     pub csv_prefix: Option<PathBuf>,
@@ -39,6 +43,8 @@ pub struct ReportOptions {
     pub run_time: Option<Duration>,
     /// Subscriber connections (`--subscribers`); 0 leaves the delivery line out.
     pub subscribers: u64,
+    /// `--prometheus`: where to hand live snapshots for `/metrics`.
+    pub live_metrics: Option<SnapshotPublisher<LoadSnapshot>>,
 }
 
 /// The end of a run, as the exit code and later reports need it.
@@ -73,6 +79,9 @@ pub fn spawn_reporter(
 }
 
 fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> RunSummary {
+    let mut live = options
+        .live_metrics
+        .map(|publisher| LiveMetrics::new(publisher, &options.csv_layout));
     let mut collector = Collector::new(names, options.target_users);
     collector.subscribers = options.subscribers;
     let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
@@ -103,6 +112,10 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
+        // After a burst of deltas (one per thread each second), not on a clock of its own.
+        if let Some(live) = live.as_mut().filter(|_| rx.is_empty()) {
+            live.publish(&collector, now, false);
+        }
         if let Some(due) = next_print.filter(|due| *due <= now) {
             status.clear();
             report::console::print(&report::console::stats_table(
@@ -127,6 +140,9 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         }
     }
     status.clear();
+    if let Some(live) = live.as_mut() {
+        live.publish(&collector, Instant::now(), true);
+    }
     let last = collector.snapshot();
     report::console::print(&report::console::final_report(&last, name_width));
     if let Some(files) = csv.as_mut()
@@ -184,6 +200,7 @@ mod tests {
                     stages: None,
                 },
                 subscribers: 0,
+                live_metrics: None,
             },
         );
         (tx, handle)

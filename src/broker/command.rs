@@ -15,6 +15,10 @@ use super::{
     BrokerConfig, BrokerError, BrokerStats, DEFAULT_MAX_PACKET, MemoryPki, RunningBroker,
     server_config_from_files,
 };
+use crate::metrics::{
+    BrokerSnapshot, MetricsResponder, ResponderError, ResponderOptions, SnapshotPublisher,
+    snapshot_handoff,
+};
 use crate::net::{self, TlsConfigError};
 
 /// Options of `mqload broker`.
@@ -46,6 +50,9 @@ pub struct BrokerArgs {
     /// Worker threads (default: one per CPU).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Serve the broker's counters for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9274).
+    #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_listen_addr)]
+    pub prometheus: Option<SocketAddr>,
     /// Stop after this long (`30s`, `10m`); without it, run until Ctrl-C or SIGTERM.
     #[arg(long, short = 't')]
     pub run_time: Option<String>,
@@ -123,10 +130,48 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
         broker.addr
     );
     let deadline = run_time.map(|t| Instant::now() + t);
+    let metrics = args.prometheus.map(serve_metrics).transpose()?;
     while !crate::signals::received() && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some((_, publisher)) = &metrics {
+            publisher.publish(metrics_snapshot(&broker));
+        }
     }
     Ok(broker.stop())
+}
+
+/// `--prometheus`: the `/metrics` responder (its own thread, stopped when dropped) and the
+/// end that hands it the counters.
+fn serve_metrics(
+    addr: SocketAddr,
+) -> Result<(MetricsResponder, SnapshotPublisher<BrokerSnapshot>), BrokerError> {
+    let (publisher, reader) = snapshot_handoff::<BrokerSnapshot>();
+    let responder = MetricsResponder::start(addr, reader, ResponderOptions::default()).map_err(
+        |e| match e {
+            ResponderError::Bind { addr, source } => BrokerError::Bind { addr, source },
+            ResponderError::Setup(source) => BrokerError::Io(source),
+        },
+    )?;
+    println!(
+        "mqload broker: serving metrics at http://{}/metrics",
+        responder.local_addr()
+    );
+    Ok((responder, publisher))
+}
+
+fn metrics_snapshot(broker: &RunningBroker) -> BrokerSnapshot {
+    let stats = broker.stats();
+    BrokerSnapshot {
+        accepted: stats.accepted,
+        bad_packets: stats.bad_packets,
+        received: stats.received,
+        sent: stats.sent,
+        dropped: stats.dropped,
+        slow_disconnects: stats.slow_disconnects,
+        expired: stats.expired,
+        taken_over: stats.taken_over,
+        open_connections: broker.open_connections(),
+    }
 }
 
 fn write_pki(pki: &MemoryPki, dir: &Path) -> Result<(), BrokerError> {

@@ -204,6 +204,13 @@ impl Device {
         self.phase
     }
 
+    /// Publishes awaiting their ack, and those due by `now` that the broker holds back (for
+    /// the gauges).
+    pub fn flow(&self, now: Instant, period: Duration) -> (usize, u64) {
+        let in_flight = self.session.as_ref().map_or(0, Session::inflight_len);
+        (in_flight, self.schedule.held_back_at(now, period))
+    }
+
     /// When the idle phase ends (spawn time or end of backoff).
     pub fn idle_until(&self) -> Instant {
         self.idle_until

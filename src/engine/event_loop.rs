@@ -21,7 +21,7 @@ use super::wheel::TimerWheel;
 use crate::delivery::{MIN_TRACKED_PUBLISHERS, topic_matches};
 use crate::net::WakeClock;
 use crate::plan::{RunPlan, expand_template};
-use crate::stats::{StatsMsg, WorkerStats};
+use crate::stats::{FlowGauges, StatsMsg, WorkerStats};
 
 use drive::{Wake, attempt_step};
 
@@ -129,7 +129,7 @@ pub fn run_worker(
         }
         shared.dispatch(&mut conns, &events, &mut fired, now);
         if now >= next_stats {
-            shared.send_stats(&stats_tx, now);
+            shared.send_stats(&stats_tx, &conns, now);
             // After a stall, carry on from now rather than sending a burst of empty deltas.
             next_stats += STATS_INTERVAL;
             if next_stats <= now {
@@ -137,7 +137,7 @@ pub fn run_worker(
             }
         }
     }
-    shared.send_stats(&stats_tx, now);
+    shared.send_stats(&stats_tx, &conns, now);
     Ok(())
 }
 
@@ -299,9 +299,16 @@ impl Shared<'_> {
     }
 
     /// Sends this thread's statistics since the last call to the collector.
-    fn send_stats(&mut self, tx: &Sender<StatsMsg>, now: Instant) {
+    fn send_stats(&mut self, tx: &Sender<StatsMsg>, conns: &[Conn], now: Instant) {
         let connected = self.env.connected;
         self.env.stats.set_users_connected(connected);
+        let mut flow = FlowGauges::default();
+        let period = self.env.period;
+        for (in_flight, held_back) in conns.iter().map(|c| c.device.flow(now, period)) {
+            flow.in_flight += in_flight as u64;
+            flow.held_back = flow.held_back.saturating_add(held_back);
+        }
+        self.env.stats.set_flow(flow);
         let delta = self.env.stats.take_delta(self.env.epoch.unix_at(now));
         let _ = tx.send(StatsMsg::Delta(delta));
     }

@@ -129,6 +129,18 @@ impl PublishSchedule {
         self.held_back
     }
 
+    /// Messages due by `now` that wait on the broker (socket or in-flight window full); 0
+    /// when nothing is held back.
+    pub fn held_back_at(&self, now: Instant, period: Duration) -> u64 {
+        match now.checked_duration_since(self.next_due) {
+            Some(late) if self.held_back => {
+                let late = late.as_nanos() / period.as_nanos().max(1);
+                u64::try_from(late).unwrap_or(u64::MAX).saturating_add(1)
+            }
+            _ => 0,
+        }
+    }
+
     /// Everything due went: later messages are on time again.
     #[inline]
     pub fn caught_up(&mut self) {
@@ -156,6 +168,29 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
     const PERIOD: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn held_back_counts_every_due_message_and_only_while_held() {
+        let t0 = Instant::now();
+        let mut plan = connected_at(t0);
+        let due = plan.next_due();
+        assert_eq!(
+            plan.held_back_at(due + 35 * MS, PERIOD),
+            0,
+            "late, not held"
+        );
+        plan.hold_back();
+        assert_eq!(plan.held_back_at(due - MS, PERIOD), 0, "nothing due yet");
+        assert_eq!(plan.held_back_at(due, PERIOD), 1);
+        assert_eq!(
+            plan.held_back_at(due + 35 * MS, PERIOD),
+            4,
+            "due at +0, 10, 20, 30 ms"
+        );
+        plan.sent(PERIOD);
+        plan.caught_up();
+        assert_eq!(plan.held_back_at(due + 35 * MS, PERIOD), 0, "caught up");
+    }
 
     /// A schedule whose first CONNACK came at `t0`: its first message is due at `t0 + 1 s`.
     fn connected_at(t0: Instant) -> PublishSchedule {

@@ -24,6 +24,7 @@ pub fn snapshot_handoff<T: Snapshot>() -> (SnapshotPublisher<T>, SnapshotReader<
 }
 
 /// The producer's end. Only one producer publishes (it is not `Clone`).
+#[derive(Debug)]
 pub struct SnapshotPublisher<T> {
     latest_tx: Sender<T>,
     /// The channel's own receiving end, to take back a snapshot nobody read in time.

@@ -19,6 +19,7 @@
 //! responder.stop();
 //! ```
 
+pub mod broker;
 pub mod exposition;
 pub mod handoff;
 pub mod histogram;
@@ -26,8 +27,15 @@ pub mod http;
 pub mod responder;
 pub mod snapshot;
 
+pub use broker::BrokerSnapshot;
 pub use exposition::{Exposition, Family, Format, MetricType};
 pub use handoff::{SnapshotPublisher, SnapshotReader, snapshot_handoff};
 pub use histogram::{LATENCY_BUCKET_BOUNDS, LatencyHistogram};
 pub use responder::{MetricsResponder, ResponderError, ResponderOptions};
 pub use snapshot::{FailureTotal, LoadSnapshot, RequestTotals, Snapshot};
+
+/// A `--prometheus` address: an IP and a port (a host name would need a lookup).
+pub fn parse_listen_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse()
+        .map_err(|_| "give an IP address and port to listen on, e.g. 127.0.0.1:9273".to_owned())
+}

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use hdrhistogram::Histogram;
 
 use super::entry::{Entry, new_histogram, quantile_in};
-use super::recorder::StatsDelta;
+use super::recorder::{FlowGauges, StatsDelta};
 use super::series::Timeline;
 use super::series::{SeriesPoint, TimeSeries};
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
@@ -32,7 +32,8 @@ struct Series {
     total: Entry,
     /// second -> (requests, failures)
     per_second: BTreeMap<i64, (u64, u64)>,
-    /// (second, response times recorded in that second), oldest first.
+    /// (second, response times recorded in that second), oldest first; empty in the
+    /// Aggregated series.
     recent: VecDeque<(i64, Histogram<u64>)>,
 }
 
@@ -45,22 +46,28 @@ impl Series {
         }
     }
 
-    fn absorb(&mut self, entry: &Entry, second: i64) {
+    /// Adds `entry` to the run total and to its second's counts (what the Aggregated series
+    /// keeps: its recent response times are summed from the names' at report time).
+    fn count(&mut self, entry: &Entry, second: i64) {
         self.total.merge(entry);
         let counts = self.per_second.entry(second).or_default();
         counts.0 += entry.num_requests;
         counts.1 += entry.num_failures;
-        let slot = match self.recent.iter().position(|(s, _)| *s == second) {
-            Some(i) => i,
+    }
+
+    /// Counts `entry` and keeps its histogram for the "current" percentiles. The histogram
+    /// is moved, not copied: a fresh one costs as much as zeroing a few hundred KiB.
+    fn absorb(&mut self, entry: Entry, second: i64) {
+        self.count(&entry, second);
+        match self.recent.iter_mut().find(|(s, _)| *s == second) {
+            // Same bounds on both sides, so `add` cannot fail.
+            Some((_, h)) => {
+                let _ = h.add(&entry.histogram);
+            }
             None => {
                 let at = self.recent.partition_point(|(s, _)| *s < second);
-                self.recent.insert(at, (second, new_histogram()));
-                at
+                self.recent.insert(at, (second, entry.histogram));
             }
-        };
-        if let Some((_, h)) = self.recent.get_mut(slot) {
-            // Same bounds on both sides, so `add` cannot fail.
-            let _ = h.add(&entry.histogram);
         }
     }
 
@@ -89,18 +96,26 @@ impl Series {
         let seconds = (to - from) as f64;
         (reqs as f64 / seconds, fails as f64 / seconds)
     }
+}
 
-    fn current_percentiles(&self, since: i64) -> Option<[u64; 11]> {
-        let mut window = new_histogram();
-        for (_, h) in self.recent.iter().filter(|(s, _)| *s >= since) {
-            let _ = window.add(h);
+/// Percentiles of the response times recorded from second `since` on, over `recent`
+/// (one or several names' per-second histograms); `None` without any.
+fn window_percentiles<'a>(
+    recent: impl Iterator<Item = &'a (i64, Histogram<u64>)>,
+    since: i64,
+) -> Option<[u64; 11]> {
+    let mut window: Option<Histogram<u64>> = None;
+    for (_, h) in recent.filter(|(s, _)| *s >= since) {
+        match window.as_mut() {
+            Some(w) => {
+                let _ = w.add(h);
+            }
+            None => window = Some(h.clone()),
         }
-        if window.is_empty() {
-            return None;
-        }
-        let (min, max) = (window.min(), window.max());
-        Some(PERCENTILES.map(|q| quantile_in(&window, q, min, max)))
     }
+    let window = window.filter(|w| !w.is_empty())?;
+    let (min, max) = (window.min(), window.max());
+    Some(PERCENTILES.map(|q| quantile_in(&window, q, min, max)))
 }
 
 #[derive(Debug)]
@@ -126,6 +141,8 @@ pub struct Collector {
     connections: ConnectionCounts,
     /// Latest users-connected gauge per thread.
     users: BTreeMap<usize, u64>,
+    /// Latest in-flight and held-back gauges per thread.
+    flow: BTreeMap<usize, FlowGauges>,
     start_unix: Option<f64>,
     end_unix: Option<f64>,
     target_users: u64,
@@ -153,6 +170,7 @@ impl Collector {
             held_back_max_us: 0,
             connections: ConnectionCounts::default(),
             users: BTreeMap::new(),
+            flow: BTreeMap::new(),
             start_unix: None,
             end_unix: None,
             target_users,
@@ -164,16 +182,23 @@ impl Collector {
 
     /// Folds one thread's interval into the totals. A delta's counts land in the second that
     /// holds the middle of its interval; entries for names outside the table are dropped.
-    pub fn merge(&mut self, delta: StatsDelta) {
+    pub fn merge(&mut self, mut delta: StatsDelta) {
         let (start, end) = (delta.start_unix.min(delta.end_unix), delta.end_unix);
         self.start_unix = Some(self.start_unix.map_or(start, |s| s.min(start)));
         self.end_unix = Some(self.end_unix.map_or(end, |e| e.max(end)));
         let second = ((start + end) / 2.0).floor() as i64;
-        self.timeline.absorb(&delta, second);
-        for (series, entry) in self.series.iter_mut().zip(&delta.entries) {
+        if let Some(lag) = &delta.send_lag {
+            let _ = self.send_lag.add(lag);
+        }
+        self.timeline.absorb(&mut delta, second);
+        for (series, entry) in self
+            .series
+            .iter_mut()
+            .zip(std::mem::take(&mut delta.entries))
+        {
             if let Some(entry) = entry {
+                self.total.count(&entry, second);
                 series.absorb(entry, second);
-                self.total.absorb(entry, second);
             }
         }
         for (name, text, n) in delta.errors {
@@ -189,9 +214,6 @@ impl Collector {
             e.first_seen = e.first_seen.min(end);
             e.last_seen = e.last_seen.max(end);
         }
-        if let Some(lag) = &delta.send_lag {
-            let _ = self.send_lag.add(lag);
-        }
         self.send_lag_max_us = self.send_lag_max_us.max(delta.send_lag_max_us);
         self.held_back += delta.held_back;
         self.connects.add(delta.connects);
@@ -199,6 +221,7 @@ impl Collector {
         self.delivery += delta.delivery;
         self.connections.add(&delta.connections);
         self.users.insert(delta.thread, delta.users_connected);
+        self.flow.insert(delta.thread, delta.flow);
         if let Some(last) = self.last_second() {
             self.total.prune(last);
             self.series.iter_mut().for_each(|s| s.prune(last));
@@ -229,6 +252,51 @@ impl Collector {
     /// Closes the time series at the end of the run.
     pub fn finish_series(self) -> TimeSeries {
         self.timeline.finish()
+    }
+
+    /// Each name's run totals (failures included), in name-table order, skipping names with
+    /// no request: kind, name, requests, response times (µs) and their exact sum.
+    pub fn name_totals(
+        &self,
+    ) -> impl Iterator<Item = (RequestKind, &str, u64, &Histogram<u64>, u64)> {
+        self.series
+            .iter()
+            .zip(self.names.iter().zip(&self.kinds))
+            .filter(|(s, _)| !s.total.is_empty())
+            .map(|(s, (name, kind))| {
+                let t = &s.total;
+                (
+                    *kind,
+                    name.as_str(),
+                    t.num_requests,
+                    &t.histogram,
+                    t.total_us,
+                )
+            })
+    }
+
+    /// Failures so far by error text, over all names (a text may repeat across names).
+    pub fn failures_by_reason(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.errors
+            .iter()
+            .map(|((_, text), e)| (text.as_str(), e.occurrences))
+    }
+
+    /// Gauges now, summed over threads: users connected, publishes in flight and held back.
+    pub fn gauges(&self) -> (u64, FlowGauges) {
+        let flow = self
+            .flow
+            .values()
+            .fold(FlowGauges::default(), |a, f| FlowGauges {
+                in_flight: a.in_flight + f.in_flight,
+                held_back: a.held_back + f.held_back,
+            });
+        (self.users.values().sum(), flow)
+    }
+
+    /// Connection life and delivery counts so far.
+    pub fn counts(&self) -> (ConnectionCounts, DeliveryCounts) {
+        (self.connections, self.delivery)
     }
 
     /// Everything the reports show, as of the deltas merged so far.
@@ -284,7 +352,11 @@ impl Collector {
                 let first = self.start_unix.map_or(last, |s| s.floor() as i64);
                 let from = (last - RATE_WINDOW_START).max(first);
                 let (rps, fps) = series.rates(from, last - RATE_WINDOW_END);
-                let pct = series.current_percentiles(last - PERCENTILE_WINDOW);
+                let since = last - PERCENTILE_WINDOW;
+                let pct = match kind {
+                    Some(_) => window_percentiles(series.recent.iter(), since),
+                    None => window_percentiles(self.series.iter().flat_map(|s| &s.recent), since),
+                };
                 (rps, fps, pct)
             }
             None => (0.0, 0.0, None),
@@ -400,6 +472,16 @@ mod tests {
         assert_eq!(s.total.method, "");
         assert_eq!((s.total.num_requests, s.total.num_failures), (1002, 2));
         assert_eq!((s.total.min_us, s.total.max_us), (0, 1000));
+        // The Aggregated window is summed over the names' recent histograms: the two
+        // connects (0 µs, kept as 1 µs by the histogram) plus the 1000 publishes.
+        let current = s.total.current_percentiles_us.expect("a current window");
+        assert_eq!((current[0], current[10]), (499, 1000));
+        let publish_current = publish.current_percentiles_us.expect("a current window");
+        assert_eq!((publish_current[0], publish_current[10]), (500, 1000));
+        assert_eq!(
+            s.total.percentiles_us, current,
+            "one second: the window is the run"
+        );
 
         let errors: Vec<(&str, &str, u64)> = s
             .errors
@@ -444,7 +526,11 @@ mod tests {
         assert_eq!(publish.current_percentiles_us.map(|p| p[0]), Some(500));
         assert_eq!(publish.num_requests, 20 * 10 + 2 * 100 + 5);
         assert!(c.total.per_second.len() <= KEEP_SECONDS as usize + 1);
-        assert!(c.total.recent.len() <= PERCENTILE_WINDOW as usize + 1);
+        assert!(
+            c.total.recent.is_empty(),
+            "the Aggregated window is summed when asked"
+        );
+        assert!(c.series[2].recent.len() <= PERCENTILE_WINDOW as usize + 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub(crate) use collector::fixtures;
 pub use connections::ConnectionCounts;
 pub use connects::ConnectCounts;
 pub use delivery::{DeliveryCounts, DeliveryStats};
-pub use recorder::{StatsDelta, WorkerStats};
+pub use recorder::{FlowGauges, StatsDelta, WorkerStats};
 pub use request_kind::RequestKind;
 pub use series::{MAX_POINTS, SeriesPoint, TimeSeries};
 pub use snapshot::{

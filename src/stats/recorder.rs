@@ -25,9 +25,20 @@ pub struct WorkerStats {
     held_back_max_us: u64,
     connections: ConnectionCounts,
     users_connected: u64,
+    flow: FlowGauges,
     interval_start: f64,
     delivery: DeliveryCounts,
     connects: ConnectCounts,
+}
+
+/// Publishes waiting on the broker at one moment, on one thread (gauges, not deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowGauges {
+    /// Publishes sent and not yet acknowledged.
+    pub in_flight: u64,
+    /// Publishes due and not sent yet because the broker holds them back (socket, TLS buffer
+    /// or in-flight window full).
+    pub held_back: u64,
 }
 
 /// One thread's measurements over one interval.
@@ -37,6 +48,8 @@ pub struct StatsDelta {
     pub(crate) start_unix: f64,
     pub(crate) end_unix: f64,
     pub(crate) users_connected: u64,
+    /// In-flight and held-back publishes at the end of the interval.
+    pub(crate) flow: FlowGauges,
     /// Indexed by [`NameId`]; `None` when that name saw no request in the interval.
     pub(crate) entries: Vec<Option<Entry>>,
     /// (name, error text, occurrences).
@@ -91,6 +104,7 @@ impl WorkerStats {
             held_back_max_us: 0,
             connections: ConnectionCounts::default(),
             users_connected: 0,
+            flow: FlowGauges::default(),
             interval_start: start_unix,
             delivery: DeliveryCounts::default(),
             connects: ConnectCounts::default(),
@@ -181,7 +195,12 @@ impl WorkerStats {
         self.users_connected = connected;
     }
 
-    /// Everything recorded since the last call; resets the counters, keeps the gauge.
+    /// Publishes in flight and held back on this thread now (gauges, set once a second).
+    pub fn set_flow(&mut self, flow: FlowGauges) {
+        self.flow = flow;
+    }
+
+    /// Everything recorded since the last call; resets the counters, keeps the gauges.
     pub fn take_delta(&mut self, now_unix: f64) -> StatsDelta {
         let entries = self
             .entries
@@ -205,6 +224,7 @@ impl WorkerStats {
             start_unix,
             end_unix: now_unix,
             users_connected: self.users_connected,
+            flow: self.flow,
             entries,
             errors,
             send_lag,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use super::entry::{new_histogram, quantile_in};
+use super::entry::quantile_in;
 use super::recorder::StatsDelta;
 
 /// Most points kept: 30 minutes at one point per second. Past that, adjacent points merge
@@ -85,9 +85,22 @@ pub struct TimeSeries {
 struct Open {
     requests: Vec<u64>,
     failures: Vec<u64>,
-    latency: Histogram<u64>,
-    send_lag: Histogram<u64>,
+    /// `None` until a delta brings response times (or send lags) for this second.
+    latency: Option<Histogram<u64>>,
+    send_lag: Option<Histogram<u64>>,
     users: u64,
+}
+
+/// Adds `source` into `slot`, or starts it with a copy: cheaper than a zeroed histogram plus
+/// an add.
+fn add_into(slot: &mut Option<Histogram<u64>>, source: &Histogram<u64>) {
+    match slot {
+        // Same bounds on both sides, so `add` cannot fail.
+        Some(h) => {
+            let _ = h.add(source);
+        }
+        None => *slot = Some(source.clone()),
+    }
 }
 
 /// Builds the [`TimeSeries`] from deltas as the collector merges them.
@@ -119,7 +132,8 @@ impl Timeline {
     }
 
     /// Adds one thread's delta to the second it belongs to, and closes seconds that are final.
-    pub(crate) fn absorb(&mut self, delta: &StatsDelta, second: i64) {
+    /// Takes the delta's send-lag histogram (the caller has added it to its run total).
+    pub(crate) fn absorb(&mut self, delta: &mut StatsDelta, second: i64) {
         self.gauges.insert(delta.thread, delta.users_connected);
         let users: u64 = self.gauges.values().sum();
         let names = self.series.names.len();
@@ -133,19 +147,24 @@ impl Timeline {
         let open = self.open.entry(second).or_insert_with(|| Open {
             requests: vec![0; names],
             failures: vec![0; names],
-            latency: new_histogram(),
-            send_lag: new_histogram(),
+            latency: None,
+            send_lag: None,
             users: 0,
         });
         for (i, entry) in delta.entries.iter().enumerate().take(names) {
             if let Some(e) = entry {
                 open.requests[i] += e.num_requests;
                 open.failures[i] += e.num_failures;
-                let _ = open.latency.add(&e.histogram);
+                add_into(&mut open.latency, &e.histogram);
             }
         }
-        if let Some(lag) = &delta.send_lag {
-            let _ = open.send_lag.add(lag);
+        if let Some(lag) = delta.send_lag.take() {
+            match open.send_lag.as_mut() {
+                Some(h) => {
+                    let _ = h.add(&lag);
+                }
+                None => open.send_lag = Some(lag),
+            }
         }
         open.users = users;
         let newest = self.open.keys().next_back().copied().unwrap_or(second);
@@ -177,15 +196,10 @@ impl Timeline {
         let Some(open) = self.open.remove(&second) else {
             return;
         };
-        let h = &open.latency;
-        let q = |f: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                quantile_in(h, f, h.min(), h.max())
-            }
+        let q = |f: f64| match &open.latency {
+            Some(h) if !h.is_empty() => quantile_in(h, f, h.min(), h.max()),
+            _ => 0,
         };
-        let lag = &open.send_lag;
         let point = SeriesPoint {
             start_unix: second,
             seconds: 1,
@@ -195,10 +209,9 @@ impl Timeline {
             requests: open.requests,
             failures: open.failures,
             users: open.users,
-            send_lag_p99_us: if lag.is_empty() {
-                0
-            } else {
-                quantile_in(lag, 0.99, lag.min(), lag.max())
+            send_lag_p99_us: match &open.send_lag {
+                Some(lag) if !lag.is_empty() => quantile_in(lag, 0.99, lag.min(), lag.max()),
+                _ => 0,
             },
         };
         self.push(point);
@@ -264,11 +277,11 @@ mod tests {
     #[test]
     fn one_point_per_second_summed_over_threads_once_settled() {
         let mut t = Timeline::new(names());
-        t.absorb(&delta(0, 100, 100, 0, 3), 100);
-        t.absorb(&delta(1, 100, 100, 2, 4), 100);
-        t.absorb(&delta(0, 101, 10, 0, 3), 101);
+        t.absorb(&mut delta(0, 100, 100, 0, 3), 100);
+        t.absorb(&mut delta(1, 100, 100, 2, 4), 100);
+        t.absorb(&mut delta(0, 101, 10, 0, 3), 101);
         assert!(t.series.points.is_empty(), "second 100 is not settled yet");
-        t.absorb(&delta(0, 102, 10, 0, 5), 102);
+        t.absorb(&mut delta(0, 102, 10, 0, 5), 102);
         assert_eq!(t.series.points.len(), 1, "second 100 closed");
         let s = t.finish();
         assert_eq!(s.points.len(), 3);
@@ -287,9 +300,9 @@ mod tests {
     #[test]
     fn late_delta_for_a_closed_second_is_not_lost() {
         let mut t = Timeline::new(names());
-        t.absorb(&delta(0, 100, 5, 0, 1), 100);
-        t.absorb(&delta(0, 103, 5, 0, 1), 103);
-        t.absorb(&delta(1, 100, 7, 0, 1), 100);
+        t.absorb(&mut delta(0, 100, 5, 0, 1), 100);
+        t.absorb(&mut delta(0, 103, 5, 0, 1), 103);
+        t.absorb(&mut delta(1, 100, 7, 0, 1), 100);
         let s = t.finish();
         let total: u64 = s.points.iter().map(SeriesPoint::total_requests).sum();
         assert_eq!(total, 17);
@@ -300,7 +313,7 @@ mod tests {
     fn long_runs_stay_bounded_and_keep_every_request() {
         let mut t = Timeline::with_max_points(names(), 16);
         for s in 0..1000 {
-            t.absorb(&delta(0, s, 2, 1, 1), s);
+            t.absorb(&mut delta(0, s, 2, 1, 1), s);
         }
         let s = t.finish();
         assert!(s.points.len() <= 16, "{} points", s.points.len());
