@@ -38,12 +38,12 @@ pub struct LevelResult {
 
 impl LevelResult {
     /// The figures of a level offered at `offered_per_s`: `steady` holds only the steady
-    /// window's deltas (`seconds` long), `whole` the whole level's, drain included.
-    pub fn from_snapshots(
+    /// window's deltas (`seconds` long); `lost` is the whole level's loss, drain included.
+    pub fn from_snapshot(
         offered_per_s: f64,
         seconds: f64,
         steady: &Snapshot,
-        whole: &Snapshot,
+        lost: u64,
     ) -> LevelResult {
         let publish = steady
             .rows
@@ -70,7 +70,7 @@ impl LevelResult {
             failures: steady.total.num_failures,
             published,
             held_back: steady.send_lag.held_back,
-            lost: whole.delivery.as_ref().map_or(0, |d| d.lost),
+            lost,
             send_lag_p99_us: steady.send_lag.p99_us,
         }
     }

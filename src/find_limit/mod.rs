@@ -8,7 +8,7 @@ mod level;
 mod search;
 
 pub use evidence::{breach_text, verdict_sentence};
-pub use judge::{Breach, Judgement, Limits, judge};
+pub use judge::{Breach, HELD_BACK_TOLERANCE, Judgement, Limits, judge};
 pub use level::LevelResult;
 pub use search::{Level, Search, SearchConfig, Step, Verdict};
 
