@@ -46,19 +46,30 @@ pub(super) fn misplaced_option(cli: &Cli) -> Option<String> {
 /// The search's settings from the options, or the line naming the fix.
 fn settings(cli: &Cli, plan: &RunPlan) -> Result<(SearchConfig, Duration), String> {
     let refused = [
-        (cli.run_time.is_some(), "--run-time (each level lasts --level-time)"),
+        (
+            cli.run_time.is_some(),
+            "--run-time (each level lasts --level-time)",
+        ),
         (cli.csv.is_some(), "--csv (use --report-json or --html)"),
-        (cli.json || cli.json_file.is_some(), "--json/--json-file (use --report-json)"),
-        (cli.reset_stats, "--reset-stats (levels are measured after their warm-up)"),
+        (
+            cli.json || cli.json_file.is_some(),
+            "--json/--json-file (use --report-json)",
+        ),
+        (
+            cli.reset_stats,
+            "--reset-stats (levels are measured after their warm-up)",
+        ),
         (cli.dry_run, "--dry-run"),
     ];
     if let Some((_, what)) = refused.iter().find(|(set, _)| *set) {
         return Err(format!("find-limit does not take {what}: drop it"));
     }
     if cli.aws || crate::guard::is_aws_iot_host(&plan.host) {
-        return Err("find-limit raises the load until the broker breaks, which AWS IoT Core \
+        return Err(
+            "find-limit raises the load until the broker breaks, which AWS IoT Core \
              bills and throttles per account: test a broker of your own"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if plan.users == 0 || cli.connect_only {
         return Err("find-limit raises the publish rate: give publishers (-u 1 or more) and drop --connect-only".to_owned());
@@ -68,12 +79,23 @@ fn settings(cli: &Cli, plan: &RunPlan) -> Result<(SearchConfig, Duration), Strin
         .ok_or_else(|| format!("--slo-p99 {:?}: give a duration such as 20ms", cli.slo_p99))?;
     let level_time = parse_duration(&cli.level_time)
         .filter(|d| *d >= MIN_LEVEL_TIME)
-        .ok_or_else(|| format!("--level-time {:?}: give 1s or more, such as 10s", cli.level_time))?;
+        .ok_or_else(|| {
+            format!(
+                "--level-time {:?}: give 1s or more, such as 10s",
+                cli.level_time
+            )
+        })?;
     if !(0.0..=100.0).contains(&cli.slo_failures) {
-        return Err(format!("--slo-failures {}: give a percentage from 0 to 100", cli.slo_failures));
+        return Err(format!(
+            "--slo-failures {}: give a percentage from 0 to 100",
+            cli.slo_failures
+        ));
     }
     if !(cli.precision > 0.0 && cli.precision <= 100.0) {
-        return Err(format!("--precision {}: give a percentage above 0, such as 5", cli.precision));
+        return Err(format!(
+            "--precision {}: give a percentage above 0, such as 5",
+            cli.precision
+        ));
     }
     let start = plan.users as f64 * plan.throughput;
     if let Some(max) = cli.max_rate
@@ -115,12 +137,22 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
     }
-    eprintln!("{}", super::plan_line(plan));
     eprintln!(
-        "mqload: find-limit: from {} msg/s over {} users, {} s a level; a level holds while \
-         publish p99 <= {} ms, failures <= {} %, nothing lost and at most 0.1 % held back",
-        thousands(config.start_per_s.round() as i128),
+        "mqload: find-limit: {} users on {} threads -> {}:{} ({}), QoS {}, run id {}; from {} \
+         msg/s, {} s a level; a level holds while publish p99 <= {} ms, failures <= {} %, \
+         nothing is lost and at most 0.1 % is held back",
         plan.users,
+        plan.threads,
+        plan.host,
+        plan.addrs.first().map_or(0, |a| a.port()),
+        if plan.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
+        plan.qos as u8,
+        plan.run_id,
+        thousands(config.start_per_s.round() as i128),
         level_time.as_secs_f64(),
         config.limits.p99_us as f64 / 1000.0,
         config.limits.failure_percent,
@@ -148,7 +180,10 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         }
         runs.push(run);
     };
-    println!("mqload: find-limit: {}", verdict_sentence(&verdict, search.levels()));
+    println!(
+        "mqload: find-limit: {}",
+        verdict_sentence(&verdict, search.levels())
+    );
     let report = FindLimitReport {
         levels: search.levels(),
         verdict,
@@ -178,7 +213,9 @@ fn level_error(run: &LevelRun) -> Option<String> {
     if run.connects == 0 && !run.interrupted {
         return Some(format!(
             "no connection to the broker succeeded; first error: {}",
-            run.first_connect_error.as_deref().unwrap_or("none reported")
+            run.first_connect_error
+                .as_deref()
+                .unwrap_or("none reported")
         ));
     }
     None
@@ -191,7 +228,11 @@ fn level_line(number: usize, level: &Level) -> String {
         Judgement::Held => "held".to_owned(),
         Judgement::Broke(breaches) => format!(
             "broke: {}",
-            breaches.iter().map(breach_text).collect::<Vec<_>>().join(", ")
+            breaches
+                .iter()
+                .map(breach_text)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Judgement::MqloadBound { send_lag_p99_us } => format!(
             "mqload's own limit: send-lag p99 {:.1} ms",
@@ -201,7 +242,11 @@ fn level_line(number: usize, level: &Level) -> String {
     format!(
         "mqload: find-limit: level {number}{}: {} msg/s for {:.1} s: {outcome} (acked {} msg/s, \
          p50 {:.1} ms, p99 {:.1} ms, failures {:.2} %, held back {}, send-lag p99 {:.1} ms)",
-        if level.confirmation { " (confirming)" } else { "" },
+        if level.confirmation {
+            " (confirming)"
+        } else {
+            ""
+        },
         thousands(r.offered_per_s.round() as i128),
         r.seconds,
         thousands(r.acked_per_s.round() as i128),
@@ -244,7 +289,7 @@ fn write_reports(
             .map(|e| crate::report::sections::built_in_broker(&e.broker))
             .into_iter()
             .collect(),
-        find_limit: Some(report.clone()),
+        find_limit: Some(*report),
     };
     let failed = files.write(&data);
     for e in &failed {

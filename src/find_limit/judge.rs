@@ -80,14 +80,12 @@ impl Judgement {
     }
 }
 
-/// Judges one level. mqload's own lag comes first: when mqload could not send on time, no
-/// other figure of the level can be blamed on the broker.
+/// Judges one level. mqload's own lag comes first: when mqload could not send on time, its
+/// latency and failures cannot be blamed on the broker. The exception is a broker that held
+/// messages back: it did not take what mqload sent, so it set the pace (a message that waited
+/// for a full in-flight window can also show as send lag, when no wakeup fell between its due
+/// time and the ack that freed the window).
 pub fn judge(limits: &Limits, level: &LevelResult) -> Judgement {
-    if level.send_lag_p99_us > SEND_LAG_BOTTLENECK_US {
-        return Judgement::MqloadBound {
-            send_lag_p99_us: level.send_lag_p99_us,
-        };
-    }
     let mut breaches = Vec::new();
     if level.p99_us > limits.p99_us {
         breaches.push(Breach::P99 {
@@ -105,19 +103,19 @@ pub fn judge(limits: &Limits, level: &LevelResult) -> Judgement {
     if level.lost > 0 {
         breaches.push(Breach::Lost { lost: level.lost });
     }
-    if level.held_back as f64 > level.published as f64 * HELD_BACK_TOLERANCE {
+    let stalled = level.published == 0 && level.offered_per_s > 0.0;
+    let held_back = level.held_back as f64 > level.published as f64 * HELD_BACK_TOLERANCE;
+    if held_back || stalled {
+        // `stalled`: nothing completed at all, which no other limit catches while every
+        // message is still waiting.
         breaches.push(Breach::HeldBack {
             held_back: level.held_back,
             published: level.published,
         });
-    }
-    if level.published == 0 && level.offered_per_s > 0.0 && breaches.is_empty() {
-        // Nothing completed at all: the broker took nothing, which no limit above catches
-        // when every message is still waiting.
-        breaches.push(Breach::HeldBack {
-            held_back: level.held_back,
-            published: 0,
-        });
+    } else if level.send_lag_p99_us > SEND_LAG_BOTTLENECK_US {
+        return Judgement::MqloadBound {
+            send_lag_p99_us: level.send_lag_p99_us,
+        };
     }
     if breaches.is_empty() {
         Judgement::Held

@@ -5,7 +5,8 @@
 //! start breaks), then bisects between the highest level that held and the lowest that broke
 //! until they are within `precision`, and holds the highest again to confirm it. A
 //! confirmation that breaks becomes the new lowest broken level and the bisection goes on
-//! below it.
+//! below it. A level where mqload itself lagged is run once more (a busy host can stall any
+//! process for a moment); lagging twice in a row ends the search: mqload is the bottleneck.
 
 use super::{Judgement, LevelResult, Limits, judge};
 
@@ -108,6 +109,8 @@ pub struct Search {
     /// The next level is a confirmation of `held`.
     confirming: bool,
     failed_confirmations: u32,
+    /// The last level was mqload-bound for the first time: run it once more.
+    lag_retry: bool,
     verdict: Option<Verdict>,
 }
 
@@ -121,6 +124,7 @@ impl Search {
             broke: None,
             confirming: false,
             failed_confirmations: 0,
+            lag_retry: false,
             verdict: None,
         }
     }
@@ -136,6 +140,11 @@ impl Search {
             return Step::Done(verdict);
         }
         let at = |i: usize| self.levels[i].result.offered_per_s;
+        if self.lag_retry
+            && let Some(last) = self.levels.last()
+        {
+            return Step::Run(last.result.offered_per_s);
+        }
         let rate = match (self.held, self.broke) {
             _ if self.confirming => self.held.map_or(self.config.start_per_s, at),
             (None, None) => self.config.start_per_s,
@@ -162,12 +171,17 @@ impl Search {
             confirmation: self.confirming,
         });
         if mqload_bound {
+            if !self.lag_retry {
+                self.lag_retry = true;
+                return;
+            }
             self.verdict = Some(Verdict::MqloadLimit {
                 at: index,
                 held: self.held,
             });
             return;
         }
+        self.lag_retry = false;
         if self.confirming {
             self.confirming = false;
             if held {

@@ -132,9 +132,10 @@ fn mqload_lagging_ends_the_search_and_says_so() {
     assert_eq!(
         verdict,
         Verdict::MqloadLimit {
-            at: 3,
+            at: 4,
             held: Some(2)
-        }
+        },
+        "8,000 lagged twice"
     );
     let text = verdict_sentence(&verdict, search.levels());
     assert!(text.starts_with("mqload is the bottleneck"), "{text}");
@@ -142,6 +143,27 @@ fn mqload_lagging_ends_the_search_and_says_so() {
         text.contains("8,000 msg/s") && text.contains("4,000 msg/s"),
         "{text}"
     );
+}
+
+#[test]
+fn a_level_where_mqload_lagged_once_is_run_again_and_the_search_goes_on() {
+    let mut lagged = false;
+    let (verdict, search) = run(Search::new(config(1_000.0)), |r| {
+        let mut level = broker(5_000.0, r);
+        if r == 2_000.0 && !lagged {
+            lagged = true;
+            level.send_lag_p99_us = 40_000;
+        }
+        level
+    });
+    assert!(matches!(verdict, Verdict::Found { .. }), "{verdict:?}");
+    let rates: Vec<f64> = search
+        .levels()
+        .iter()
+        .map(|l| l.result.offered_per_s)
+        .collect();
+    assert_eq!(&rates[..4], &[1_000.0, 2_000.0, 2_000.0, 4_000.0]);
+    assert_eq!(search.levels()[1].judgement.word(), "mqload_limit");
 }
 
 #[test]
@@ -250,6 +272,32 @@ fn the_found_sentence_carries_its_evidence() {
     assert!(text.contains("for 10 s with p99 2.0 ms"), "{text}");
     assert!(text.contains("twice; at "), "{text}");
     assert!(text.contains("p99 passed 20.0 ms (900.0 ms)"), "{text}");
+}
+
+#[test]
+fn a_broker_holding_messages_back_is_the_limit_even_when_mqload_also_lagged() {
+    let mut level = broker(1_000.0, 2_000.0);
+    level.send_lag_p99_us = 900_000;
+    let Judgement::Broke(breaches) = judge(&LIMITS, &level) else {
+        panic!("not broke");
+    };
+    assert!(
+        breaches
+            .iter()
+            .any(|b| matches!(b, Breach::HeldBack { .. }))
+    );
+    let lagging = LevelResult {
+        send_lag_p99_us: 10_001,
+        p99_us: 30_000,
+        ..broker(1e9, 1_000.0)
+    };
+    assert_eq!(
+        judge(&LIMITS, &lagging),
+        Judgement::MqloadBound {
+            send_lag_p99_us: 10_001
+        },
+        "without held-back messages, a high p99 is mqload's own"
+    );
 }
 
 #[test]

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::find_limit::{Judgement, Level, Limits, Verdict, breach_text, verdict_sentence};
 use crate::find_limit::HELD_BACK_TOLERANCE;
+use crate::find_limit::{Judgement, Level, Limits, Verdict, breach_text, verdict_sentence};
 use crate::stats::SEND_LAG_BOTTLENECK_US;
 
 /// What `mqload find-limit` adds to its report.
