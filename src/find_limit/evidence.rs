@@ -91,9 +91,11 @@ pub fn verdict_sentence(verdict: &Verdict, levels: &[Level]) -> String {
             held_text(level(held))
         ),
         Verdict::MqloadLimit { at, held } => format!(
-            "mqload is the bottleneck, not the broker: at {} its send-lag p99 passed {} ms, so \
-             the broker's limit is above what this host can offer; {}",
+            "mqload is the bottleneck, not the broker: at {} its send-lag p99 was {} (over {} \
+             ms) and the level broke only through that lag, so the broker's limit is above what \
+             this host can offer; {}",
             rate(level(at).result.offered_per_s),
+            ms(level(at).result.send_lag_p99_us),
             SEND_LAG_BOTTLENECK_US / 1000,
             held.map_or("no level held before it".to_owned(), |i| {
                 format!("the highest load that {}", held_text(level(i)))

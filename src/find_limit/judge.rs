@@ -80,14 +80,25 @@ impl Judgement {
     }
 }
 
-/// Judges one level. mqload's own lag comes first: when mqload could not send on time, its
-/// latency and failures cannot be blamed on the broker. The exception is a broker that held
-/// messages back: it did not take what mqload sent, so it set the pace (a message that waited
-/// for a full in-flight window can also show as send lag, when no wakeup fell between its due
-/// time and the ack that freed the window).
+/// Judges one level. A broker that held messages back did not take what mqload sent, so it set
+/// the pace. Otherwise, when mqload's own send lag passed its bottleneck threshold and a p99
+/// breach would be gone without that lag (p99 minus the send-lag p99 within the limit), the
+/// breach is mqload's, not the broker's. A level that kept every limit with mqload's lag in its
+/// latency held: the broker took the whole load. (A message that waited for a full in-flight
+/// window can show as send lag rather than held back when no wakeup fell between its due time
+/// and the ack that freed the window; the p99 test keeps such late acks the broker's.)
 pub fn judge(limits: &Limits, level: &LevelResult) -> Judgement {
     let mut breaches = Vec::new();
+    let stalled = level.published == 0 && level.offered_per_s > 0.0;
+    let held_back = level.held_back as f64 > level.published as f64 * HELD_BACK_TOLERANCE;
     if level.p99_us > limits.p99_us {
+        let lagging = level.send_lag_p99_us > SEND_LAG_BOTTLENECK_US;
+        let ours = level.p99_us.saturating_sub(level.send_lag_p99_us) <= limits.p99_us;
+        if lagging && ours && !held_back && !stalled {
+            return Judgement::MqloadBound {
+                send_lag_p99_us: level.send_lag_p99_us,
+            };
+        }
         breaches.push(Breach::P99 {
             p99_us: level.p99_us,
             limit_us: limits.p99_us,
@@ -103,8 +114,6 @@ pub fn judge(limits: &Limits, level: &LevelResult) -> Judgement {
     if level.lost > 0 {
         breaches.push(Breach::Lost { lost: level.lost });
     }
-    let stalled = level.published == 0 && level.offered_per_s > 0.0;
-    let held_back = level.held_back as f64 > level.published as f64 * HELD_BACK_TOLERANCE;
     if held_back || stalled {
         // `stalled`: nothing completed at all, which no other limit catches while every
         // message is still waiting.
@@ -112,10 +121,6 @@ pub fn judge(limits: &Limits, level: &LevelResult) -> Judgement {
             held_back: level.held_back,
             published: level.published,
         });
-    } else if level.send_lag_p99_us > SEND_LAG_BOTTLENECK_US {
-        return Judgement::MqloadBound {
-            send_lag_p99_us: level.send_lag_p99_us,
-        };
     }
     if breaches.is_empty() {
         Judgement::Held
