@@ -224,6 +224,81 @@ fn check_chart(html: &Path, found: &Value) {
     }
 }
 
+/// Mosquitto on one core (`taskset`), with five subscribers multiplying its work by six: the
+/// search must end at a knee, held twice, and name the limit the level above it broke.
+/// mosquitto 2.0.11 here found 12,900 msg/s (p99 13.0 ms; at 13,200 p99 passed 20 ms).
+#[test]
+fn against_a_single_core_mosquitto_it_reports_a_knee_and_the_limit_that_broke() {
+    if !common::require_broker_tools() || !common::require_tool("taskset") {
+        return;
+    }
+    let _one = serial();
+    let pki = common::Pki::new(false);
+    let broker = common::Broker::start(&pki);
+    let pid = broker.pid().expect("mosquitto's pid").to_string();
+    let pinned = Command::new("taskset")
+        .args(["-cp", "0", &pid])
+        .output()
+        .expect("run taskset");
+    assert!(pinned.status.success(), "taskset: {pinned:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("knee.json");
+    let mut args = vec!["find-limit".to_owned()];
+    args.extend(common::broker_args(&pki, &broker));
+    for a in [
+        "-u",
+        "10",
+        "-r",
+        "100",
+        "--throughput",
+        "500",
+        "--qos",
+        "1",
+        "--payload-format",
+        "raw",
+        "--payload-bytes",
+        "100",
+        "--level-time",
+        "3s",
+        "--subscribers",
+        "5",
+        "--subscribe-topic",
+        "mqload/knee/#",
+        "--topic",
+        "mqload/knee/{i}",
+        "--slo-p99",
+        "20ms",
+        "--report-json",
+    ] {
+        args.push(a.to_owned());
+    }
+    args.push(report.display().to_string());
+    let out = run_mqload(&args, &[], Duration::from_secs(240));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let found = &read_json(&report)["find_limit"];
+    assert_eq!(found["verdict"]["kind"], "found", "{}", out.describe());
+    let limit = found["limit_messages_per_s"].as_f64().expect("a limit");
+    let levels = found["levels"].as_array().expect("levels");
+    let broke: Vec<&Value> = levels.iter().filter(|l| l["outcome"] == "broke").collect();
+    let lowest_broken = broke
+        .iter()
+        .min_by(|a, b| {
+            let rate = |l: &Value| l["offered_messages_per_s"].as_f64().unwrap_or(f64::MAX);
+            rate(a).total_cmp(&rate(b))
+        })
+        .expect("a level broke");
+    let named = lowest_broken["broke"].as_array().expect("broke list");
+    assert!(!named.is_empty(), "the broken level names its limit");
+    let text = found["verdict"]["text"].as_str().expect("text");
+    let first = named[0].as_str().expect("a limit in words");
+    assert!(text.contains(first), "the verdict names {first:?}: {text}");
+    assert!(
+        lowest_broken["offered_messages_per_s"].as_f64() > Some(limit),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn search_options_are_refused_where_they_do_not_belong() {
     let cases: [(&[&str], &str); 3] = [
