@@ -106,6 +106,7 @@ fn search(rate: u64, report: &Path, html: Option<&Path>) -> Value {
         "limit {limit} for a broker of {rate} msg/s\n{}",
         out.describe()
     );
+    eprintln!("find-limit against --max-msg-rate {rate}: {limit} msg/s");
     let levels = found["levels"].as_array().expect("levels");
     let last = levels.last().expect("a level");
     assert_eq!(last["outcome"], "held");
