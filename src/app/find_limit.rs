@@ -157,6 +157,13 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         config.limits.p99_us as f64 / 1000.0,
         config.limits.failure_percent,
     );
+    if plan.qos == crate::mqtt::QoS::AtMostOnce {
+        eprintln!(
+            "mqload: find-limit: note: at QoS 0 the broker acks nothing, so only held-back \
+             messages, failures and (with --subscribers) loss can show its limit; --qos 1 \
+             also times its acks"
+        );
+    }
     crate::signals::install();
     let mut search = Search::new(config);
     let mut runs: Vec<LevelRun> = Vec::new();

@@ -326,3 +326,49 @@ fn rates_are_rounded_to_three_significant_figures() {
     assert_eq!(round_rate(0.2), 1.0);
     assert_eq!(round_rate(f64::NAN), 1.0);
 }
+
+#[test]
+fn a_levels_figures_come_from_the_publish_rows_of_the_steady_window() {
+    use crate::stats::{RequestKind, RowStats, Snapshot};
+    let publish = |name: &str, requests: u64, failures: u64, p99_us: u64| RowStats {
+        name: name.to_owned(),
+        kind: Some(RequestKind::Publish),
+        num_requests: requests,
+        num_failures: failures,
+        median_us: p99_us / 4,
+        percentiles_us: [0, 0, 0, 0, 0, 0, 0, p99_us, 0, 0, 0],
+        ..RowStats::default()
+    };
+    let connect = RowStats {
+        name: "connect".to_owned(),
+        kind: Some(RequestKind::Connect),
+        num_requests: 10,
+        percentiles_us: [900_000; 11],
+        ..RowStats::default()
+    };
+    let mut steady = Snapshot {
+        rows: vec![
+            connect,
+            publish("publish:1:a", 3_000, 10, 4_000),
+            publish("publish:1:b", 1_000, 0, 8_000),
+        ],
+        ..Snapshot::default()
+    };
+    steady.total.num_requests = 4_010;
+    steady.total.num_failures = 10;
+    steady.send_lag.held_back = 7;
+    steady.send_lag.p99_us = 1_500;
+    let level = LevelResult::from_snapshot(2_000.0, 2.0, &steady, 3);
+    assert_eq!(level.published, 4_000);
+    assert_eq!(level.acked_per_s, 3_990.0 / 2.0);
+    assert_eq!(
+        (level.p50_us, level.p99_us),
+        (2_000, 8_000),
+        "the slowest publish row, not connect"
+    );
+    assert_eq!(
+        (level.held_back, level.lost, level.send_lag_p99_us),
+        (7, 3, 1_500)
+    );
+    assert!((level.failure_percent() - 10.0 * 100.0 / 4_010.0).abs() < 1e-9);
+}
