@@ -137,33 +137,7 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         eprintln!("mqload: error: {e}");
         return EXIT_CONFIG;
     }
-    eprintln!(
-        "mqload: find-limit: {} users on {} threads -> {}:{} ({}), QoS {}, run id {}; from {} \
-         msg/s, {} s a level; a level holds while publish p99 <= {} ms, failures <= {} %, \
-         nothing is lost and at most 0.1 % is held back",
-        plan.users,
-        plan.threads,
-        plan.host,
-        plan.addrs.first().map_or(0, |a| a.port()),
-        if plan.tls.is_some() {
-            "TLS"
-        } else {
-            "plain TCP"
-        },
-        plan.qos as u8,
-        plan.run_id,
-        thousands(config.start_per_s.round() as i128),
-        level_time.as_secs_f64(),
-        config.limits.p99_us as f64 / 1000.0,
-        config.limits.failure_percent,
-    );
-    if plan.qos == crate::mqtt::QoS::AtMostOnce {
-        eprintln!(
-            "mqload: find-limit: note: at QoS 0 the broker acks nothing, so only held-back \
-             messages, failures and (with --subscribers) loss can show its limit; --qos 1 \
-             also times its acks"
-        );
-    }
+    print_header(plan, &config, level_time);
     crate::signals::install();
     let mut search = Search::new(config);
     let mut runs: Vec<LevelRun> = Vec::new();
@@ -202,6 +176,37 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
     match verdict {
         Verdict::Found { .. } | Verdict::HeldMax { .. } => 0,
         _ => 1,
+    }
+}
+
+/// The search's plan in two lines at most: target, start, level time, limits.
+fn print_header(plan: &RunPlan, config: &SearchConfig, level_time: Duration) {
+    eprintln!(
+        "mqload: find-limit: {} users on {} threads -> {}:{} ({}), QoS {}, run id {}; from {} \
+         msg/s, {} s a level; a level holds while publish p99 <= {} ms, failures <= {} %, \
+         nothing is lost and at most 0.1 % is held back",
+        plan.users,
+        plan.threads,
+        plan.host,
+        plan.addrs.first().map_or(0, |a| a.port()),
+        if plan.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        },
+        plan.qos as u8,
+        plan.run_id,
+        thousands(config.start_per_s.round() as i128),
+        level_time.as_secs_f64(),
+        config.limits.p99_us as f64 / 1000.0,
+        config.limits.failure_percent,
+    );
+    if plan.qos == crate::mqtt::QoS::AtMostOnce {
+        eprintln!(
+            "mqload: find-limit: note: at QoS 0 the broker acks nothing, so only held-back \
+             messages, failures and (with --subscribers) loss can show its limit; --qos 1 \
+             also times its acks"
+        );
     }
 }
 
