@@ -49,6 +49,7 @@ fn render(c: &mut Criterion) {
         end_unix: 1800.0,
         stopped_by: StopReason::RunTime,
         sections: Vec::new(),
+        find_limit: None,
     };
     eprintln!(
         "report sizes at {MAX_POINTS} points: JSON {} bytes, HTML {} bytes",

@@ -22,6 +22,8 @@ use crate::unix_time::unix_now;
 
 pub use crate::exit_code::EXIT_CONFIG;
 
+mod find_limit;
+
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
     if let Some(Command::Broker(args)) = &cli.command {
@@ -30,7 +32,18 @@ pub fn run(cli: &Cli) -> u8 {
     if let Some(Command::Pki(args)) = &cli.command {
         return crate::cli::pki::run(args);
     }
+    if let Some(line) = (cli.command.is_none())
+        .then(|| find_limit::misplaced_option(cli))
+        .flatten()
+    {
+        eprintln!("mqload: error: {line}");
+        return EXIT_CONFIG;
+    }
     if cli.worker {
+        if matches!(cli.command, Some(Command::FindLimit)) {
+            eprintln!("mqload: error: find-limit runs standalone: drop --worker");
+            return EXIT_CONFIG;
+        }
         if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
             eprintln!(
                 "mqload: error: --json, --json-file, --report-json and --html are not written by a \
@@ -89,7 +102,11 @@ pub fn run(cli: &Cli) -> u8 {
             embedded.broker.addr
         );
     }
-    let code = run_plan(cli, plan, embedded.as_ref());
+    let code = if matches!(cli.command, Some(Command::FindLimit)) {
+        find_limit::run(cli, &plan, embedded.as_ref())
+    } else {
+        run_plan(cli, plan, embedded.as_ref())
+    };
     if let Some(embedded) = embedded {
         // The run has disconnected; let the broker read what is still in its sockets.
         let stats = embedded.broker.stop_when_idle(Duration::from_secs(5));
@@ -234,6 +251,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
                 crate::report::stages::stage_sections(profile, &summary.series, epoch.unix)
             }))
             .collect(),
+            find_limit: None,
         };
         let failed = report_files.write(&data);
         for e in &failed {

@@ -405,6 +405,48 @@ pub struct Cli {
     /// Threads of the built-in broker started when no --host is given (default: half the CPUs).
     #[arg(long, env = "MQLOAD_BROKER_THREADS", help_heading = "Built-in broker")]
     pub broker_threads: Option<usize>,
+    // --- capacity search: `mqload find-limit` (issue 12) ---
+    /// find-limit: a level holds while its publish p99 stays at or under this (`20ms`).
+    #[arg(
+        long,
+        env = "MQLOAD_SLO_P99",
+        default_value = "20ms",
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub slo_p99: String,
+    /// find-limit: a level holds while at most this percentage of its requests fail.
+    #[arg(
+        long,
+        env = "MQLOAD_SLO_FAILURES",
+        default_value_t = 1.0,
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub slo_failures: f64,
+    /// find-limit: how long each level is measured, after its users connected and sent their
+    /// first message (`10s`).
+    #[arg(
+        long,
+        env = "MQLOAD_LEVEL_TIME",
+        default_value = "10s",
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub level_time: String,
+    /// find-limit: the highest load tried, messages per second over every user.
+    #[arg(
+        long,
+        env = "MQLOAD_MAX_RATE",
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub max_rate: Option<f64>,
+    /// find-limit: stop bisecting when the lowest level that broke is within this percentage
+    /// above the highest that held.
+    #[arg(
+        long,
+        env = "MQLOAD_PRECISION",
+        default_value_t = 5.0,
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub precision: f64,
     // --- native Locust worker (issue 5) ---
 
     // (Locust worker options go here)
@@ -457,7 +499,14 @@ pub enum Command {
     Broker(crate::broker::BrokerArgs),
     /// Make certificates for a fleet: `mqload pki devices N [--ca CA.pem --ca-key CA.key] --out DIR`.
     Pki(pki::PkiArgs),
+    /// Raise the offered msg/s level by level until a limit breaks (--slo-p99,
+    /// --slo-failures, loss, held-back messages) and report the highest load that held; takes
+    /// the run's options, e.g. `mqload find-limit -H mqtt://127.0.0.1 -u 10 --qos 1`.
+    FindLimit,
 }
+
+/// The word that starts a capacity search: `mqload find-limit [run options]`.
+pub const FIND_LIMIT: &str = "find-limit";
 
 /// `--payload-format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod duration;
 pub mod engine;
 pub mod exit_code;
+pub mod find_limit;
 pub mod guard;
 pub mod locust;
 pub mod metrics;

@@ -56,6 +56,10 @@ pub struct BrokerArgs {
     /// Stop after this long (`30s`, `10m`); without it, run until Ctrl-C or SIGTERM.
     #[arg(long, short = 't')]
     pub run_time: Option<String>,
+    /// Take in at most this many PUBLISH packets a second (whole broker, paced evenly); the
+    /// rest wait their turn in order, none dropped. A stand-in for a broker at capacity.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_msg_rate: Option<u64>,
 }
 
 /// Runs `mqload broker`; returns the exit code (2 for a configuration mistake).
@@ -122,11 +126,15 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
         tls,
         threads,
         max_packet: DEFAULT_MAX_PACKET,
+        max_msg_rate: args.max_msg_rate,
     })?;
     // Before the first line: whoever reads it may send SIGTERM at once.
     crate::signals::install();
+    let limit = args
+        .max_msg_rate
+        .map_or(String::new(), |n| format!(", at most {n} msg/s"));
     println!(
-        "mqload broker: listening on {} ({tls_text}, {threads} threads)",
+        "mqload broker: listening on {} ({tls_text}, {threads} threads{limit})",
         broker.addr
     );
     let deadline = run_time.map(|t| Instant::now() + t);
@@ -232,6 +240,7 @@ impl Embedded {
             tls,
             threads,
             max_packet: DEFAULT_MAX_PACKET,
+            max_msg_rate: None,
         })?;
         Ok(Embedded { broker, pki })
     }

@@ -50,6 +50,9 @@ pub struct Conn {
     pub last_heard: Instant,
     /// It is queued for a flush at the end of this wakeup.
     pub dirty: bool,
+    /// A PUBLISH waits for its turn under `--max-msg-rate`: what follows it waits in `inbuf`
+    /// and the socket is not read until it has gone through.
+    pub held: bool,
 }
 
 impl Conn {
@@ -78,11 +81,13 @@ impl Conn {
             opened: now,
             last_heard: now,
             dirty: false,
+            held: false,
         })
     }
 
     /// Reads the socket until it would block, handing each plaintext chunk to `on_plain`.
-    /// `net` is the worker's read buffer, `plain` its decrypted-bytes buffer.
+    /// `net` is the worker's read buffer, `plain` its decrypted-bytes buffer. Stops after the
+    /// chunk in which `on_plain` set [`Conn::held`] (the rest is read when it is released).
     pub fn read(
         &mut self,
         net: &mut [u8],
@@ -99,6 +104,9 @@ impl Conn {
             };
             if self.tls.is_none() {
                 on_plain(self, &net[..n])?;
+                if self.held {
+                    return Ok(());
+                }
                 continue;
             }
             let mut input = &net[..n];
@@ -126,9 +134,12 @@ impl Conn {
                     available = available.saturating_sub(k);
                     on_plain(self, &plain[..k])?;
                 }
-                if peer_closed {
+                if peer_closed && !self.held {
                     return Err(Close::Gone);
                 }
+            }
+            if self.held {
+                return Ok(());
             }
         }
     }

@@ -2,6 +2,7 @@
 //! and its mailbox. Reads big batches, decodes every complete packet in place, and flushes
 //! each connection once per wakeup.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,9 +13,10 @@ use mio::{Events, Interest, Poll, Token};
 use rustls::ServerConfig;
 
 use super::conn::{Close, Conn, MAX_OUTGOING};
-use super::hub::{ConnRef, Delivery, Hub, Mail, Message};
-use super::session::{Event, put_connack, put_suback};
-use crate::mqtt::{self, QoS};
+use super::hub::{ConnRef, Delivery, Hub, Mail};
+use super::ingest::{Ctx, Local, ingest, route};
+use super::throttle::Throttle;
+use crate::mqtt::QoS;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -44,34 +46,8 @@ pub struct WorkerSetup {
     pub tls: Option<Arc<ServerConfig>>,
     /// Largest packet accepted.
     pub max_packet: usize,
-}
-
-/// Counters this thread has not published to the hub yet.
-#[derive(Default)]
-struct Local {
-    accepted: u64,
-    bad_packets: u64,
-    received: u64,
-    sent: u64,
-    dropped: u64,
-    slow: u64,
-    expired: u64,
-    taken_over: u64,
-    open: u64,
-}
-
-/// The state handlers need besides the connection itself.
-struct Ctx {
-    thread: usize,
-    hub: Arc<Hub>,
-    /// Deliveries to this thread's connections, applied after the current read.
-    local: Vec<Delivery>,
-    /// Connections of this thread to close (taken over).
-    kicks: Vec<ConnRef>,
-    /// Threads that got mail during this wakeup.
-    to_wake: Vec<bool>,
-    counts: Local,
-    max_packet: usize,
+    /// The broker-wide publish rate limit (`--max-msg-rate`), if any.
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 struct Worker {
@@ -84,6 +60,8 @@ struct Worker {
     free: Vec<usize>,
     next_generation: u64,
     dirty: Vec<usize>,
+    /// Connections held by the throttle (slot, generation), in the order they were held.
+    held: VecDeque<(usize, u64)>,
     net: Box<[u8]>,
     plain: Box<[u8]>,
     ctx: Ctx,
@@ -101,6 +79,8 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             to_wake: vec![false; threads],
             counts: Local::default(),
             max_packet: setup.max_packet,
+            throttle: setup.throttle.clone(),
+            now: Instant::now(),
         },
         setup,
         stopping: false,
@@ -109,6 +89,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         free: Vec::new(),
         next_generation: 1,
         dirty: Vec::new(),
+        held: VecDeque::new(),
         net: vec![0; READ_CHUNK].into_boxed_slice(),
         plain: vec![0; READ_CHUNK].into_boxed_slice(),
     };
@@ -124,12 +105,15 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
     let mut events = Events::with_capacity(1024);
     let mut next_chores = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = worker.setup.poll.poll(&mut events, Some(TICK))
+        if let Err(e) = worker.setup.poll.poll(&mut events, Some(worker.sleep()))
             && e.kind() != std::io::ErrorKind::Interrupted
         {
             break;
         }
         let now = Instant::now();
+        worker.ctx.now = now;
+        // Held connections first: they have waited longest for a turn.
+        worker.release_held(now);
         for event in events.iter() {
             match event.token() {
                 LISTENER => worker.accept(now),
@@ -215,8 +199,22 @@ impl Worker {
         }
     }
 
-    /// A connection's socket is ready: read when readable, then flush either way.
+    /// A connection's socket is ready: read when readable (and not held), then flush either way.
     fn on_ready(&mut self, slot: usize, readable: bool, now: Instant) {
+        let held = match self.conns.get(slot) {
+            Some(Some(conn)) => conn.held,
+            _ => return,
+        };
+        if readable && !held {
+            self.read(slot, now);
+        } else {
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Reads and handles what a connection sent until its socket would block, or until the
+    /// throttle holds it (then it queues for a turn).
+    fn read(&mut self, slot: usize, now: Instant) {
         let Worker {
             conns,
             net,
@@ -232,17 +230,62 @@ impl Worker {
             slot,
             generation: conn.generation,
         };
-        if !readable {
-            self.mark_dirty(slot);
-            return;
-        }
-        let result = conn.read(net, plain, |conn, data| {
-            conn.last_heard = now;
-            ingest(conn, data, ctx, me)
+        let result = ingest(conn, &[], ctx, me).and_then(|()| {
+            if conn.held {
+                return Ok(());
+            }
+            conn.read(net, plain, |conn, data| {
+                conn.last_heard = now;
+                ingest(conn, data, ctx, me)
+            })
         });
+        let held = conn.held.then_some((slot, conn.generation));
         match result {
             Ok(()) => self.mark_dirty(slot),
-            Err(why) => self.close(slot, Some(why)),
+            Err(why) => return self.close(slot, Some(why)),
+        }
+        if let Some(entry) = held {
+            self.held.push_back(entry);
+        }
+    }
+
+    /// Takes up held connections in order while the throttle gives turns.
+    fn release_held(&mut self, now: Instant) {
+        let Some(throttle) = &self.ctx.throttle else {
+            return;
+        };
+        if throttle.wait(now) > Duration::ZERO {
+            return;
+        }
+        let queued = self.held.len();
+        for _ in 0..queued {
+            let Some((slot, generation)) = self.held.pop_front() else {
+                break;
+            };
+            let Some(Some(conn)) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.generation != generation {
+                continue;
+            }
+            conn.held = false;
+            conn.last_heard = now;
+            self.read(slot, now);
+            if matches!(self.conns.get(slot), Some(Some(c)) if c.held) {
+                // Out of turns: it went back in the queue; the rest keep their places.
+                if let Some(again) = self.held.pop_back() {
+                    self.held.push_front(again);
+                }
+                break;
+            }
+        }
+    }
+
+    /// How long to sleep: until the throttle's next turn when a connection is held.
+    fn sleep(&self) -> Duration {
+        match &self.ctx.throttle {
+            Some(throttle) if !self.held.is_empty() => throttle.wait(self.ctx.now).min(TICK),
+            _ => TICK,
         }
     }
 
@@ -345,7 +388,10 @@ impl Worker {
             };
             let silent = now.saturating_duration_since(conn.last_heard);
             let keep_alive = u64::from(conn.session.keep_alive);
-            let expired = if conn.session.is_connected() {
+            let expired = if conn.held {
+                // It talks; the broker is the one not listening.
+                false
+            } else if conn.session.is_connected() {
                 keep_alive > 0 && silent.as_millis() > u128::from(keep_alive) * 1500
             } else {
                 now.saturating_duration_since(conn.opened) > CONNECT_DEADLINE
@@ -433,133 +479,4 @@ impl Worker {
         self.ctx.counts.open = self.ctx.counts.open.saturating_sub(1);
         self.free.push(slot);
     }
-}
-
-/// Decodes and handles every complete packet of `data` (after what `conn` buffered).
-fn ingest(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<(), Close> {
-    if conn.inbuf.is_empty() {
-        let used = handle_packets(conn, data, ctx, me)?;
-        conn.inbuf.extend_from_slice(&data[used..]);
-        return Ok(());
-    }
-    conn.inbuf.extend_from_slice(data);
-    let buffered = std::mem::take(&mut conn.inbuf);
-    let result = handle_packets(conn, &buffered, ctx, me);
-    conn.inbuf = buffered;
-    let used = result?;
-    conn.inbuf.drain(..used);
-    Ok(())
-}
-
-/// Handles the packets at the front of `buf`; returns the bytes they took.
-fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<usize, Close> {
-    let mut pos = 0;
-    loop {
-        let rest = buf.get(pos..).unwrap_or_default();
-        let (packet, used) = match mqtt::decode(rest, ctx.max_packet) {
-            Ok(Some(decoded)) => decoded,
-            Ok(None) => return Ok(pos),
-            Err(e) => {
-                let why = conn.session.on_decode_error(e, &mut conn.out);
-                return Err(Close::Bad(why.to_string()));
-            }
-        };
-        pos += used;
-        let event = conn
-            .session
-            .on_packet(packet, &mut conn.out)
-            .map_err(|why| Close::Bad(why.to_string()))?;
-        match event {
-            Event::Nothing => {}
-            Event::Publish(publish) => {
-                ctx.counts.received += 1;
-                if publish.retain {
-                    ctx.hub.retain(publish.topic, publish.payload, publish.qos);
-                }
-                if ctx.hub.has_subscribers() {
-                    route(ctx, publish.topic, publish.payload, publish.qos, false);
-                }
-            }
-            Event::Connected => {
-                let session = &mut conn.session;
-                let outcome = ctx
-                    .hub
-                    .connect(&session.client_id, me, session.clean_session);
-                put_connack(outcome.session_present, &mut conn.out);
-                if let Some(suspended) = outcome.resumed {
-                    session.resume(suspended, &mut conn.out);
-                }
-                for (message, qos) in &outcome.queued {
-                    match session.deliver(message, *qos, false, &mut conn.out) {
-                        true => ctx.counts.sent += 1,
-                        false => ctx.counts.dropped += 1,
-                    }
-                }
-                if let Some(old) = outcome.took_over {
-                    kick(ctx, old);
-                }
-            }
-            Event::Subscribe { packet_id, filters } => {
-                let granted = ctx.hub.subscribe(me, &filters);
-                put_suback(packet_id, &granted, &mut conn.out)
-                    .map_err(|e| Close::Bad(format!("SUBACK: {e}")))?;
-                for ((filter, _), granted) in filters.iter().zip(&granted) {
-                    let Some(granted) = granted else { continue };
-                    for message in ctx.hub.retained_matching(filter) {
-                        let qos = message.qos.min(*granted);
-                        match conn.session.deliver(&message, qos, true, &mut conn.out) {
-                            true => ctx.counts.sent += 1,
-                            false => ctx.counts.dropped += 1,
-                        }
-                    }
-                }
-            }
-            Event::Unsubscribe(filters) => ctx.hub.unsubscribe(me, Some(&filters)),
-            Event::Disconnect => return Err(Close::Goodbye),
-        }
-    }
-}
-
-fn kick(ctx: &mut Ctx, old: ConnRef) {
-    if old.thread == ctx.thread {
-        ctx.kicks.push(old);
-    } else if ctx.hub.post(old.thread, Mail::Kick(old)) {
-        ctx.to_wake[old.thread] = true;
-    }
-}
-
-/// Sends a message to every matching subscription (one shared copy of it, made only when
-/// somebody matches); cross-thread deliveries go through mailboxes.
-fn route(ctx: &mut Ctx, topic: &str, payload: &[u8], qos: QoS, retain_store: bool) {
-    if retain_store {
-        ctx.hub.retain(topic, payload, qos);
-    }
-    let hub = Arc::clone(&ctx.hub);
-    let shared: std::cell::OnceCell<Arc<Message>> = std::cell::OnceCell::new();
-    let message = || {
-        Arc::clone(shared.get_or_init(|| {
-            Arc::new(Message {
-                topic: topic.into(),
-                payload: payload.into(),
-                qos,
-            })
-        }))
-    };
-    let dropped = hub.route(topic, message, |to, granted| {
-        let message = message();
-        let delivery = Delivery {
-            to,
-            qos: qos.min(granted),
-            retain: false,
-            message,
-        };
-        if to.thread == ctx.thread {
-            ctx.local.push(delivery);
-        } else if hub.post(to.thread, Mail::Deliver(delivery)) {
-            ctx.to_wake[to.thread] = true;
-        } else {
-            ctx.counts.dropped += 1;
-        }
-    });
-    ctx.counts.dropped += dropped;
 }

@@ -53,13 +53,26 @@ pub fn load() -> Result<(Cli, Vec<String>), LoadError> {
 }
 
 /// As [`load`], for the given arguments (the first is the program name).
-pub fn load_from(args: Vec<OsString>, places: &Places) -> Result<(Cli, Vec<String>), LoadError> {
+pub fn load_from(
+    mut args: Vec<OsString>,
+    places: &Places,
+) -> Result<(Cli, Vec<String>), LoadError> {
+    // `mqload find-limit [run options]`: the run's options, read as for a run, then the search.
+    let find_limit = args.get(1).is_some_and(|a| a == super::FIND_LIMIT);
+    if find_limit {
+        args.remove(1);
+    }
     let command = Cli::command();
     let first = command
         .clone()
         .try_get_matches_from(&args)
         .map_err(|e| clap_error(e, None))?;
-    if first.subcommand_name().is_some() {
+    if let Some(word) = first.subcommand_name() {
+        if word == super::FIND_LIMIT {
+            return Err(LoadError::Usage(format!(
+                "put the run's options after `{word}`: mqload {word} [options]"
+            )));
+        }
         let cli = Cli::from_arg_matches(&first).map_err(|e| clap_error(e, None))?;
         return Ok((cli, Vec::new()));
     }
@@ -103,6 +116,9 @@ pub fn load_from(args: Vec<OsString>, places: &Places) -> Result<(Cli, Vec<Strin
     let mut given: Vec<String> = given.into_iter().collect();
     given.sort();
     cli.given = given;
+    if find_limit {
+        cli.command = Some(super::Command::FindLimit);
+    }
     Ok((cli, notes))
 }
 
@@ -378,7 +394,7 @@ fn clap_error(e: clap::Error, from_files: Option<&[(String, String)]>) -> LoadEr
         && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
     {
         return LoadError::Usage(format!(
-            "unexpected word {word:?}: mqload takes no Locust User classes (its only subcommand is `broker`)"
+            "unexpected word {word:?}: mqload takes no Locust User classes (its subcommands are `broker` and `find-limit`)"
         ));
     }
     let rendered = e.render().to_string();

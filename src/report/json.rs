@@ -96,6 +96,8 @@ pub struct ReportData<'a> {
     /// of scalar fields or a `{"columns": [...], "rows": [[...]]}` table; the HTML report shows
     /// them without further code. Empty when no feature adds any.
     pub sections: Vec<(String, Value)>,
+    /// `mqload find-limit`'s levels and verdict; `None` for a plain run.
+    pub find_limit: Option<super::find_limit::FindLimitReport<'a>>,
 }
 
 /// The verdict: `(kind, sentence)`; kind is `mqload_bottleneck`, `failures`, `lost` or
@@ -267,7 +269,7 @@ pub fn build(data: &ReportData) -> Value {
             }),
         );
     }
-    json!({
+    let mut report = json!({
         "schema": SCHEMA,
         "mqload_version": env!("CARGO_PKG_VERSION"),
         "parameters": {
@@ -320,7 +322,14 @@ pub fn build(data: &ReportData) -> Value {
         "errors_by_kind": errors_by_kind(&s.errors),
         "series": series(data.series),
         "sections": sections,
-    })
+    });
+    if let (Some(find_limit), Value::Object(map)) = (&data.find_limit, &mut report) {
+        map.insert(
+            "find_limit".to_owned(),
+            super::find_limit::build(find_limit),
+        );
+    }
+    report
 }
 
 /// The report as pretty-printed JSON text.
@@ -424,6 +433,7 @@ pub(crate) mod tests {
             end_unix: 1003.2,
             stopped_by: StopReason::RunTime,
             sections: vec![("delivery".into(), json!({"received": 299, "lost": 1}))],
+            find_limit: None,
         }
     }
 

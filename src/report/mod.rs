@@ -7,6 +7,7 @@
 pub mod console;
 pub mod csv;
 pub mod delivery;
+pub mod find_limit;
 pub mod html;
 pub mod json;
 pub mod locust_json;

@@ -1,0 +1,127 @@
+//! One level of the capacity search: a fresh engine run at the level's rate, its statistics
+//! split into the warm-up (connects, first messages), the steady window the search judges,
+//! and the drain (which only counts toward loss).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+
+use crate::engine::{self, Epoch};
+use crate::find_limit::LevelResult;
+use crate::plan::{NAME_CONNECT, RunPlan};
+use crate::stats::{Collector, ConnectionCounts, DeliveryCounts, Snapshot, StatsMsg, TimeSeries};
+use crate::unix_time::unix_now;
+
+/// Time after the last user's CONNACK before the steady window opens: the seed's one second
+/// before a device's first message, and one more for the rate to settle.
+const SETTLE: Duration = Duration::from_secs(2);
+/// Deltas come every second; the window closes one interval after its nominal end so that
+/// the last full interval of each thread falls inside it.
+const DELTA_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What one level measured.
+#[derive(Debug)]
+pub struct LevelRun {
+    /// The figures the search judges.
+    pub result: LevelResult,
+    /// The steady window's statistics and series (the report's tables when it is the answer).
+    pub steady: Snapshot,
+    /// See `steady`.
+    pub series: TimeSeries,
+    /// Wall-clock start and end of the steady window, Unix seconds.
+    pub window_unix: (f64, f64),
+    /// Successful connects over the whole level.
+    pub connects: u64,
+    /// The first reason a connect failed, if any did.
+    pub first_connect_error: Option<String>,
+    /// Why a worker could not run, if any could not.
+    pub worker_errors: Vec<String>,
+    /// A signal stopped the level early.
+    pub interrupted: bool,
+}
+
+/// Runs `plan` (whose throughput is already the level's) and measures `level_time` of it
+/// once every user is connected and publishing.
+pub fn run_level(plan: &Arc<RunPlan>, offered_per_s: f64, level_time: Duration) -> LevelRun {
+    let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
+    let warm_up = Duration::from_secs_f64(last_start.min(3600.0)) + SETTLE;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = Epoch::now();
+    let engine = {
+        let (plan, stop) = (Arc::clone(plan), Arc::clone(&stop));
+        thread::spawn(move || engine::run(&plan, &tx, &stop, epoch))
+    };
+    let window_start = epoch.unix + warm_up.as_secs_f64();
+    let stop_at = epoch.instant + warm_up + level_time + DELTA_INTERVAL;
+    let mut window_end = f64::INFINITY;
+    let mut steady = Collector::new(plan.request_names.clone(), plan.users);
+    steady.subscribers = plan.subscribe.as_ref().map_or(0, |s| s.subscribers);
+    let mut span = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut delivery = DeliveryCounts::default();
+    let mut connections = ConnectionCounts::default();
+    let mut first_connect_error = None;
+    let mut interrupted = false;
+    loop {
+        let deadline = if stop.load(Ordering::Relaxed) {
+            Instant::now() + Duration::from_secs(3600)
+        } else {
+            stop_at
+        };
+        match rx.recv_deadline(deadline) {
+            Ok(StatsMsg::Delta(delta)) => {
+                delivery += delta.delivery;
+                connections.add(&delta.connections);
+                if first_connect_error.is_none() {
+                    first_connect_error = delta
+                        .errors
+                        .iter()
+                        .find(|(name, _, _)| *name == NAME_CONNECT)
+                        .map(|(_, text, _)| text.clone());
+                }
+                let (start, end) = delta.interval_unix();
+                if start >= window_start && end <= window_end {
+                    span = (span.0.min(start), span.1.max(end));
+                    steady.merge(delta);
+                }
+            }
+            Ok(StatsMsg::ResetRequests) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let signalled = crate::signals::received();
+        if !stop.load(Ordering::Relaxed) && (Instant::now() >= stop_at || signalled) {
+            interrupted = signalled;
+            window_end = unix_now();
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+    let worker_errors = match engine.join() {
+        Ok(errors) => errors.iter().map(ToString::to_string).collect(),
+        Err(_) => vec!["a worker thread panicked (a bug in mqload)".to_owned()],
+    };
+    if span.1 < span.0 {
+        span = (window_start, window_start);
+    }
+    let snapshot = steady.snapshot();
+    // Loss is counted over the whole level, once it drained: a message sent at the window's
+    // end arrives after it.
+    let lost = if snapshot.delivery.is_some() {
+        delivery.lost()
+    } else {
+        0
+    };
+    LevelRun {
+        result: LevelResult::from_snapshot(offered_per_s, span.1 - span.0, &snapshot, lost),
+        series: steady.finish_series(),
+        steady: snapshot,
+        window_unix: span,
+        connects: connections.connects,
+        first_connect_error,
+        worker_errors,
+        interrupted,
+    }
+}
