@@ -302,7 +302,7 @@ fn against_a_single_core_mosquitto_it_reports_a_knee_and_the_limit_that_broke() 
 
 #[test]
 fn search_options_are_refused_where_they_do_not_belong() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["-H", "mqtt://127.0.0.1:9", "--slo-p99", "20ms"],
             "--slo-p99 is an option of the capacity search",
@@ -310,6 +310,16 @@ fn search_options_are_refused_where_they_do_not_belong() {
         (
             &["find-limit", "-H", "mqtt://127.0.0.1:9", "-t", "10s"],
             "find-limit does not take --run-time",
+        ),
+        (
+            &[
+                "find-limit",
+                "-H",
+                "mqtt://127.0.0.1:9",
+                "--stages",
+                "5s:10u",
+            ],
+            "find-limit does not take --stages",
         ),
         (
             &[

@@ -60,6 +60,10 @@ fn settings(cli: &Cli, plan: &RunPlan) -> Result<(SearchConfig, Duration), Strin
             "--reset-stats (levels are measured after their warm-up)",
         ),
         (cli.dry_run, "--dry-run"),
+        (
+            cli.stages.is_some(),
+            "--stages (the search sets each level's load itself)",
+        ),
     ];
     if let Some((_, what)) = refused.iter().find(|(set, _)| *set) {
         return Err(format!("find-limit does not take {what}: drop it"));
