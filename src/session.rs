@@ -440,6 +440,17 @@ impl Session {
 
     /// Queues a SUBSCRIBE to one filter; [`Event::Subscribed`] follows with the SUBACK.
     pub fn subscribe(&mut self, filter: &str, qos: QoS, now: Instant) -> Result<(), SessionError> {
+        self.subscribe_with(filter, mqtt::v5::SubscriptionOptions::qos(qos), now)
+    }
+
+    /// As [`Session::subscribe`], with MQTT 5 subscription options (3.1.1 sends the QoS only).
+    pub fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: mqtt::v5::SubscriptionOptions,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let qos = options.qos;
         if self.state != State::Connected {
             return Err(SessionError::NotReady);
         }
@@ -450,7 +461,7 @@ impl Session {
             packet_id + 1
         };
         match self.v5.as_ref() {
-            Some(_) => v5::subscribe(packet_id, filter, qos, &mut self.out)?,
+            Some(_) => v5::subscribe(packet_id, filter, options, &mut self.out)?,
             None => Packet::Subscribe {
                 packet_id,
                 filters: vec![(filter, qos)],

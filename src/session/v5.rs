@@ -96,13 +96,13 @@ pub(super) fn connect(
 pub(super) fn subscribe(
     packet_id: u16,
     filter: &str,
-    qos: QoS,
+    options: SubscriptionOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), SessionError> {
     Packet::Subscribe(Subscribe {
         packet_id,
         properties: Properties::default(),
-        filters: vec![(filter, SubscriptionOptions::qos(qos))],
+        filters: vec![(filter, options)],
     })
     .encode(out)
     .map_err(SessionError::Encode)

@@ -269,6 +269,23 @@ fn suback_refusal_carries_its_reason_code() {
 }
 
 #[test]
+fn subscribe_sends_the_mqtt5_options() {
+    let (mut s, t0) = connected(10, 100, 0);
+    let options = v5::SubscriptionOptions {
+        qos: QoS::ExactlyOnce,
+        no_local: true,
+        retain_as_published: true,
+        retain_handling: v5::RetainHandling::SendIfNew,
+    };
+    s.subscribe_with("a/#", options, t0).expect("connected");
+    let out = sent(&mut s, t0);
+    let [Packet::Subscribe(sub)] = &packets(&out)[..] else {
+        panic!("one SUBSCRIBE");
+    };
+    assert_eq!(sub.filters, [("a/#", options)]);
+}
+
+#[test]
 fn incoming_aliases_past_our_maximum_are_refused() {
     let (mut s, t0) = connected(10, 100, 0);
     let publish = |alias| {
