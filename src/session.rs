@@ -268,9 +268,20 @@ impl Session {
         client_id: &str,
         now: Instant,
     ) -> Result<Session, SessionError> {
+        Session::with_mqtt5(config, config.mqtt5.as_ref(), client_id, now)
+    }
+
+    /// As [`Session::new`], with this device's own MQTT 5 options (its templates expanded,
+    /// see [`Mqtt5Options::for_device`]) in place of the run's.
+    pub fn with_mqtt5(
+        config: &SessionConfig,
+        mqtt5: Option<&Arc<Mqtt5Options>>,
+        client_id: &str,
+        now: Instant,
+    ) -> Result<Session, SessionError> {
         let mut out = Vec::with_capacity(64);
         let keep_alive_s = config.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
-        let v5 = match &config.mqtt5 {
+        let v5 = match mqtt5 {
             Some(options) => Some(v5::connect(config, options, client_id, &mut out)?),
             None => {
                 Packet::Connect(mqtt::Connect {

@@ -87,21 +87,23 @@ impl Mqtt5Args {
             .user_property
             .iter()
             .map(|pair| match pair.split_once('=') {
-                Some((name, value)) => Ok((name, value)),
+                Some((name, value)) => Ok((name.to_owned(), value.to_owned())),
                 None => Err(format!("--user-property {pair}: write it as NAME=VALUE")),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let user_properties = crate::mqtt::v5::UserProperties::to_wire(&pairs)
-            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
-        Ok(Some(Arc::new(Mqtt5Options {
+        let options = Mqtt5Options {
             session_expiry: seconds("session-expiry", self.session_expiry.as_deref())?,
             receive_maximum: self.receive_maximum,
             max_packet_size: self.max_packet_size,
             topic_alias_maximum: self.topic_alias_maximum,
             message_expiry: seconds("message-expiry", self.message_expiry.as_deref())?,
             content_type: self.content_type.clone(),
-            user_properties,
-        })))
+            ..Mqtt5Options::default()
+        };
+        let options = options
+            .with_user_properties(pairs)
+            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
+        Ok(Some(Arc::new(options)))
     }
 
     fn first_v5_only_option(&self) -> Option<&'static str> {

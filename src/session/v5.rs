@@ -24,11 +24,13 @@ pub struct Mqtt5Options {
     pub topic_alias_maximum: Option<u16>,
     /// PUBLISH Message Expiry Interval, seconds (`--message-expiry`).
     pub message_expiry: Option<u32>,
-    /// PUBLISH Content Type (`--content-type`).
+    /// PUBLISH Content Type (`--content-type`); a template like the topic's.
     pub content_type: Option<String>,
-    /// PUBLISH user properties (`--user-property name=value`), as a property block of the
-    /// wire (see [`Mqtt5Options::with_user_properties`]), so a publish borrows it.
+    /// PUBLISH user properties as property bytes of the wire (see
+    /// [`Mqtt5Options::with_user_properties`]), so a publish borrows them.
     pub user_properties: Vec<u8>,
+    /// The user properties as given (templates like the topic's), for [`Mqtt5Options::for_device`].
+    pub user_property_templates: Vec<(String, String)>,
 }
 
 impl Mqtt5Options {
@@ -36,15 +38,46 @@ impl Mqtt5Options {
     /// (U+0000, longer than 65,535 bytes).
     pub fn with_user_properties(
         mut self,
-        pairs: &[(String, String)],
+        pairs: Vec<(String, String)>,
     ) -> Result<Self, crate::mqtt::EncodeError> {
-        let borrowed: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        self.user_properties = UserProperties::to_wire(&borrowed)?;
+        self.user_properties = wire_pairs(&pairs)?;
+        self.user_property_templates = pairs;
         Ok(self)
     }
+
+    /// These options for one device, with `expand` applied to the content type and the user
+    /// properties (the topic's placeholders); `None` when none has a placeholder, so every
+    /// device shares the run's options.
+    pub fn for_device(&self, expand: impl Fn(&str) -> String) -> Option<Mqtt5Options> {
+        let templated = |text: &str| text.contains('{');
+        let any = self.content_type.as_deref().is_some_and(templated)
+            || self
+                .user_property_templates
+                .iter()
+                .any(|(name, value)| templated(name) || templated(value));
+        if !any {
+            return None;
+        }
+        let pairs: Vec<(String, String)> = self
+            .user_property_templates
+            .iter()
+            .map(|(name, value)| (expand(name), expand(value)))
+            .collect();
+        let personal = Mqtt5Options {
+            content_type: self.content_type.as_deref().map(&expand),
+            ..self.clone()
+        };
+        // An expansion MQTT cannot send (the plan checked the templates) keeps the run's.
+        personal.with_user_properties(pairs).ok()
+    }
+}
+
+fn wire_pairs(pairs: &[(String, String)]) -> Result<Vec<u8>, crate::mqtt::EncodeError> {
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    UserProperties::to_wire(&borrowed)
 }
 
 /// What an MQTT 5 session keeps beyond the 3.1.1 one.

@@ -18,8 +18,10 @@ fn options() -> Mqtt5Options {
         topic_alias_maximum: Some(4),
         message_expiry: Some(30),
         content_type: Some("application/json".into()),
-        user_properties: UserProperties::to_wire(&[("site", "lab")]).expect("valid"),
+        ..Mqtt5Options::default()
     }
+    .with_user_properties(vec![("site".into(), "lab".into())])
+    .expect("valid")
 }
 
 fn config(max_inflight: u16, clean_session: bool) -> SessionConfig {
@@ -266,6 +268,24 @@ fn suback_refusal_carries_its_reason_code() {
             ..
         })
     ));
+}
+
+#[test]
+fn templated_properties_are_made_per_device() {
+    let shared = options();
+    assert_eq!(shared.for_device(|t| t.replace("{i}", "7")), None);
+    let templated = Mqtt5Options {
+        content_type: Some("text/{i}".into()),
+        ..Mqtt5Options::default()
+    }
+    .with_user_properties(vec![("device".into(), "d-{i}".into())])
+    .expect("valid");
+    let mine = templated
+        .for_device(|t| t.replace("{i}", "7"))
+        .expect("personal");
+    assert_eq!(mine.content_type.as_deref(), Some("text/7"));
+    let wire = UserProperties::Wire(&mine.user_properties);
+    assert_eq!(wire.iter().collect::<Vec<_>>(), [("device", "d-7")]);
 }
 
 #[test]

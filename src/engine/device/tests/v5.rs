@@ -1,5 +1,6 @@
 //! A device speaking MQTT 5 on virtual time: the broker's Receive Maximum holds publishes
-//! back, repeated topics go by alias, and a refusing PUBACK is a named publish failure.
+//! back, repeated topics go by alias, user property templates are expanded per device, and a
+//! refusing PUBACK is a named publish failure.
 
 use std::time::Instant;
 
@@ -13,6 +14,9 @@ fn take_publishes(device: &mut Device, now: Instant) -> Vec<(String, Option<u16>
     while let Some((packet, n)) = v5::decode(buf, 1 << 20).expect("the device sends MQTT 5") {
         match packet {
             v5::Packet::Publish(p) => {
+                // `--user-property dev={client_id}`, expanded for this device.
+                let user: Vec<_> = p.properties.user.iter().collect();
+                assert_eq!(user, [("dev", "dev-0")]);
                 publishes.push((p.topic.to_owned(), p.properties.topic_alias, p.packet_id));
             }
             v5::Packet::Connect(c) => assert_eq!(c.properties.topic_alias_maximum, Some(2)),
@@ -41,7 +45,14 @@ fn wake(device: &mut Device, env: &mut Env<'_, Recorder>, now: Instant) {
 
 #[test]
 fn receive_maximum_aliases_and_refusals() {
-    let plan = plan(&["--mqtt-version", "5", "--topic-alias-maximum", "2"]);
+    let plan = plan(&[
+        "--mqtt-version",
+        "5",
+        "--topic-alias-maximum",
+        "2",
+        "--user-property",
+        "dev={client_id}",
+    ]);
     let gate = DeliveryGate::new(0, 1);
     let t0 = Instant::now();
     let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
