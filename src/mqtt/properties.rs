@@ -228,9 +228,69 @@ pub(crate) enum Value<'a> {
 
 /// Reads one property value of the type its identifier prescribes.
 fn read_value<'a>(id: u8, reader: &mut Reader<'a>) -> Result<Value<'a>, DecodeError> {
-    use id::*;
+    use id::{AUTHENTICATION_DATA, CORRELATION_DATA};
     const WHAT: &str = "property value";
-    Ok(match id {
+    Ok(match read_kind(id) {
+        Kind::Byte => Value::Byte(reader.u8(WHAT)?),
+        Kind::U16 => Value::U16(reader.u16(WHAT)?),
+        Kind::U32 => Value::U32(reader.u32(WHAT)?),
+        Kind::Varint => Value::Varint(reader.varint(WHAT)?),
+        Kind::Field if matches!(id, CORRELATION_DATA | AUTHENTICATION_DATA) => {
+            Value::Binary(reader.binary(WHAT)?)
+        }
+        Kind::Field => Value::Str(reader.string(WHAT)?),
+        Kind::Pair => Value::Pair(reader.string("user property name")?, reader.string(WHAT)?),
+        Kind::Unknown => return Err(DecodeError::UnknownProperty(id)),
+    })
+}
+
+/// The raw entries (identifier, then value bytes) of a property block that was already
+/// checked, found by their lengths alone: encoding copies them without reading strings again.
+pub(crate) fn raw_entries(block: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        let (&property, after_id) = rest.split_first()?;
+        let len = 1 + raw_value_len(property, after_id)?;
+        let (entry, next) = rest.split_at_checked(len)?;
+        rest = next;
+        Some((property, entry))
+    })
+}
+
+/// Bytes of the value of property `id` at the front of `bytes`, by its wire type.
+fn raw_value_len(id: u8, bytes: &[u8]) -> Option<usize> {
+    let field = |at: usize| {
+        let len = bytes.get(at..at + 2)?;
+        Some(2 + usize::from(u16::from_be_bytes([len[0], len[1]])))
+    };
+    match read_kind(id) {
+        Kind::Byte => Some(1),
+        Kind::U16 => Some(2),
+        Kind::U32 => Some(4),
+        Kind::Varint => Some(1 + bytes.iter().take(3).take_while(|b| *b & 0x80 != 0).count()),
+        Kind::Field => field(0),
+        Kind::Pair => {
+            let name = field(0)?;
+            Some(name + field(name)?)
+        }
+        Kind::Unknown => None,
+    }
+}
+
+/// The wire type of a property's value.
+enum Kind {
+    Byte,
+    U16,
+    U32,
+    Varint,
+    Field,
+    Pair,
+    Unknown,
+}
+
+fn read_kind(property: u8) -> Kind {
+    use id::*;
+    match property {
         PAYLOAD_FORMAT_INDICATOR
         | REQUEST_PROBLEM_INFORMATION
         | REQUEST_RESPONSE_INFORMATION
@@ -238,26 +298,25 @@ fn read_value<'a>(id: u8, reader: &mut Reader<'a>) -> Result<Value<'a>, DecodeEr
         | RETAIN_AVAILABLE
         | WILDCARD_SUBSCRIPTION_AVAILABLE
         | SUBSCRIPTION_IDENTIFIER_AVAILABLE
-        | SHARED_SUBSCRIPTION_AVAILABLE => Value::Byte(reader.u8(WHAT)?),
-        SERVER_KEEP_ALIVE | RECEIVE_MAXIMUM | TOPIC_ALIAS_MAXIMUM | TOPIC_ALIAS => {
-            Value::U16(reader.u16(WHAT)?)
-        }
+        | SHARED_SUBSCRIPTION_AVAILABLE => Kind::Byte,
+        SERVER_KEEP_ALIVE | RECEIVE_MAXIMUM | TOPIC_ALIAS_MAXIMUM | TOPIC_ALIAS => Kind::U16,
         MESSAGE_EXPIRY_INTERVAL
         | SESSION_EXPIRY_INTERVAL
         | WILL_DELAY_INTERVAL
-        | MAXIMUM_PACKET_SIZE => Value::U32(reader.u32(WHAT)?),
-        SUBSCRIPTION_IDENTIFIER => Value::Varint(reader.varint(WHAT)?),
+        | MAXIMUM_PACKET_SIZE => Kind::U32,
+        SUBSCRIPTION_IDENTIFIER => Kind::Varint,
         CONTENT_TYPE
         | RESPONSE_TOPIC
         | ASSIGNED_CLIENT_IDENTIFIER
         | AUTHENTICATION_METHOD
         | RESPONSE_INFORMATION
         | SERVER_REFERENCE
-        | REASON_STRING => Value::Str(reader.string(WHAT)?),
-        CORRELATION_DATA | AUTHENTICATION_DATA => Value::Binary(reader.binary(WHAT)?),
-        USER_PROPERTY => Value::Pair(reader.string("user property name")?, reader.string(WHAT)?),
-        other => return Err(DecodeError::UnknownProperty(other)),
-    })
+        | REASON_STRING
+        | CORRELATION_DATA
+        | AUTHENTICATION_DATA => Kind::Field,
+        USER_PROPERTY => Kind::Pair,
+        _ => Kind::Unknown,
+    }
 }
 
 /// Iterates the (identifier, value) pairs of a property block that was already checked.
