@@ -292,3 +292,28 @@ fn a_shared_subscription_counts_each_message_once_for_the_group() {
         "{log}"
     );
 }
+
+#[test]
+fn mqtt5_options_without_mqtt5_or_out_of_range_are_one_clear_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--session-expiry", "60"], "add --mqtt-version 5"),
+        (&["--mqtt-version", "4.0"], "use 3.1.1 or 5"),
+        (
+            &["--mqtt-version", "5", "--receive-maximum", "0"],
+            "give 1 to 65535",
+        ),
+        (
+            &["--mqtt-version", "5", "--user-property", "novalue"],
+            "NAME=VALUE",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["--host", "127.0.0.1", "--port", "1", "--no-tls", "-t", "1s"];
+        args.extend_from_slice(extra);
+        let out = common::run_mqload(&args, &[], Duration::from_secs(20));
+        assert_eq!(out.code, Some(2), "{extra:?}\n{}", out.describe());
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{}", out.describe());
+        assert!(errors[0].contains(needle), "{}", out.describe());
+    }
+}
