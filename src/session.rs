@@ -67,6 +67,9 @@ pub enum SessionError {
     RefusedV5(ReasonCode),
     /// MQTT 5: the broker closed the connection with this reason code.
     ServerDisconnect(ReasonCode),
+    /// MQTT 5: a PUBLISH larger than the broker's Maximum Packet Size (from CONNACK) was not
+    /// sent; the connection carries on.
+    OverBrokerMaximum,
 }
 
 impl fmt::Display for SessionError {
@@ -87,11 +90,16 @@ impl fmt::Display for SessionError {
             SessionError::ServerDisconnect(reason) => {
                 f.write_str(reason.failure_text(Answer::Disconnect))
             }
+            SessionError::OverBrokerMaximum => f.write_str(OVER_BROKER_MAXIMUM),
         }
     }
 }
 
 impl std::error::Error for SessionError {}
+
+/// The failure of a PUBLISH not sent because it exceeds the broker's Maximum Packet Size.
+pub const OVER_BROKER_MAXIMUM: &str =
+    "PUBLISH larger than the broker's Maximum Packet Size (CONNACK): lower --payload-kb";
 
 /// The failure a 3.1.1 SUBACK refusal (0x80) counts as.
 pub const SUBSCRIBE_REFUSED: &str =
@@ -386,6 +394,9 @@ impl Session {
     ) -> Result<(), SessionError> {
         if !self.can_publish(qos) {
             return Err(SessionError::NotReady);
+        }
+        if let Some(state) = self.v5.as_ref() {
+            state.check_size(topic.len(), payload.len())?;
         }
         let packet_id = if qos == QoS::AtMostOnce {
             0

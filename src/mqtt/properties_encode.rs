@@ -109,6 +109,13 @@ impl<'a> Properties<'a> {
             .map(|(_, entry)| entry)
     }
 
+    /// Bytes of the property block, length prefix included, without checking the properties
+    /// (for a size estimate; [`Properties::wire_len`] checks).
+    pub fn wire_len_unchecked(&self) -> usize {
+        let body = self.body_len();
+        wire::remaining_length_len(body) + body
+    }
+
     /// Bytes of the properties without the length prefix (no checks).
     fn body_len(&self) -> usize {
         let mut len = 0usize;

@@ -88,6 +88,8 @@ pub(super) struct V5State {
     alias_max: u16,
     /// The topic bound to alias 1 on this connection (empty: none yet).
     alias_topic: String,
+    /// The broker's Maximum Packet Size from CONNACK (`usize::MAX`: no limit given).
+    broker_max_packet: usize,
 }
 
 /// Queues the MQTT 5 CONNECT and returns the session's MQTT 5 state.
@@ -122,6 +124,7 @@ pub(super) fn connect(
         options: Arc::clone(options),
         alias_max: 0,
         alias_topic: String::new(),
+        broker_max_packet: usize::MAX,
     }))
 }
 
@@ -147,6 +150,24 @@ impl V5State {
         self.options
             .max_packet_size
             .map_or(session_max, |max| session_max.min(max as usize))
+    }
+
+    /// Refuses a PUBLISH the broker's Maximum Packet Size forbids, before a packet id is
+    /// taken. Its size is bounded from above (full topic, no alias), so no encoding is needed.
+    pub(super) fn check_size(
+        &self,
+        topic_len: usize,
+        payload_len: usize,
+    ) -> Result<(), SessionError> {
+        if self.broker_max_packet == usize::MAX {
+            return Ok(());
+        }
+        let properties = self.publish_properties(Some(1)).wire_len_unchecked();
+        let remaining = (2 + topic_len + 2 + properties).saturating_add(payload_len);
+        match remaining.saturating_add(5) <= self.broker_max_packet {
+            true => Ok(()),
+            false => Err(SessionError::OverBrokerMaximum),
+        }
     }
 
     /// The properties every PUBLISH carries, with `alias` when given.
@@ -241,6 +262,9 @@ impl Session {
                 }
                 if let Some(state) = self.v5.as_mut() {
                     state.alias_max = connack.properties.topic_alias_maximum.unwrap_or(0);
+                    if let Some(max) = connack.properties.maximum_packet_size {
+                        state.broker_max_packet = max as usize;
+                    }
                 }
                 self.on_connack(connack.session_present, now);
             }

@@ -366,3 +366,29 @@ fn kept_copies_resend_with_the_full_topic() {
         .collect();
     assert_eq!(resent, [(true, "t/1", None), (true, "t/1", None)]);
 }
+
+#[test]
+fn publishes_over_the_brokers_maximum_packet_size_are_not_sent() {
+    let t0 = Instant::now();
+    let mut s = Session::new(&config(10, true), "dev-1", t0).expect("session");
+    sent(&mut s, t0);
+    let properties = Properties {
+        maximum_packet_size: Some(200),
+        ..Properties::default()
+    };
+    s.handle_input(&connack(ReasonCode::Success, properties), t0)
+        .expect("connack");
+    let big = [0u8; 300];
+    assert_eq!(
+        s.publish("t", &big, QoS::AtLeastOnce, t0, t0),
+        Err(SessionError::OverBrokerMaximum)
+    );
+    assert!(s.pending_output().is_empty());
+    assert_eq!(s.inflight_len(), 0);
+    // A small one still goes, and fits.
+    s.publish("t", &big[..50], QoS::AtLeastOnce, t0, t0)
+        .expect("fits");
+    let out = sent(&mut s, t0);
+    assert!(out.len() <= 200, "{}", out.len());
+    assert!(matches!(packets(&out)[..], [Packet::Publish(_)]));
+}
