@@ -102,8 +102,13 @@ pub(super) fn connect(
     let max_packet = options
         .max_packet_size
         .unwrap_or(u32::try_from(config.max_packet_size).unwrap_or(u32::MAX));
+    // Without --session-expiry, a persistent session (clean session off) lives as in 3.1.1:
+    // the broker keeps it (0xFFFFFFFF: never expires); a clean one ends with the connection.
+    let session_expiry = options
+        .session_expiry
+        .or((!config.clean_session).then_some(u32::MAX));
     let properties = Properties {
-        session_expiry_interval: options.session_expiry,
+        session_expiry_interval: session_expiry,
         receive_maximum: options.receive_maximum,
         maximum_packet_size: Some(max_packet),
         topic_alias_maximum: options.topic_alias_maximum,

@@ -105,6 +105,17 @@ fn connect_carries_the_mqtt5_properties() {
     assert_eq!(p.receive_maximum, Some(50));
     assert_eq!(p.maximum_packet_size, Some(4096));
     assert_eq!(p.topic_alias_maximum, Some(4));
+    // Without --session-expiry: a persistent session never expires, as in 3.1.1.
+    for (clean, expiry) in [(false, Some(u32::MAX)), (true, None)] {
+        let mut config = config(10, clean);
+        config.mqtt5 = Some(Arc::new(Mqtt5Options::default()));
+        let mut s = Session::new(&config, "dev-1", t0).expect("session");
+        let out = sent(&mut s, t0);
+        let [Packet::Connect(connect)] = &packets(&out)[..] else {
+            panic!("one CONNECT");
+        };
+        assert_eq!(connect.properties.session_expiry_interval, expiry);
+    }
 }
 
 #[test]
