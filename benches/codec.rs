@@ -1,5 +1,6 @@
-//! Criterion benches of the per-message hot paths: PUBLISH/CONNECT/PUBACK encode and decode,
-//! and building the seed's 5 KiB JSON body.
+//! Criterion benches of the per-message hot paths: PUBLISH/CONNECT/PUBACK encode and decode
+//! (MQTT 3.1.1, and an MQTT 5 PUBLISH with the properties mqload sends), and building the
+//! seed's 5 KiB JSON body.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mqload::mqtt::{Connect, Packet, Publish, QoS, decode, encode_publish_into};
@@ -108,5 +109,51 @@ fn bench_payload(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_publish, bench_control, bench_payload);
+/// An MQTT 5 QoS 1 PUBLISH as mqload sends it with `--message-expiry`, `--content-type` and
+/// one `--user-property`, by topic alias (empty topic), beside the same 3.1.1 one.
+fn bench_publish_v5(c: &mut Criterion) {
+    use mqload::mqtt::v5::{self, Properties, UserProperties};
+    let payload = vec![0x5A; 100];
+    let user = UserProperties::to_wire(&[("site", "lab")]).expect("valid");
+    let packet = v5::Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "",
+        packet_id: 4242,
+        properties: Properties {
+            message_expiry_interval: Some(60),
+            content_type: Some("application/json"),
+            user: UserProperties::Wire(&user),
+            topic_alias: Some(1),
+            ..Properties::default()
+        },
+        payload: &payload,
+    };
+    let mut out = Vec::with_capacity(256);
+    let mut group = c.benchmark_group("publish_v5_qos1_100B");
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            out.clear();
+            v5::encode_publish_into(black_box(&packet), &mut out).expect("valid");
+            black_box(out.len())
+        })
+    });
+    let wire = out.clone();
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            let decoded = v5::decode(black_box(&wire), MAX_PACKET).expect("valid");
+            black_box(decoded.map(|(_, consumed)| consumed))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_publish,
+    bench_publish_v5,
+    bench_control,
+    bench_payload
+);
 criterion_main!(benches);

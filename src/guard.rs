@@ -86,11 +86,7 @@ impl LoadShape {
         let mut body = Vec::new();
         PayloadBuilder::new(&plan.payload, 0).build(last, &client_id, last, 1.7e9, &mut body);
         let deliveries_per_message = plan.subscribe.as_ref().map_or(0, |sub| {
-            if crate::delivery::topic_matches(&sub.filter, &topic) {
-                sub.subscribers
-            } else {
-                0
-            }
+            crate::delivery::expected_copies(&sub.filter, &topic, sub.subscribers)
         });
         LoadShape {
             users: plan.users,

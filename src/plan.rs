@@ -311,6 +311,8 @@ pub struct SubscribePlan {
     pub subscribe_name: usize,
     /// Row of `receive:<qos>:<filter>` (due time to arrival) in `request_names`.
     pub receive_name: usize,
+    /// SUBSCRIBE options (MQTT 5 no local, retain as published, retain handling).
+    pub options: mqtt::v5::SubscriptionOptions,
 }
 
 /// Checks the subscriber options; `None` when there are no subscribers.
@@ -342,6 +344,12 @@ fn subscribe_filter(template: &str, run_id: &str, qos: QoS) -> Result<String, Pl
         filter: filter.clone(),
         reason: e.to_string(),
     })?;
+    if !mqtt::topic::is_valid_filter(&filter) {
+        return Err(PlanError::BadSubscribeFilter {
+            reason: "a shared subscription is $share/GROUP/FILTER".into(),
+            filter,
+        });
+    }
     Ok(filter)
 }
 
@@ -679,6 +687,8 @@ impl RunPlan {
         let subscribe = match subscribe {
             Some((subscribers, template, qos)) => {
                 let filter = subscribe_filter(&template, &run_id, qos)?;
+                let options = cli.mqtt5.subscription_options(&filter, qos);
+                let options = options.map_err(PlanError::Mqtt5)?;
                 let subscribe_name = request_names.len();
                 request_names.push(RequestKind::Subscribe.row_name(qos, &template));
                 request_names.push(RequestKind::Receive.row_name(qos, &template));
@@ -688,6 +698,7 @@ impl RunPlan {
                     qos,
                     subscribe_name,
                     receive_name: subscribe_name + 1,
+                    options,
                 })
             }
             None => None,

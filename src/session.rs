@@ -67,6 +67,9 @@ pub enum SessionError {
     RefusedV5(ReasonCode),
     /// MQTT 5: the broker closed the connection with this reason code.
     ServerDisconnect(ReasonCode),
+    /// MQTT 5: a PUBLISH larger than the broker's Maximum Packet Size (from CONNACK) was not
+    /// sent; the connection carries on.
+    OverBrokerMaximum,
 }
 
 impl fmt::Display for SessionError {
@@ -87,11 +90,16 @@ impl fmt::Display for SessionError {
             SessionError::ServerDisconnect(reason) => {
                 f.write_str(reason.failure_text(Answer::Disconnect))
             }
+            SessionError::OverBrokerMaximum => f.write_str(OVER_BROKER_MAXIMUM),
         }
     }
 }
 
 impl std::error::Error for SessionError {}
+
+/// The failure of a PUBLISH not sent because it exceeds the broker's Maximum Packet Size.
+pub const OVER_BROKER_MAXIMUM: &str =
+    "PUBLISH larger than the broker's Maximum Packet Size (CONNACK): lower --payload-kb";
 
 /// The failure a 3.1.1 SUBACK refusal (0x80) counts as.
 pub const SUBSCRIBE_REFUSED: &str =
@@ -268,9 +276,20 @@ impl Session {
         client_id: &str,
         now: Instant,
     ) -> Result<Session, SessionError> {
+        Session::with_mqtt5(config, config.mqtt5.as_ref(), client_id, now)
+    }
+
+    /// As [`Session::new`], with this device's own MQTT 5 options (its templates expanded,
+    /// see [`Mqtt5Options::for_device`]) in place of the run's.
+    pub fn with_mqtt5(
+        config: &SessionConfig,
+        mqtt5: Option<&Arc<Mqtt5Options>>,
+        client_id: &str,
+        now: Instant,
+    ) -> Result<Session, SessionError> {
         let mut out = Vec::with_capacity(64);
         let keep_alive_s = config.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
-        let v5 = match &config.mqtt5 {
+        let v5 = match mqtt5 {
             Some(options) => Some(v5::connect(config, options, client_id, &mut out)?),
             None => {
                 Packet::Connect(mqtt::Connect {
@@ -376,6 +395,9 @@ impl Session {
         if !self.can_publish(qos) {
             return Err(SessionError::NotReady);
         }
+        if let Some(state) = self.v5.as_ref() {
+            state.check_size(topic.len(), payload.len())?;
+        }
         let packet_id = if qos == QoS::AtMostOnce {
             0
         } else {
@@ -440,6 +462,17 @@ impl Session {
 
     /// Queues a SUBSCRIBE to one filter; [`Event::Subscribed`] follows with the SUBACK.
     pub fn subscribe(&mut self, filter: &str, qos: QoS, now: Instant) -> Result<(), SessionError> {
+        self.subscribe_with(filter, mqtt::v5::SubscriptionOptions::qos(qos), now)
+    }
+
+    /// As [`Session::subscribe`], with MQTT 5 subscription options (3.1.1 sends the QoS only).
+    pub fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: mqtt::v5::SubscriptionOptions,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let qos = options.qos;
         if self.state != State::Connected {
             return Err(SessionError::NotReady);
         }
@@ -450,7 +483,7 @@ impl Session {
             packet_id + 1
         };
         match self.v5.as_ref() {
-            Some(_) => v5::subscribe(packet_id, filter, qos, &mut self.out)?,
+            Some(_) => v5::subscribe(packet_id, filter, options, &mut self.out)?,
             None => Packet::Subscribe {
                 packet_id,
                 filters: vec![(filter, qos)],

@@ -222,3 +222,98 @@ fn an_acl_refusal_is_counted_as_puback_0x87_not_authorized() {
         "the broker dropped refused messages: {delivered:?}"
     );
 }
+
+#[test]
+fn a_shared_subscription_counts_each_message_once_for_the_group() {
+    if !common::require_broker_tools() {
+        return;
+    }
+    let _guard = serial();
+    let pki = Pki::new(false);
+    let broker = Broker::start(&pki);
+    let dir = tempfile::tempdir().expect("dir");
+    let prefix = dir.path().join("run");
+    let out = run_against(
+        &pki,
+        &broker,
+        &[
+            "--mqtt-version",
+            "5",
+            "-u",
+            "6",
+            "-r",
+            "100",
+            "-t",
+            "4s",
+            "--qos",
+            "1",
+            "--throughput",
+            "10",
+            "--topic",
+            "mqload/shared/{i}",
+            "--subscribers",
+            "3",
+            "--subscribe-topic",
+            "$share/workers/mqload/shared/#",
+            "--subscribe-qos",
+            "1",
+            "--retain-handling",
+            "2",
+            "--stop-timeout",
+            "3s",
+            "--csv",
+            prefix.to_str().expect("utf-8"),
+            "--only-summary",
+        ],
+        Duration::from_secs(40),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let text = fs::read_to_string(prefix.with_file_name("run_delivery.csv")).expect("delivery csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let row: Vec<u64> = lines
+        .next()
+        .expect("row")
+        .split(',')
+        .map(|v| v.parse().expect("a count"))
+        .collect();
+    let d = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
+    let sent = d("Sent");
+    assert!(sent > 60, "{text}\n{}", out.describe());
+    // One copy per message for the group of three, whichever member got it.
+    assert_eq!(d("Expected"), sent, "{text}");
+    assert_eq!(d("Received"), sent, "{text}");
+    assert_eq!((d("Lost"), d("Duplicates")), (0, 0), "{text}");
+    // All three members joined the one group.
+    let log = broker.log();
+    assert_eq!(
+        log.matches(" 1 $share/workers/mqload/shared/#").count(),
+        3,
+        "{log}"
+    );
+}
+
+#[test]
+fn mqtt5_options_without_mqtt5_or_out_of_range_are_one_clear_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--session-expiry", "60"], "add --mqtt-version 5"),
+        (&["--mqtt-version", "4.0"], "use 3.1.1 or 5"),
+        (
+            &["--mqtt-version", "5", "--receive-maximum", "0"],
+            "give 1 to 65535",
+        ),
+        (
+            &["--mqtt-version", "5", "--user-property", "novalue"],
+            "NAME=VALUE",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["--host", "127.0.0.1", "--port", "1", "--no-tls", "-t", "1s"];
+        args.extend_from_slice(extra);
+        let out = common::run_mqload(&args, &[], Duration::from_secs(20));
+        assert_eq!(out.code, Some(2), "{extra:?}\n{}", out.describe());
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{}", out.describe());
+        assert!(errors[0].contains(needle), "{}", out.describe());
+    }
+}

@@ -1,12 +1,14 @@
-//! Fuzz target: broker bytes through the client session, cut where the input says, interleaved
-//! with publishes and timers: no panic, bounded buffers, typed errors.
+//! Fuzz target: broker bytes through the client session (MQTT 3.1.1 or 5, as the input says),
+//! cut where the input says, interleaved with publishes and timers: no panic, bounded buffers,
+//! typed errors.
 #![no_main]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use mqload::mqtt::QoS;
-use mqload::session::{Session, SessionConfig};
+use mqload::session::{Mqtt5Options, Session, SessionConfig};
 
 const MAX_PACKET: usize = 4096;
 
@@ -23,7 +25,12 @@ fuzz_target!(|data: &[u8]| {
         max_inflight: 8,
         ack_timeout: Duration::from_secs(10),
         max_packet_size: MAX_PACKET,
-        mqtt5: None,
+        mqtt5: (options & 4 != 0).then(|| {
+            Arc::new(Mqtt5Options {
+                topic_alias_maximum: Some(4),
+                ..Mqtt5Options::default()
+            })
+        }),
     };
     let qos = if options & 2 == 0 {
         QoS::AtLeastOnce

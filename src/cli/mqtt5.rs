@@ -5,7 +5,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::duration::parse_duration;
-use crate::mqtt::ProtocolVersion;
+use crate::mqtt::v5::{RetainHandling, SubscriptionOptions};
+use crate::mqtt::{ProtocolVersion, QoS, topic};
 use crate::session::Mqtt5Options;
 
 /// MQTT version and MQTT 5 properties; flattened into [`super::Cli`].
@@ -47,6 +48,16 @@ pub struct Mqtt5Args {
         help_heading = "MQTT"
     )]
     pub user_property: Vec<String>,
+    /// MQTT 5 subscribers: No Local (the broker does not send a client its own messages).
+    #[arg(long, env = "MQLOAD_NO_LOCAL", value_parser = super::parse_switch, num_args = 0..=1, default_missing_value = "true", help_heading = "MQTT")]
+    pub no_local: Option<bool>,
+    /// MQTT 5 subscribers: Retain As Published (forwarded messages keep their retain flag).
+    #[arg(long, env = "MQLOAD_RETAIN_AS_PUBLISHED", value_parser = super::parse_switch, num_args = 0..=1, default_missing_value = "true", help_heading = "MQTT")]
+    pub retain_as_published: Option<bool>,
+    /// MQTT 5 subscribers: Retain Handling: 0 send retained messages on subscribe, 1 only for
+    /// a new subscription, 2 never.
+    #[arg(long, env = "MQLOAD_RETAIN_HANDLING", help_heading = "MQTT")]
+    pub retain_handling: Option<u8>,
 }
 
 impl Mqtt5Args {
@@ -76,21 +87,23 @@ impl Mqtt5Args {
             .user_property
             .iter()
             .map(|pair| match pair.split_once('=') {
-                Some((name, value)) => Ok((name, value)),
+                Some((name, value)) => Ok((name.to_owned(), value.to_owned())),
                 None => Err(format!("--user-property {pair}: write it as NAME=VALUE")),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let user_properties = crate::mqtt::v5::UserProperties::to_wire(&pairs)
-            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
-        Ok(Some(Arc::new(Mqtt5Options {
+        let options = Mqtt5Options {
             session_expiry: seconds("session-expiry", self.session_expiry.as_deref())?,
             receive_maximum: self.receive_maximum,
             max_packet_size: self.max_packet_size,
             topic_alias_maximum: self.topic_alias_maximum,
             message_expiry: seconds("message-expiry", self.message_expiry.as_deref())?,
             content_type: self.content_type.clone(),
-            user_properties,
-        })))
+            ..Mqtt5Options::default()
+        };
+        let options = options
+            .with_user_properties(pairs)
+            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
+        Ok(Some(Arc::new(options)))
     }
 
     fn first_v5_only_option(&self) -> Option<&'static str> {
@@ -102,9 +115,46 @@ impl Mqtt5Args {
             ("message-expiry", self.message_expiry.is_some()),
             ("content-type", self.content_type.is_some()),
             ("user-property", !self.user_property.is_empty()),
+            ("no-local", self.no_local.is_some()),
+            ("retain-as-published", self.retain_as_published.is_some()),
+            ("retain-handling", self.retain_handling.is_some()),
         ]
         .into_iter()
         .find_map(|(option, given)| given.then_some(option))
+    }
+}
+
+impl Mqtt5Args {
+    /// The subscribers' SUBSCRIBE options for `filter` at `qos` (under 3.1.1 only the QoS is
+    /// sent; [`Mqtt5Args::options`] refuses the MQTT 5 ones there).
+    pub fn subscription_options(
+        &self,
+        filter: &str,
+        qos: QoS,
+    ) -> Result<SubscriptionOptions, String> {
+        let retain_handling = match self.retain_handling.unwrap_or(0) {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendIfNew,
+            2 => RetainHandling::DoNotSend,
+            other => {
+                return Err(format!(
+                    "--retain-handling {other} is not a retain handling: give 0, 1 or 2"
+                ));
+            }
+        };
+        let no_local = self.no_local.unwrap_or(false);
+        if no_local && topic::shared_parts(filter).is_some() {
+            return Err(
+                "--no-local is a protocol error on a shared subscription ($share/...): drop one"
+                    .into(),
+            );
+        }
+        Ok(SubscriptionOptions {
+            qos,
+            no_local,
+            retain_as_published: self.retain_as_published.unwrap_or(false),
+            retain_handling,
+        })
     }
 }
 
@@ -165,5 +215,24 @@ mod tests {
         five.user_property.clear();
         five.receive_maximum = Some(0);
         assert!(five.options().unwrap_err().contains("1 to 65535"));
+    }
+
+    #[test]
+    fn subscription_options_are_checked() {
+        let mut five = args("5");
+        five.no_local = Some(true);
+        five.retain_handling = Some(2);
+        let options = five
+            .subscription_options("a/#", QoS::AtLeastOnce)
+            .expect("valid");
+        assert!(options.no_local);
+        assert_eq!(options.retain_handling, RetainHandling::DoNotSend);
+        let shared = five.subscription_options("$share/g/a/#", QoS::AtLeastOnce);
+        assert!(shared.unwrap_err().contains("shared subscription"));
+        five.retain_handling = Some(3);
+        assert!(five.subscription_options("a", QoS::AtMostOnce).is_err());
+        let mut v311 = args("3.1.1");
+        v311.no_local = Some(false);
+        assert!(v311.options().unwrap_err().contains("--no-local"));
     }
 }

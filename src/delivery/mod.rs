@@ -12,6 +12,7 @@ use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub use crate::mqtt::topic::matches as topic_matches;
+use crate::mqtt::topic::shared_parts;
 use crate::stats::DeliveryCounts;
 
 /// Bytes the raw header adds before `--payload-bytes` random bytes.
@@ -27,6 +28,18 @@ const WINDOW_WORDS: usize = (WINDOW / 64) as usize;
 pub const MIN_TRACKED_PUBLISHERS: usize = 10_000;
 /// Payload bytes a subscriber needs to read a stamp (JSON: run id and client id included).
 pub const STAMP_HEAD_LEN: usize = 512;
+
+/// Copies of a message on `topic` that `subscribers` subscribers of `filter` should get:
+/// one each, or for a shared subscription (`$share/GROUP/FILTER`, every subscriber in the
+/// one group) a single copy, delivered when any member got it.
+pub fn expected_copies(filter: &str, topic: &str, subscribers: u64) -> u64 {
+    match shared_parts(filter) {
+        Some((_group, inner)) if topic_matches(inner, topic) => subscribers.min(1),
+        Some(_) => 0,
+        None if topic_matches(filter, topic) => subscribers,
+        None => 0,
+    }
+}
 
 /// Who sent a message, which one, and when it was due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -178,3 +178,13 @@ fn topic_filters_match_as_mqtt_says() {
         assert_eq!(topic_matches(filter, topic), matches, "{filter} vs {topic}");
     }
 }
+
+#[test]
+fn a_shared_subscription_expects_one_copy_for_the_group() {
+    use super::expected_copies;
+    assert_eq!(expected_copies("a/#", "a/1", 3), 3);
+    assert_eq!(expected_copies("b/#", "a/1", 3), 0);
+    assert_eq!(expected_copies("$share/g/a/#", "a/1", 3), 1);
+    assert_eq!(expected_copies("$share/g/b/#", "a/1", 3), 0);
+    assert_eq!(expected_copies("$share/g/a/#", "a/1", 0), 0);
+}

@@ -20,6 +20,7 @@ mod publish;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use env::{Env, StatsSink};
@@ -29,8 +30,8 @@ use super::churn;
 use super::schedule::PublishSchedule;
 use super::subscriber::{GATE_POLL, SubscriberState};
 use crate::delivery::{STAMP_HEAD_LEN, SubscriberTracker};
-use crate::plan::NAME_PUBLISH;
-use crate::session::{Session, SessionError, Unacked};
+use crate::plan::{NAME_PUBLISH, expand_template};
+use crate::session::{Mqtt5Options, Session, SessionError, Unacked};
 
 /// Where a device is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +125,9 @@ pub struct Device {
     just_connected: bool,
     /// Set for a subscriber (`--subscribers`): it subscribes, checks, never publishes.
     subscriber: Option<Box<SubscriberState>>,
+    /// MQTT 5 options with this device's templates expanded (content type, user properties);
+    /// `None` while it shares the run's.
+    own_mqtt5: Option<Arc<Mqtt5Options>>,
 }
 
 /// Why a connected device queued its DISCONNECT.
@@ -161,6 +165,7 @@ impl Device {
             leaving: None,
             just_connected: false,
             subscriber: None,
+            own_mqtt5: None,
         }
     }
 
@@ -264,7 +269,18 @@ impl Device {
         env: &mut Env<'_, S>,
     ) -> Result<(), SessionError> {
         self.attempt_started = now;
-        let mut session = Session::new(&env.plan.session, &self.client_id, now)?;
+        let run_options = env.plan.session.mqtt5.as_ref();
+        if self.own_mqtt5.is_none()
+            && let Some(personal) = run_options.and_then(|options| {
+                options.for_device(|text| {
+                    expand_template(text, self.user, &env.plan.run_id, &self.client_id)
+                })
+            })
+        {
+            self.own_mqtt5 = Some(Arc::new(personal));
+        }
+        let mqtt5 = self.own_mqtt5.as_ref().or(run_options);
+        let mut session = Session::with_mqtt5(&env.plan.session, mqtt5, &self.client_id, now)?;
         if self.subscriber.is_some() {
             session.keep_received_head(STAMP_HEAD_LEN);
         }

@@ -18,7 +18,7 @@ use super::order::Control;
 use super::pacer::WakePacer;
 use super::subscriber::DeliveryGate;
 use super::wheel::TimerWheel;
-use crate::delivery::{MIN_TRACKED_PUBLISHERS, topic_matches};
+use crate::delivery::{MIN_TRACKED_PUBLISHERS, expected_copies};
 use crate::net::WakeClock;
 use crate::plan::{RunPlan, expand_template};
 use crate::stats::{FlowGauges, StatsMsg, WorkerStats};
@@ -152,10 +152,9 @@ fn make_users(index: usize, plan: &RunPlan, start: Instant) -> Vec<Conn> {
             let client_id = expand_template(&plan.client_id_template, user, &plan.run_id, "");
             let topic = expand_template(&plan.topic_template, user, &plan.run_id, &client_id);
             let at = start + Duration::from_secs_f64(user as f64 / plan.spawn_rate);
-            let copies = match &plan.subscribe {
-                Some(sub) if topic_matches(&sub.filter, &topic) => sub.subscribers,
-                _ => 0,
-            };
+            let copies = plan.subscribe.as_ref().map_or(0, |sub| {
+                expected_copies(&sub.filter, &topic, sub.subscribers)
+            });
             let mut device = Device::new(user, client_id, topic, at);
             device.set_expected_copies(copies);
             Conn::new(device)

@@ -15,7 +15,7 @@
 //! Layout: `wire` (constants, varint, topic rules), `reader` (bounds-checked field reads),
 //! `decode` (fixed header, dispatch, PUBLISH and acks), `decode_connect`, `decode_subscribe`,
 //! `encode`, `error`; codec-wide property tests live in `tests`. MQTT 5 adds `properties`
-//! (+ `properties_encode`), `reason`, and `v5` (packets, with its own `decode`, `encode` and
+//! (+ `properties_encode`, `property_ids`), `reason`, and `v5` (packets, with its own `decode`, `encode` and
 //! property tests).
 
 mod decode;
@@ -25,6 +25,7 @@ mod encode;
 mod error;
 mod properties;
 mod properties_encode;
+mod property_ids;
 mod reader;
 mod reason;
 pub mod topic;

@@ -7,66 +7,11 @@
 //! from there, so decoding never allocates.
 
 use super::DecodeError;
+pub use super::property_ids::id;
+pub(crate) use super::property_ids::raw_entries;
+use super::property_ids::{Kind, read_kind};
 use super::reader::Reader;
 use super::wire;
-
-/// Property identifiers (MQTT 5 table 2-4).
-pub mod id {
-    /// Byte: 0 unspecified bytes, 1 UTF-8 payload.
-    pub const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
-    /// Four-byte integer: seconds the message lives.
-    pub const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
-    /// String: MIME type of the payload.
-    pub const CONTENT_TYPE: u8 = 0x03;
-    /// String: topic name for a response.
-    pub const RESPONSE_TOPIC: u8 = 0x08;
-    /// Binary: correlation data for a response.
-    pub const CORRELATION_DATA: u8 = 0x09;
-    /// Variable integer: subscription identifier (1..=268,435,455).
-    pub const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
-    /// Four-byte integer: seconds the session outlives the connection.
-    pub const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
-    /// String: the client id the server assigned.
-    pub const ASSIGNED_CLIENT_IDENTIFIER: u8 = 0x12;
-    /// Two-byte integer: keep alive the server imposes.
-    pub const SERVER_KEEP_ALIVE: u8 = 0x13;
-    /// String: enhanced authentication method.
-    pub const AUTHENTICATION_METHOD: u8 = 0x15;
-    /// Binary: enhanced authentication data.
-    pub const AUTHENTICATION_DATA: u8 = 0x16;
-    /// Byte: 0 or 1.
-    pub const REQUEST_PROBLEM_INFORMATION: u8 = 0x17;
-    /// Four-byte integer: seconds before the will is published.
-    pub const WILL_DELAY_INTERVAL: u8 = 0x18;
-    /// Byte: 0 or 1.
-    pub const REQUEST_RESPONSE_INFORMATION: u8 = 0x19;
-    /// String: basis for response topics.
-    pub const RESPONSE_INFORMATION: u8 = 0x1A;
-    /// String: another server to use.
-    pub const SERVER_REFERENCE: u8 = 0x1C;
-    /// String: human-readable reason.
-    pub const REASON_STRING: u8 = 0x1F;
-    /// Two-byte integer, non-zero: unacknowledged QoS > 0 publishes the sender accepts.
-    pub const RECEIVE_MAXIMUM: u8 = 0x21;
-    /// Two-byte integer: highest topic alias the sender accepts.
-    pub const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
-    /// Two-byte integer, non-zero: topic alias of a PUBLISH.
-    pub const TOPIC_ALIAS: u8 = 0x23;
-    /// Byte: 0 or 1, the highest QoS the server accepts.
-    pub const MAXIMUM_QOS: u8 = 0x24;
-    /// Byte: 0 or 1.
-    pub const RETAIN_AVAILABLE: u8 = 0x25;
-    /// String pair: a user property (may repeat).
-    pub const USER_PROPERTY: u8 = 0x26;
-    /// Four-byte integer, non-zero: the largest packet the sender accepts.
-    pub const MAXIMUM_PACKET_SIZE: u8 = 0x27;
-    /// Byte: 0 or 1.
-    pub const WILDCARD_SUBSCRIPTION_AVAILABLE: u8 = 0x28;
-    /// Byte: 0 or 1.
-    pub const SUBSCRIPTION_IDENTIFIER_AVAILABLE: u8 = 0x29;
-    /// Byte: 0 or 1.
-    pub const SHARED_SUBSCRIPTION_AVAILABLE: u8 = 0x2A;
-}
 
 /// The properties context of a CONNECT's will (no packet type of its own).
 pub(crate) const WILL: u8 = 0;
@@ -228,35 +173,19 @@ pub(crate) enum Value<'a> {
 
 /// Reads one property value of the type its identifier prescribes.
 fn read_value<'a>(id: u8, reader: &mut Reader<'a>) -> Result<Value<'a>, DecodeError> {
-    use id::*;
+    use id::{AUTHENTICATION_DATA, CORRELATION_DATA};
     const WHAT: &str = "property value";
-    Ok(match id {
-        PAYLOAD_FORMAT_INDICATOR
-        | REQUEST_PROBLEM_INFORMATION
-        | REQUEST_RESPONSE_INFORMATION
-        | MAXIMUM_QOS
-        | RETAIN_AVAILABLE
-        | WILDCARD_SUBSCRIPTION_AVAILABLE
-        | SUBSCRIPTION_IDENTIFIER_AVAILABLE
-        | SHARED_SUBSCRIPTION_AVAILABLE => Value::Byte(reader.u8(WHAT)?),
-        SERVER_KEEP_ALIVE | RECEIVE_MAXIMUM | TOPIC_ALIAS_MAXIMUM | TOPIC_ALIAS => {
-            Value::U16(reader.u16(WHAT)?)
+    Ok(match read_kind(id) {
+        Kind::Byte => Value::Byte(reader.u8(WHAT)?),
+        Kind::U16 => Value::U16(reader.u16(WHAT)?),
+        Kind::U32 => Value::U32(reader.u32(WHAT)?),
+        Kind::Varint => Value::Varint(reader.varint(WHAT)?),
+        Kind::Field if matches!(id, CORRELATION_DATA | AUTHENTICATION_DATA) => {
+            Value::Binary(reader.binary(WHAT)?)
         }
-        MESSAGE_EXPIRY_INTERVAL
-        | SESSION_EXPIRY_INTERVAL
-        | WILL_DELAY_INTERVAL
-        | MAXIMUM_PACKET_SIZE => Value::U32(reader.u32(WHAT)?),
-        SUBSCRIPTION_IDENTIFIER => Value::Varint(reader.varint(WHAT)?),
-        CONTENT_TYPE
-        | RESPONSE_TOPIC
-        | ASSIGNED_CLIENT_IDENTIFIER
-        | AUTHENTICATION_METHOD
-        | RESPONSE_INFORMATION
-        | SERVER_REFERENCE
-        | REASON_STRING => Value::Str(reader.string(WHAT)?),
-        CORRELATION_DATA | AUTHENTICATION_DATA => Value::Binary(reader.binary(WHAT)?),
-        USER_PROPERTY => Value::Pair(reader.string("user property name")?, reader.string(WHAT)?),
-        other => return Err(DecodeError::UnknownProperty(other)),
+        Kind::Field => Value::Str(reader.string(WHAT)?),
+        Kind::Pair => Value::Pair(reader.string("user property name")?, reader.string(WHAT)?),
+        Kind::Unknown => return Err(DecodeError::UnknownProperty(id)),
     })
 }
 

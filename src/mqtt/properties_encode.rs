@@ -2,7 +2,9 @@
 //! before a byte is written, with the decoder's own rules.
 
 use super::EncodeError;
-use super::properties::{Properties, UserProperties, Value, allowed_contexts, id, value_in_range};
+use super::properties::{
+    Properties, UserProperties, Value, allowed_contexts, id, raw_entries, value_in_range,
+};
 use super::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
 
 impl<'a> Properties<'a> {
@@ -87,9 +89,38 @@ impl<'a> Properties<'a> {
         for n in self.subscription_ids.iter() {
             visit(SUBSCRIPTION_IDENTIFIER, Value::Varint(n));
         }
-        for (name, text) in self.user.iter() {
-            visit(USER_PROPERTY, Value::Pair(name, text));
+        // Wire user properties are copied as they are (see `user_wire`).
+        if let UserProperties::List(pairs) = self.user {
+            for &(name, text) in pairs {
+                visit(USER_PROPERTY, Value::Pair(name, text));
+            }
         }
+    }
+
+    /// The raw user property entries of a checked wire block (none for a list): decoded or
+    /// built by [`UserProperties::to_wire`], they need no check and are copied whole.
+    fn user_wire(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let block: &'a [u8] = match self.user {
+            UserProperties::Wire(block) => block,
+            UserProperties::List(_) => &[],
+        };
+        raw_entries(block)
+            .filter(|&(property, _)| property == id::USER_PROPERTY)
+            .map(|(_, entry)| entry)
+    }
+
+    /// Bytes of the property block, length prefix included, without checking the properties
+    /// (for a size estimate; [`Properties::wire_len`] checks).
+    pub fn wire_len_unchecked(&self) -> usize {
+        let body = self.body_len();
+        wire::remaining_length_len(body) + body
+    }
+
+    /// Bytes of the properties without the length prefix (no checks).
+    fn body_len(&self) -> usize {
+        let mut len = 0usize;
+        self.for_each(|_, value| len += 1 + value_len(value));
+        len + self.user_wire().map(<[u8]>::len).sum::<usize>()
     }
 
     /// Bytes of the property block, length prefix included, after checking every property
@@ -110,6 +141,7 @@ impl<'a> Properties<'a> {
         if let Some(e) = error {
             return Err(e);
         }
+        len = len.saturating_add(self.user_wire().map(<[u8]>::len).sum::<usize>());
         if context == wire::SUBSCRIBE && subscription_ids > 1 {
             return Err(EncodeError::ProtocolViolation(
                 "SUBSCRIBE with more than one subscription identifier",
@@ -123,20 +155,21 @@ impl<'a> Properties<'a> {
 
     /// Appends the property block (length prefix, then properties); checked by `wire_len`.
     pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        let mut len = 0usize;
-        self.for_each(|_, value| len += 1 + value_len(value));
-        wire::put_remaining_length(len, out);
+        wire::put_remaining_length(self.body_len(), out);
         self.for_each(|property, value| {
             out.push(property);
             put_value(value, out);
         });
+        for entry in self.user_wire() {
+            out.extend_from_slice(entry);
+        }
     }
 
     /// True when no property is present (a short-form ack or DISCONNECT may then omit them).
     pub fn is_empty(&self) -> bool {
         let mut any = false;
         self.for_each(|_, _| any = true);
-        !any
+        !any && self.user_wire().next().is_none()
     }
 }
 

@@ -138,87 +138,96 @@ impl ReasonCode {
     /// AUTH) may carry this code (MQTT 5 sections 3.2.2.2 to 3.15.2.1).
     pub fn allowed_in(self, packet_type: u8) -> bool {
         use ReasonCode::*;
-        let code = self.code();
-        match packet_type {
+        let allowed: &[ReasonCode] = match packet_type {
             wire::CONNACK => {
-                code == 0
-                    || (self.is_error()
-                        && !matches!(
-                            self,
-                            KeepAliveTimeout
-                                | SessionTakenOver
-                                | TopicFilterInvalid
-                                | PacketIdentifierInUse
-                                | PacketIdentifierNotFound
-                                | ReceiveMaximumExceeded
-                                | TopicAliasInvalid
-                                | MessageRateTooHigh
-                                | AdministrativeAction
-                                | SharedSubscriptionsNotSupported
-                                | MaximumConnectTime
-                                | SubscriptionIdentifiersNotSupported
-                                | WildcardSubscriptionsNotSupported
-                                | ServerShuttingDown
-                        ))
+                return self == Success || (self.is_error() && !NOT_IN_CONNACK.contains(&self));
             }
-            wire::PUBACK | wire::PUBREC => matches!(
-                self,
-                Success
-                    | NoMatchingSubscribers
-                    | UnspecifiedError
-                    | ImplementationSpecificError
-                    | NotAuthorized
-                    | TopicNameInvalid
-                    | PacketIdentifierInUse
-                    | QuotaExceeded
-                    | PayloadFormatInvalid
-            ),
-            wire::PUBREL | wire::PUBCOMP => matches!(self, Success | PacketIdentifierNotFound),
-            wire::SUBACK => matches!(
-                self,
-                Success
-                    | GrantedQoS1
-                    | GrantedQoS2
-                    | UnspecifiedError
-                    | ImplementationSpecificError
-                    | NotAuthorized
-                    | TopicFilterInvalid
-                    | PacketIdentifierInUse
-                    | QuotaExceeded
-                    | SharedSubscriptionsNotSupported
-                    | SubscriptionIdentifiersNotSupported
-                    | WildcardSubscriptionsNotSupported
-            ),
-            wire::UNSUBACK => matches!(
-                self,
-                Success
-                    | NoSubscriptionExisted
-                    | UnspecifiedError
-                    | ImplementationSpecificError
-                    | NotAuthorized
-                    | TopicFilterInvalid
-                    | PacketIdentifierInUse
-            ),
             wire::DISCONNECT => {
-                matches!(self, Success | DisconnectWithWill)
-                    || (self.is_error()
-                        && !matches!(
-                            self,
-                            UnsupportedProtocolVersion
-                                | ClientIdentifierNotValid
-                                | BadUserNameOrPassword
-                                | ServerUnavailable
-                                | Banned
-                                | BadAuthenticationMethod
-                                | PacketIdentifierInUse
-                                | PacketIdentifierNotFound
-                        ))
+                return matches!(self, Success | DisconnectWithWill)
+                    || (self.is_error() && !NOT_IN_DISCONNECT.contains(&self));
             }
-            wire::AUTH => matches!(self, Success | ContinueAuthentication | ReAuthenticate),
-            _ => false,
-        }
+            wire::PUBACK | wire::PUBREC => IN_PUBACK,
+            wire::PUBREL | wire::PUBCOMP => &[Success, PacketIdentifierNotFound],
+            wire::SUBACK => IN_SUBACK,
+            wire::UNSUBACK => IN_UNSUBACK,
+            wire::AUTH => &[Success, ContinueAuthentication, ReAuthenticate],
+            _ => &[],
+        };
+        allowed.contains(&self)
     }
 }
+
+use ReasonCode::*;
+
+/// Failures a CONNACK may not carry (every other one of 0x80 and above it may).
+const NOT_IN_CONNACK: &[ReasonCode] = &[
+    ServerShuttingDown,
+    KeepAliveTimeout,
+    SessionTakenOver,
+    TopicFilterInvalid,
+    PacketIdentifierInUse,
+    PacketIdentifierNotFound,
+    ReceiveMaximumExceeded,
+    TopicAliasInvalid,
+    MessageRateTooHigh,
+    AdministrativeAction,
+    SharedSubscriptionsNotSupported,
+    MaximumConnectTime,
+    SubscriptionIdentifiersNotSupported,
+    WildcardSubscriptionsNotSupported,
+];
+
+/// Failures a DISCONNECT may not carry (every other one of 0x80 and above it may).
+const NOT_IN_DISCONNECT: &[ReasonCode] = &[
+    UnsupportedProtocolVersion,
+    ClientIdentifierNotValid,
+    BadUserNameOrPassword,
+    ServerUnavailable,
+    Banned,
+    BadAuthenticationMethod,
+    PacketIdentifierInUse,
+    PacketIdentifierNotFound,
+];
+
+/// The codes of PUBACK and PUBREC.
+const IN_PUBACK: &[ReasonCode] = &[
+    Success,
+    NoMatchingSubscribers,
+    UnspecifiedError,
+    ImplementationSpecificError,
+    NotAuthorized,
+    TopicNameInvalid,
+    PacketIdentifierInUse,
+    QuotaExceeded,
+    PayloadFormatInvalid,
+];
+
+/// The codes of SUBACK.
+const IN_SUBACK: &[ReasonCode] = &[
+    Success,
+    GrantedQoS1,
+    GrantedQoS2,
+    UnspecifiedError,
+    ImplementationSpecificError,
+    NotAuthorized,
+    TopicFilterInvalid,
+    PacketIdentifierInUse,
+    QuotaExceeded,
+    SharedSubscriptionsNotSupported,
+    SubscriptionIdentifiersNotSupported,
+    WildcardSubscriptionsNotSupported,
+];
+
+/// The codes of UNSUBACK.
+const IN_UNSUBACK: &[ReasonCode] = &[
+    Success,
+    NoSubscriptionExisted,
+    UnspecifiedError,
+    ImplementationSpecificError,
+    NotAuthorized,
+    TopicFilterInvalid,
+    PacketIdentifierInUse,
+];
 
 /// The packet whose reason code a failure names (see [`ReasonCode::failure_text`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

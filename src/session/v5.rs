@@ -24,11 +24,13 @@ pub struct Mqtt5Options {
     pub topic_alias_maximum: Option<u16>,
     /// PUBLISH Message Expiry Interval, seconds (`--message-expiry`).
     pub message_expiry: Option<u32>,
-    /// PUBLISH Content Type (`--content-type`).
+    /// PUBLISH Content Type (`--content-type`); a template like the topic's.
     pub content_type: Option<String>,
-    /// PUBLISH user properties (`--user-property name=value`), as a property block of the
-    /// wire (see [`Mqtt5Options::with_user_properties`]), so a publish borrows it.
+    /// PUBLISH user properties as property bytes of the wire (see
+    /// [`Mqtt5Options::with_user_properties`]), so a publish borrows them.
     pub user_properties: Vec<u8>,
+    /// The user properties as given (templates like the topic's), for [`Mqtt5Options::for_device`].
+    pub user_property_templates: Vec<(String, String)>,
 }
 
 impl Mqtt5Options {
@@ -36,15 +38,46 @@ impl Mqtt5Options {
     /// (U+0000, longer than 65,535 bytes).
     pub fn with_user_properties(
         mut self,
-        pairs: &[(String, String)],
+        pairs: Vec<(String, String)>,
     ) -> Result<Self, crate::mqtt::EncodeError> {
-        let borrowed: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        self.user_properties = UserProperties::to_wire(&borrowed)?;
+        self.user_properties = wire_pairs(&pairs)?;
+        self.user_property_templates = pairs;
         Ok(self)
     }
+
+    /// These options for one device, with `expand` applied to the content type and the user
+    /// properties (the topic's placeholders); `None` when none has a placeholder, so every
+    /// device shares the run's options.
+    pub fn for_device(&self, expand: impl Fn(&str) -> String) -> Option<Mqtt5Options> {
+        let templated = |text: &str| text.contains('{');
+        let any = self.content_type.as_deref().is_some_and(templated)
+            || self
+                .user_property_templates
+                .iter()
+                .any(|(name, value)| templated(name) || templated(value));
+        if !any {
+            return None;
+        }
+        let pairs: Vec<(String, String)> = self
+            .user_property_templates
+            .iter()
+            .map(|(name, value)| (expand(name), expand(value)))
+            .collect();
+        let personal = Mqtt5Options {
+            content_type: self.content_type.as_deref().map(&expand),
+            ..self.clone()
+        };
+        // An expansion MQTT cannot send (the plan checked the templates) keeps the run's.
+        personal.with_user_properties(pairs).ok()
+    }
+}
+
+fn wire_pairs(pairs: &[(String, String)]) -> Result<Vec<u8>, crate::mqtt::EncodeError> {
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    UserProperties::to_wire(&borrowed)
 }
 
 /// What an MQTT 5 session keeps beyond the 3.1.1 one.
@@ -55,6 +88,8 @@ pub(super) struct V5State {
     alias_max: u16,
     /// The topic bound to alias 1 on this connection (empty: none yet).
     alias_topic: String,
+    /// The broker's Maximum Packet Size from CONNACK (`usize::MAX`: no limit given).
+    broker_max_packet: usize,
 }
 
 /// Queues the MQTT 5 CONNECT and returns the session's MQTT 5 state.
@@ -67,8 +102,13 @@ pub(super) fn connect(
     let max_packet = options
         .max_packet_size
         .unwrap_or(u32::try_from(config.max_packet_size).unwrap_or(u32::MAX));
+    // Without --session-expiry, a persistent session (clean session off) lives as in 3.1.1:
+    // the broker keeps it (0xFFFFFFFF: never expires); a clean one ends with the connection.
+    let session_expiry = options
+        .session_expiry
+        .or((!config.clean_session).then_some(u32::MAX));
     let properties = Properties {
-        session_expiry_interval: options.session_expiry,
+        session_expiry_interval: session_expiry,
         receive_maximum: options.receive_maximum,
         maximum_packet_size: Some(max_packet),
         topic_alias_maximum: options.topic_alias_maximum,
@@ -89,6 +129,7 @@ pub(super) fn connect(
         options: Arc::clone(options),
         alias_max: 0,
         alias_topic: String::new(),
+        broker_max_packet: usize::MAX,
     }))
 }
 
@@ -96,13 +137,13 @@ pub(super) fn connect(
 pub(super) fn subscribe(
     packet_id: u16,
     filter: &str,
-    qos: QoS,
+    options: SubscriptionOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), SessionError> {
     Packet::Subscribe(Subscribe {
         packet_id,
         properties: Properties::default(),
-        filters: vec![(filter, SubscriptionOptions::qos(qos))],
+        filters: vec![(filter, options)],
     })
     .encode(out)
     .map_err(SessionError::Encode)
@@ -114,6 +155,24 @@ impl V5State {
         self.options
             .max_packet_size
             .map_or(session_max, |max| session_max.min(max as usize))
+    }
+
+    /// Refuses a PUBLISH the broker's Maximum Packet Size forbids, before a packet id is
+    /// taken. Its size is bounded from above (full topic, no alias), so no encoding is needed.
+    pub(super) fn check_size(
+        &self,
+        topic_len: usize,
+        payload_len: usize,
+    ) -> Result<(), SessionError> {
+        if self.broker_max_packet == usize::MAX {
+            return Ok(());
+        }
+        let properties = self.publish_properties(Some(1)).wire_len_unchecked();
+        let remaining = (2 + topic_len + 2 + properties).saturating_add(payload_len);
+        match remaining.saturating_add(5) <= self.broker_max_packet {
+            true => Ok(()),
+            false => Err(SessionError::OverBrokerMaximum),
+        }
     }
 
     /// The properties every PUBLISH carries, with `alias` when given.
@@ -208,6 +267,9 @@ impl Session {
                 }
                 if let Some(state) = self.v5.as_mut() {
                     state.alias_max = connack.properties.topic_alias_maximum.unwrap_or(0);
+                    if let Some(max) = connack.properties.maximum_packet_size {
+                        state.broker_max_packet = max as usize;
+                    }
                 }
                 self.on_connack(connack.session_present, now);
             }

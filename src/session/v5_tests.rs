@@ -18,8 +18,10 @@ fn options() -> Mqtt5Options {
         topic_alias_maximum: Some(4),
         message_expiry: Some(30),
         content_type: Some("application/json".into()),
-        user_properties: UserProperties::to_wire(&[("site", "lab")]).expect("valid"),
+        ..Mqtt5Options::default()
     }
+    .with_user_properties(vec![("site".into(), "lab".into())])
+    .expect("valid")
 }
 
 fn config(max_inflight: u16, clean_session: bool) -> SessionConfig {
@@ -103,6 +105,17 @@ fn connect_carries_the_mqtt5_properties() {
     assert_eq!(p.receive_maximum, Some(50));
     assert_eq!(p.maximum_packet_size, Some(4096));
     assert_eq!(p.topic_alias_maximum, Some(4));
+    // Without --session-expiry: a persistent session never expires, as in 3.1.1.
+    for (clean, expiry) in [(false, Some(u32::MAX)), (true, None)] {
+        let mut config = config(10, clean);
+        config.mqtt5 = Some(Arc::new(Mqtt5Options::default()));
+        let mut s = Session::new(&config, "dev-1", t0).expect("session");
+        let out = sent(&mut s, t0);
+        let [Packet::Connect(connect)] = &packets(&out)[..] else {
+            panic!("one CONNECT");
+        };
+        assert_eq!(connect.properties.session_expiry_interval, expiry);
+    }
 }
 
 #[test]
@@ -269,6 +282,41 @@ fn suback_refusal_carries_its_reason_code() {
 }
 
 #[test]
+fn templated_properties_are_made_per_device() {
+    let shared = options();
+    assert_eq!(shared.for_device(|t| t.replace("{i}", "7")), None);
+    let templated = Mqtt5Options {
+        content_type: Some("text/{i}".into()),
+        ..Mqtt5Options::default()
+    }
+    .with_user_properties(vec![("device".into(), "d-{i}".into())])
+    .expect("valid");
+    let mine = templated
+        .for_device(|t| t.replace("{i}", "7"))
+        .expect("personal");
+    assert_eq!(mine.content_type.as_deref(), Some("text/7"));
+    let wire = UserProperties::Wire(&mine.user_properties);
+    assert_eq!(wire.iter().collect::<Vec<_>>(), [("device", "d-7")]);
+}
+
+#[test]
+fn subscribe_sends_the_mqtt5_options() {
+    let (mut s, t0) = connected(10, 100, 0);
+    let options = v5::SubscriptionOptions {
+        qos: QoS::ExactlyOnce,
+        no_local: true,
+        retain_as_published: true,
+        retain_handling: v5::RetainHandling::SendIfNew,
+    };
+    s.subscribe_with("a/#", options, t0).expect("connected");
+    let out = sent(&mut s, t0);
+    let [Packet::Subscribe(sub)] = &packets(&out)[..] else {
+        panic!("one SUBSCRIBE");
+    };
+    assert_eq!(sub.filters, [("a/#", options)]);
+}
+
+#[test]
 fn incoming_aliases_past_our_maximum_are_refused() {
     let (mut s, t0) = connected(10, 100, 0);
     let publish = |alias| {
@@ -328,4 +376,30 @@ fn kept_copies_resend_with_the_full_topic() {
         })
         .collect();
     assert_eq!(resent, [(true, "t/1", None), (true, "t/1", None)]);
+}
+
+#[test]
+fn publishes_over_the_brokers_maximum_packet_size_are_not_sent() {
+    let t0 = Instant::now();
+    let mut s = Session::new(&config(10, true), "dev-1", t0).expect("session");
+    sent(&mut s, t0);
+    let properties = Properties {
+        maximum_packet_size: Some(200),
+        ..Properties::default()
+    };
+    s.handle_input(&connack(ReasonCode::Success, properties), t0)
+        .expect("connack");
+    let big = [0u8; 300];
+    assert_eq!(
+        s.publish("t", &big, QoS::AtLeastOnce, t0, t0),
+        Err(SessionError::OverBrokerMaximum)
+    );
+    assert!(s.pending_output().is_empty());
+    assert_eq!(s.inflight_len(), 0);
+    // A small one still goes, and fits.
+    s.publish("t", &big[..50], QoS::AtLeastOnce, t0, t0)
+        .expect("fits");
+    let out = sent(&mut s, t0);
+    assert!(out.len() <= 200, "{}", out.len());
+    assert!(matches!(packets(&out)[..], [Packet::Publish(_)]));
 }

@@ -105,7 +105,7 @@ impl Device {
         if self.subscriber.is_some() {
             // Subscribers measure: they never churn (no retire time is set).
             if let (Some(sub), Some(session)) = (&env.plan.subscribe, self.session.as_mut()) {
-                session.subscribe(&sub.filter, sub.qos, now)?;
+                session.subscribe_with(&sub.filter, sub.options, now)?;
             }
             return Ok(());
         }

@@ -8,7 +8,7 @@ use super::{Device, Env, Leaving, Phase, StatsSink, lost, micros};
 use crate::engine::{churn, drain, subscriber};
 use crate::mqtt::QoS;
 use crate::plan::{NAME_DISCONNECT, NAME_PUBLISH};
-use crate::session::{Session, SessionError};
+use crate::session::{OVER_BROKER_MAXIMUM, Session, SessionError};
 
 /// Pending output this large is written at once, in the middle of a batch of publishes.
 pub const EARLY_FLUSH_BYTES: usize = 64 * 1024;
@@ -55,7 +55,17 @@ impl Device {
             let body = &mut env.body;
             env.payload
                 .build(self.user, &self.client_id, self.seq, due_unix, body);
-            session.publish(&self.topic, body, qos, due, now)?;
+            if let Err(error) = session.publish(&self.topic, body, qos, due, now) {
+                if error != SessionError::OverBrokerMaximum {
+                    return Err(error);
+                }
+                // Too large for this broker (MQTT 5): its slot passes, counted as failed.
+                self.schedule.sent(env.period);
+                let lag = micros(now.saturating_duration_since(due));
+                env.stats
+                    .record_failure(NAME_PUBLISH, lag, OVER_BROKER_MAXIMUM);
+                continue;
+            }
             self.seq += 1;
             let held_back = self.schedule.sent(env.period);
             let delivery = env.stats.delivery();

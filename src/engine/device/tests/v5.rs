@@ -1,5 +1,6 @@
 //! A device speaking MQTT 5 on virtual time: the broker's Receive Maximum holds publishes
-//! back, repeated topics go by alias, and a refusing PUBACK is a named publish failure.
+//! back, repeated topics go by alias, user property templates are expanded per device, and a
+//! refusing PUBACK is a named publish failure.
 
 use std::time::Instant;
 
@@ -13,6 +14,9 @@ fn take_publishes(device: &mut Device, now: Instant) -> Vec<(String, Option<u16>
     while let Some((packet, n)) = v5::decode(buf, 1 << 20).expect("the device sends MQTT 5") {
         match packet {
             v5::Packet::Publish(p) => {
+                // `--user-property dev={client_id}`, expanded for this device.
+                let user: Vec<_> = p.properties.user.iter().collect();
+                assert_eq!(user, [("dev", "dev-0")]);
                 publishes.push((p.topic.to_owned(), p.properties.topic_alias, p.packet_id));
             }
             v5::Packet::Connect(c) => assert_eq!(c.properties.topic_alias_maximum, Some(2)),
@@ -41,7 +45,14 @@ fn wake(device: &mut Device, env: &mut Env<'_, Recorder>, now: Instant) {
 
 #[test]
 fn receive_maximum_aliases_and_refusals() {
-    let plan = plan(&["--mqtt-version", "5", "--topic-alias-maximum", "2"]);
+    let plan = plan(&[
+        "--mqtt-version",
+        "5",
+        "--topic-alias-maximum",
+        "2",
+        "--user-property",
+        "dev={client_id}",
+    ]);
     let gate = DeliveryGate::new(0, 1);
     let t0 = Instant::now();
     let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
@@ -107,4 +118,46 @@ fn receive_maximum_aliases_and_refusals() {
     // Refused, so no subscriber can get it: not expected, not lost.
     assert_eq!(env.stats.delivery.sent, 2);
     assert_eq!(env.stats.delivery.expected, 1);
+}
+
+#[test]
+fn publishes_too_large_for_the_broker_are_named_failures_and_the_plan_goes_on() {
+    let plan = plan(&["--mqtt-version", "5", "--payload-bytes", "2000"]);
+    let gate = DeliveryGate::new(0, 1);
+    let t0 = Instant::now();
+    let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
+    let mut device = Device::new(0, "dev-0".into(), "t/0".into(), t0);
+    assert_eq!(device.poll_start(t0, &mut env), Start::Now);
+    device.begin_attempt(t0, &mut env).expect("CONNECT");
+    device.transmitted(t0);
+    let connack = t0 + 5 * MS;
+    let limits = Properties {
+        maximum_packet_size: Some(1024),
+        ..Properties::default()
+    };
+    feed5(
+        &mut device,
+        v5::Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason: ReasonCode::Success,
+            properties: limits,
+        }),
+        connack,
+    );
+    wake(&mut device, &mut env, connack);
+    let first = connack + FIRST_PUBLISH_DELAY_FOR_TESTS;
+    for k in 0..3u32 {
+        wake(&mut device, &mut env, first + PERIOD * k);
+    }
+    assert!(
+        device.poll_transmit().is_empty(),
+        "nothing over the limit is sent"
+    );
+    let names: Vec<&str> = env.stats.failures.iter().map(|f| f.2.as_str()).collect();
+    assert_eq!(names, [crate::session::OVER_BROKER_MAXIMUM; 3]);
+    assert_eq!(device.phase(), Phase::Connected);
+    assert_eq!(
+        device.poll_timeout(first + PERIOD * 2, &env, false),
+        first + PERIOD * 3
+    );
 }
