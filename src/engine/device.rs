@@ -341,7 +341,10 @@ impl Device {
                         .session
                         .as_ref()
                         .is_some_and(|s| s.can_publish(env.plan.qos));
-                if !blocked && !env.plan.scale.connect_only {
+                // Blocked, it still wakes once at the next due time, to mark that message
+                // held back: sent later when the window opens, it is the broker's delay, not
+                // mqload's send lag. Once marked, the ack or writable edge wakes it.
+                if !env.plan.scale.connect_only && !(blocked && self.schedule.is_held_back()) {
                     wake = wake.min(self.schedule.next_due());
                 }
                 // Once past, acks (readable events) wake it to retire.

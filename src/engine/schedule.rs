@@ -39,6 +39,12 @@ impl PublishSchedule {
         self.next_due
     }
 
+    /// Whether a due message is known to wait on the broker (see [`PublishSchedule::hold_back`]).
+    #[inline]
+    pub fn is_held_back(&self) -> bool {
+        self.held_back
+    }
+
     /// A CONNACK arrived at `now`. The user's first one anchors the plan at
     /// `now + FIRST_PUBLISH_DELAY`. A reconnect resumes the plan at its first slot not before
     /// `now`; returns how many slots fell due while the connection was down (missed, never sent).

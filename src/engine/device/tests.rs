@@ -667,3 +667,32 @@ fn a_subscriber_subscribes_measures_deliveries_and_leaves_after_the_publishers()
 }
 
 mod v5;
+
+#[test]
+fn a_message_waiting_on_a_full_in_flight_window_is_held_back_not_send_lag() {
+    // A window of one: message 1 is unacked while message 2 falls due.
+    let mut plan = plan(&[]);
+    plan.session.max_inflight = 1;
+    let gate = DeliveryGate::new(0, 1);
+    let t0 = Instant::now();
+    let mut env = Env::new(&plan, epoch(t0), Recorder::default(), &gate, 7);
+    let mut device = Device::new(0, "dev-0".into(), "t/0".into(), t0);
+    let connack = connect(&mut device, &mut env, t0, 5 * MS);
+    assert!(pump(&mut device, &mut env, connack, false).is_empty());
+    let first = connack + FIRST_PUBLISH_DELAY_FOR_TESTS;
+    assert_eq!(publish_ids(&pump(&mut device, &mut env, first, false)), [1]);
+
+    // The window is full, yet the device wakes when message 2 is due, to mark it held back...
+    let due = device.poll_timeout(first, &env, false);
+    assert_eq!(due, first + PERIOD);
+    assert!(pump(&mut device, &mut env, due, false).is_empty());
+    // ...and then waits for the ack instead of spinning on a due time already past.
+    assert!(device.poll_timeout(due, &env, false) > first + 2 * PERIOD);
+
+    // The ack comes 15 ms late: message 2 goes, counted as held back by the broker.
+    let acked = due + 15 * MS;
+    feed(&mut device, Packet::PubAck(1), acked);
+    assert_eq!(publish_ids(&pump(&mut device, &mut env, acked, false)), [2]);
+    assert_eq!(env.stats.held_back, vec![us(15 * MS)]);
+    assert_eq!(env.stats.send_lags, vec![0], "only message 1 went on time");
+}
