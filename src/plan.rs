@@ -19,6 +19,10 @@ use crate::scale::{ScaleError, ScalePlan};
 use crate::session::{Session, SessionConfig};
 use crate::stats::RequestKind;
 
+pub mod transport;
+
+pub use transport::{TransportPlanError, WebSocketPlan};
+
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
 pub const MAX_INCOMING_PACKET: usize = 1 << 20;
 /// File descriptors kept free for the process itself (stdio, epoll, CSV files, ...).
@@ -119,6 +123,8 @@ pub enum PlanError {
         /// The hard open-file limit.
         limit: u64,
     },
+    /// `--transport`, `--aws-sigv4` or a custom authorizer's options cannot work.
+    Transport(TransportPlanError),
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
         /// Which option.
@@ -225,6 +231,7 @@ impl fmt::Display for PlanError {
                 "{users} users and {subscribers} subscribers need {} sockets but the open-file limit is {limit}: lower --users or --subscribers, raise `ulimit -Hn`, or run more mqload processes",
                 users.saturating_add(*subscribers)
             ),
+            PlanError::Transport(e) => write!(f, "{e}"),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
             }
@@ -243,6 +250,8 @@ pub struct RunPlan {
     pub host: String,
     /// TLS configuration and server name; `None` for `--no-tls`.
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// MQTT over WebSocket: the upgrade each connection sends; `None` for MQTT over TCP.
+    pub websocket: Option<WebSocketPlan>,
     /// Number of users.
     pub users: u64,
     /// Users started per second.
@@ -439,7 +448,7 @@ fn check_mqtt_fields(
     qos: QoS,
     run_id: &str,
 ) -> Result<(), PlanError> {
-    if cli.password.is_some() && cli.username.is_none() {
+    if cli.password.is_some() && session.username.is_none() {
         return Err(PlanError::InvalidMqtt {
             option: "password",
             reason: "MQTT 3.1.1 sends a password only with a user name; add --username".into(),
@@ -578,7 +587,8 @@ impl RunPlan {
                 cert: cli.cert.clone(),
                 key: cli.key.clone(),
             };
-            let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
+            let alpn = transport::alpn(cli, cli.port);
+            let config = net::client_config(&files, &alpn).map_err(PlanError::Tls)?;
             Some(config)
         };
         let (host, port) = match target {
@@ -599,13 +609,24 @@ impl RunPlan {
             });
         }
         let (mut scale, addrs) = ScalePlan::from_cli(cli, addrs).map_err(PlanError::Scale)?;
+        let name_text = match target {
+            Some(_) => host.clone(),
+            None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
+        };
+        let websocket = match target {
+            Some(_) if cli.transport != crate::cli::TransportArg::Tcp => {
+                return Err(PlanError::Transport(TransportPlanError::WebSocketNeedsHost));
+            }
+            Some(_) => None,
+            None => {
+                let now = crate::unix_time::unix_now() as u64;
+                transport::websocket_plan(cli, &name_text, port, tls.is_some(), now)
+                    .map_err(PlanError::Transport)?
+            }
+        };
         let tls = match tls {
             Some(config) => {
                 let config = scale.attach_tickets(config, cli.users);
-                let name_text = match target {
-                    Some(_) => host.clone(),
-                    None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
-                };
                 let name = ServerName::try_from(name_text.clone())
                     .map_err(|_| PlanError::BadServerName(name_text))?;
                 Some((config, name))
@@ -636,7 +657,7 @@ impl RunPlan {
         let session = SessionConfig {
             keep_alive,
             clean_session: cli.clean_session,
-            username: cli.username.clone(),
+            username: transport::mqtt_username(cli).map_err(PlanError::Transport)?,
             password: cli.password.clone(),
             max_inflight: cli.max_inflight,
             ack_timeout,
@@ -668,6 +689,7 @@ impl RunPlan {
             addrs,
             host,
             tls,
+            websocket,
             users: cli.users,
             spawn_rate,
             run_time,
@@ -688,6 +710,22 @@ impl RunPlan {
             subscribe,
             scale,
         })
+    }
+}
+
+impl RunPlan {
+    /// How connections reach the broker, for the startup line: `TLS`, `plain TCP`, or the
+    /// WebSocket upgrade and its authentication.
+    pub fn transport_label(&self) -> String {
+        let tls = if self.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        };
+        match &self.websocket {
+            Some(ws) => format!("{}, {tls}", ws.describe()),
+            None => tls.to_owned(),
+        }
     }
 }
 

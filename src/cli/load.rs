@@ -13,10 +13,10 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 
-use super::Cli;
 use super::config_file::{self, Setting, SettingValue};
 use super::host_url::HostUrl;
 use super::locust_flags::{self, Support};
+use super::{Cli, TransportArg};
 
 /// Why the command line did not give a runnable [`Cli`].
 #[derive(Debug)]
@@ -253,7 +253,8 @@ fn find_long<'c>(command: &'c clap::Command, key: &str) -> Option<&'c Arg> {
     })
 }
 
-/// `-H mqtts://host:8883` / `mqtt://host:1883` / `host:port` / `host` -> host, port and TLS.
+/// `-H mqtts://host:8883` / `mqtt://host:1883` / `wss://host/mqtt` / `ws://host:port/mqtt` /
+/// `host:port` / `host` -> host, port, TLS, and for WebSocket the transport and path.
 /// What the URL says beats `--port` and `--no-tls` from files and the environment (the
 /// seed's `LOCUST_MQTT_PORT=8883` must not fight `-H mqtt://h:1883`); the same options typed
 /// on the command line (`typed`) with another value are a mistake.
@@ -275,10 +276,25 @@ fn apply_host_url(
         cli.no_tls = !tls;
         given.insert("no_tls".into());
     }
-    let port = url.port.or(match url.tls {
-        Some(true) => Some(8883),
-        Some(false) => Some(1883),
-        None => None,
+    if url.websocket {
+        if cli.transport != TransportArg::Websockets && typed.contains("transport") {
+            return Err(LoadError::Usage(format!(
+                "--host {text} is a WebSocket URL but --transport is tcp: drop --transport, or use mqtts:// / mqtt://"
+            )));
+        }
+        cli.transport = TransportArg::Websockets;
+        given.insert("transport".into());
+        if let Some(path) = &url.path {
+            cli.ws_path = path.clone();
+            given.insert("ws_path".into());
+        }
+    }
+    let port = url.port.or(match (url.tls, url.websocket) {
+        (Some(true), false) => Some(8883),
+        (Some(false), false) => Some(1883),
+        (Some(true), true) => Some(443),
+        (Some(false), true) => Some(80),
+        (None, _) => None,
     });
     if let Some(port) = port {
         if typed.contains("port") && cli.port != port && url.port.is_some() {

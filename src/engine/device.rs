@@ -74,6 +74,8 @@ pub enum AttemptStep {
     Tcp,
     /// The TLS handshake had not finished.
     Tls,
+    /// The server had not answered the WebSocket upgrade.
+    WebSocket,
     /// CONNECT was sent; no CONNACK yet.
     ConnAck,
 }

@@ -72,6 +72,8 @@ struct Shared<'a> {
     poll: Poll,
     wheel: TimerWheel,
     scratch: Vec<u8>,
+    /// MQTT bytes unframed from one WebSocket read (empty between reads).
+    ws_scratch: Vec<u8>,
     /// Both clocks as read at the start of this wakeup.
     clock: WakeClock,
     /// Devices finished for good.
@@ -195,6 +197,7 @@ impl<'a> Shared<'a> {
             poll,
             wheel: TimerWheel::new(),
             scratch: vec![0u8; SCRATCH_BYTES],
+            ws_scratch: Vec::new(),
             clock: WakeClock::now(),
             closed: 0,
             gate: ConnectGate::new(plan.scale.max_connecting.div_ceil(plan.threads)),

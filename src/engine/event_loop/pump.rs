@@ -7,7 +7,7 @@ use super::Shared;
 use super::drive::DeviceError;
 use crate::engine::conn::Conn;
 use crate::engine::device::{Batch, Device};
-use crate::net::Transport;
+use crate::net::Link;
 
 impl Shared<'_> {
     /// Reads, handles events, publishes what is due, handles timers, writes.
@@ -54,9 +54,12 @@ impl Shared<'_> {
         if !conn.readable {
             return Ok(());
         }
-        let read = transport.read(&mut self.scratch, &self.clock, |data, at| {
-            device.handle_input(data, at)
-        });
+        let read = transport.read(
+            &mut self.scratch,
+            &mut self.ws_scratch,
+            &self.clock,
+            |data, at| device.handle_input(data, at),
+        );
         // Ok(Ok(())) means drained: wait for the next readable edge.
         conn.readable = !matches!(read, Ok(Ok(())));
         read??;
@@ -67,7 +70,7 @@ impl Shared<'_> {
 /// Hands the device's pending bytes to the transport and pushes them to the socket.
 #[inline]
 fn send_pending(
-    transport: &mut Transport,
+    transport: &mut Link,
     device: &mut Device,
     now: Instant,
 ) -> Result<(), DeviceError> {
