@@ -2,7 +2,8 @@
 //! (with custom-authorizer headers) and TLS (signed with SigV4; mosquitto ignores both), with
 //! what mqload reports checked against mosquitto_sub; and against a scripted server that
 //! refuses every upgrade, which shows each connection signs its own upgrade at its own
-//! connect time exactly as botocore does, and that the refusal is a named connect failure.
+//! connect time exactly as botocore does, and that the refusal is a named connect failure;
+//! and against a scripted server that pings and closes, answered as RFC 6455 says.
 
 mod common;
 mod websocket_listeners;
@@ -17,6 +18,9 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Broker, Pki, Subscriber, count, expect_stats_row, run_with_timeout, serial};
+use mqload::net::websocket::{
+    Control, FrameDecoder, FramesFrom, Opcode, accept_upgrade, encode_frame,
+};
 use websocket_listeners::add_websocket_listeners;
 
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -375,4 +379,127 @@ fn sigv4_without_credentials_is_one_line_and_exit_2_before_any_connect() {
     );
     thread::sleep(Duration::from_millis(200));
     assert!(heads.lock().expect("heads").is_empty(), "nothing connected");
+}
+
+/// What a [`pinging_server`] connection got back: the controls mqload sent.
+type Replies = Arc<Mutex<Vec<Vec<(Control, Vec<u8>)>>>>;
+
+/// A WebSocket MQTT server: each connection is upgraded, its CONNECT answered with a
+/// CONNACK, then pinged, then closed with 1001 once the pong came; it records the controls
+/// mqload sent back (the pong, the echo of the close).
+fn pinging_server() -> (u16, Replies) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let replies: Replies = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&replies);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let controls = serve_ws(stream);
+            seen.lock().expect("replies").push(controls);
+        }
+    });
+    (port, replies)
+}
+
+fn serve_ws(mut stream: std::net::TcpStream) -> Vec<(Control, Vec<u8>)> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut received = Vec::new();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_len = loop {
+        match accept_upgrade(&received, &mut out) {
+            Ok(Some(n)) => break n,
+            Ok(None) => {}
+            Err(_) => return Vec::new(),
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return Vec::new(),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    };
+    let mut decoder = FrameDecoder::new(FramesFrom::Client, 1 << 20);
+    let (mut mqtt, mut controls) = (Vec::new(), Vec::new());
+    let mut pending = received.split_off(head_len);
+    let mut step = 0;
+    loop {
+        let mut input = pending.as_slice();
+        while !input.is_empty() {
+            let Ok(decoded) = decoder.decode(input, &mut mqtt) else {
+                return controls;
+            };
+            if let Some(control) = decoded.control {
+                controls.push((control, decoder.control_payload().to_vec()));
+            }
+            input = &input[decoded.consumed..];
+        }
+        pending.clear();
+        if step == 0 && mqtt.first() == Some(&0x10) {
+            encode_frame(&mut out, true, Opcode::Binary, &[0x20, 2, 0, 0], None);
+            encode_frame(&mut out, true, Opcode::Ping, b"mqload?", None);
+            step = 1;
+        }
+        if step == 1 && controls.iter().any(|(c, _)| *c == Control::Pong) {
+            encode_frame(&mut out, true, Opcode::Close, &1001u16.to_be_bytes(), None);
+            step = 2;
+        }
+        if step == 2 && decoder.is_closed() {
+            return controls;
+        }
+        if stream.write_all(&out).is_err() {
+            return controls;
+        }
+        out.clear();
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return controls,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn pings_are_answered_and_a_servers_close_is_echoed_and_a_named_drop() {
+    let _guard = serial();
+    let (port, replies) = pinging_server();
+    let home = tempfile::tempdir().expect("home");
+    let csv = tempfile::tempdir().expect("csv dir");
+    let prefix = csv.path().join("run");
+    let args = strings(&[
+        "-H",
+        &format!("ws://127.0.0.1:{port}/mqtt"),
+        "-u",
+        "1",
+        "-t",
+        "3s",
+        "--connect-only",
+        "--only-summary",
+        "--csv",
+        prefix.to_str().expect("utf-8"),
+    ]);
+    let out = mqload(&args, &aws_env(false, home.path()), Duration::from_secs(30));
+    assert_eq!(out.code, Some(1), "drops are failures: {}", out.describe());
+    let reason = "the server closed the WebSocket (code 1001)";
+    let failures = std::fs::read_to_string(csv.path().join("run_failures.csv")).expect("failures");
+    assert!(
+        failures
+            .lines()
+            .any(|l| l.contains("disconnect") && l.contains(reason)),
+        "{failures}\n{}",
+        out.describe()
+    );
+    let connect = expect_stats_row(&csv.path().join("run_stats.csv"), "connect");
+    assert!(count(&connect, "Request Count") >= 1, "{}", out.describe());
+    let replies = replies.lock().expect("replies").clone();
+    let first = replies.first().expect("one connection at least");
+    assert_eq!(
+        first.as_slice(),
+        [
+            (Control::Pong, b"mqload?".to_vec()),
+            (
+                Control::Close { code: Some(1001) },
+                1001u16.to_be_bytes().to_vec()
+            ),
+        ],
+        "the pong carries the ping's payload; the close is echoed"
+    );
 }

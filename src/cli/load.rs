@@ -472,6 +472,35 @@ mod tests {
     }
 
     #[test]
+    fn websocket_urls_set_transport_path_and_the_schemes_port() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let places = Places {
+            cwd: dir.path().to_owned(),
+            home: None,
+        };
+        let load = |args: &[&str]| {
+            let mut all = vec![OsString::from("mqload")];
+            all.extend(args.iter().map(OsString::from));
+            load_from(all, &places)
+        };
+        let (cli, _) = load(&["-H", "wss://b.example/custom"]).expect("loads");
+        assert_eq!(cli.transport, TransportArg::Websockets);
+        assert_eq!((cli.port, cli.no_tls), (443, false));
+        assert_eq!(cli.ws_path, "/custom");
+        let (cli, _) = load(&["-H", "ws://127.0.0.1:9001"]).expect("loads");
+        assert_eq!(
+            (cli.port, cli.no_tls, cli.ws_path.as_str()),
+            (9001, true, "/mqtt")
+        );
+        let (cli, _) = load(&["-H", "ws://b.example"]).expect("loads");
+        assert_eq!(cli.port, 80);
+        assert!(matches!(
+            load(&["-H", "wss://b.example/mqtt", "--transport", "tcp"]),
+            Err(LoadError::Usage(_))
+        ));
+    }
+
+    #[test]
     fn html_tags_become_users_rate_and_run_time_as_in_locust() {
         use clap::Parser;
         let mut cli = Cli::parse_from([
