@@ -503,3 +503,39 @@ fn pings_are_answered_and_a_servers_close_is_echoed_and_a_named_drop() {
         "the pong carries the ping's payload; the close is echoed"
     );
 }
+
+#[test]
+fn an_upgrade_never_answered_is_named_when_the_run_ends() {
+    let _guard = serial();
+    // Accepts and reads, never answers; the streams stay open until the listener drops.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 1024];
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = stream.read(&mut buf);
+            open.push(stream);
+        }
+    });
+    let home = tempfile::tempdir().expect("home");
+    let args = strings(&[
+        "-H",
+        &format!("ws://127.0.0.1:{port}/mqtt"),
+        "-u",
+        "1",
+        "-t",
+        "2s",
+        "--only-summary",
+    ]);
+    let out = mqload(&args, &aws_env(false, home.path()), Duration::from_secs(30));
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("WebSocket upgrade not answered before the run ended"),
+        "{}",
+        out.describe()
+    );
+}

@@ -24,8 +24,12 @@ pub(super) enum DeviceError {
     Transport(LinkError),
     /// The socket could not be registered with the event loop.
     Register(io::Error),
-    /// TCP, TLS and CONNACK together took longer than `--connect-timeout`.
-    ConnectTimeout,
+    /// TCP, TLS (the WebSocket upgrade) and CONNACK together took longer than
+    /// `--connect-timeout`.
+    ConnectTimeout {
+        /// The attempt included a WebSocket upgrade.
+        websocket: bool,
+    },
     /// The WebSocket upgrade could not be signed at connect time (SigV4).
     Signing(String),
 }
@@ -37,7 +41,10 @@ impl fmt::Display for DeviceError {
             DeviceError::Transport(e) => write!(f, "{e}"),
             DeviceError::Register(e) => write!(f, "{e}"),
             DeviceError::Signing(e) => write!(f, "WebSocket upgrade: signing failed: {e}"),
-            DeviceError::ConnectTimeout => {
+            DeviceError::ConnectTimeout { websocket: false } => {
+                f.write_str("connect timeout (TCP + TLS + CONNACK)")
+            }
+            DeviceError::ConnectTimeout { websocket: true } => {
                 f.write_str("connect timeout (TCP + TLS + WebSocket upgrade + CONNACK)")
             }
         }

@@ -17,7 +17,8 @@ impl Shared<'_> {
         };
         if let Some(deadline) = conn.device.connect_deadline(&self.env) {
             if now >= deadline {
-                return Err(DeviceError::ConnectTimeout);
+                let websocket = self.env.plan.websocket.is_some();
+                return Err(DeviceError::ConnectTimeout { websocket });
             }
             if !transport.check_connected()? {
                 return Ok(());
