@@ -3,7 +3,8 @@
 //! what mqload reports checked against mosquitto_sub; and against a scripted server that
 //! refuses every upgrade, which shows each connection signs its own upgrade at its own
 //! connect time exactly as botocore does, and that the refusal is a named connect failure;
-//! and against a scripted server that pings and closes, answered as RFC 6455 says.
+//! and against a scripted server that pings and closes, answered as RFC 6455 says. Over
+//! MQTT, a custom authorizer's fields are in CONNECT's user name.
 
 mod common;
 mod websocket_listeners;
@@ -537,5 +538,55 @@ fn an_upgrade_never_answered_is_named_when_the_run_ends() {
             .contains("WebSocket upgrade not answered before the run ended"),
         "{}",
         out.describe()
+    );
+}
+
+#[test]
+fn a_custom_authorizer_over_mqtt_is_in_the_connect_user_name() {
+    let _guard = serial();
+    // Reads the CONNECT, accepts it, and holds the connection until mqload leaves.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut connect = vec![0u8; 4096];
+        let n = stream.read(&mut connect).unwrap_or(0);
+        connect.truncate(n);
+        let _ = stream.write_all(&[0x20, 2, 0, 0]);
+        let _ = tx.send(connect);
+        let mut rest = [0u8; 1024];
+        while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+    });
+    let home = tempfile::tempdir().expect("home");
+    let args = strings(&[
+        "-H",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--username",
+        "device-7",
+        "--authorizer-name",
+        "fleet-auth",
+        "--token-key-name",
+        "fleet-token",
+        "--token",
+        "a b",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--connect-only",
+        "--only-summary",
+    ]);
+    let out = mqload(&args, &aws_env(false, home.path()), Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let connect = rx.recv_timeout(Duration::from_secs(5)).expect("a CONNECT");
+    let expected = b"device-7?x-amz-customauthorizer-name=fleet-auth&fleet-token=a%20b";
+    assert!(
+        connect.windows(expected.len()).any(|w| w == expected),
+        "{:?}",
+        String::from_utf8_lossy(&connect)
     );
 }

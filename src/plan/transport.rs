@@ -38,7 +38,10 @@ pub enum TransportPlanError {
 impl fmt::Display for TransportPlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TransportPlanError::Credentials(e) => write!(f, "--aws-sigv4: {e}"),
+            TransportPlanError::Credentials(e) => write!(
+                f,
+                "SigV4 for the WebSocket upgrade (--aws-sigv4; automatic for AWS IoT endpoints): {e}"
+            ),
             TransportPlanError::NoRegion => f.write_str(
                 "--aws-sigv4 needs a region: set AWS_REGION, add `region` to the AWS profile, or give the AWS IoT endpoint (*.iot.<region>.amazonaws.com) as --host or --server-name",
             ),
