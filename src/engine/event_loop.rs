@@ -72,7 +72,8 @@ struct Shared<'a> {
     poll: Poll,
     wheel: TimerWheel,
     scratch: Vec<u8>,
-    /// MQTT bytes unframed from one WebSocket read (empty between reads).
+    /// WebSocket work space, empty between uses: MQTT bytes unframed from one read, or the
+    /// frame one write of MQTT bytes becomes (so no connection keeps a buffer that large).
     ws_scratch: Vec<u8>,
     /// Both clocks as read at the start of this wakeup.
     clock: WakeClock,

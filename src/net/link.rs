@@ -92,7 +92,7 @@ struct WsLayer {
     client: WsClient,
     /// MQTT queued before the upgrade finished; framed when it does.
     held: Vec<u8>,
-    /// Frames built for the transport (reused; it grows to the largest MQTT write).
+    /// Control frames (pong, close) and the held MQTT's frame, for the transport.
     frames: Vec<u8>,
     /// xorshift64 state for the frames' masking keys.
     mask_state: u64,
@@ -184,10 +184,10 @@ impl Link {
         self.transport.resumed()
     }
 
-    /// Queues MQTT bytes to send (framed over WebSocket; held until the upgrade is done);
-    /// call [`Link::flush`] to push them to the socket.
+    /// Queues MQTT bytes to send (over WebSocket framed in `scratch`, the loop's, empty;
+    /// held until the upgrade is done); call [`Link::flush`] to push them to the socket.
     #[inline]
-    pub fn queue(&mut self, mqtt: &[u8]) -> Result<(), LinkError> {
+    pub fn queue(&mut self, mqtt: &[u8], scratch: &mut Vec<u8>) -> Result<(), LinkError> {
         let Some(ws) = self.ws.as_deref_mut() else {
             return Ok(self.transport.queue(mqtt)?);
         };
@@ -196,9 +196,9 @@ impl Link {
             return Ok(());
         }
         let mask = WsLayer::next_mask(&mut ws.mask_state);
-        ws.client.encode_mqtt(mqtt, &mut ws.frames, mask);
-        let queued = self.transport.queue(&ws.frames);
-        ws.frames.clear();
+        ws.client.encode_mqtt(mqtt, scratch, mask);
+        let queued = self.transport.queue(scratch);
+        scratch.clear();
         Ok(queued?)
     }
 

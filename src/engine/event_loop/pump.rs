@@ -37,11 +37,11 @@ impl Shared<'_> {
                 transport.flush()?;
             }
             while device.publish_due(now, transport.has_backlog(), &mut self.env)? == Batch::Full {
-                send_pending(transport, device, now)?;
+                send_pending(transport, device, &mut self.ws_scratch, now)?;
             }
         }
         device.handle_timeout(now, &mut self.env)?;
-        send_pending(transport, device, now)?;
+        send_pending(transport, device, &mut self.ws_scratch, now)?;
         device.settle(now, &mut self.env);
         Ok(())
     }
@@ -68,16 +68,18 @@ impl Shared<'_> {
     }
 }
 
-/// Hands the device's pending bytes to the transport and pushes them to the socket.
+/// Hands the device's pending bytes to the transport (framed in `ws_scratch` over
+/// WebSocket) and pushes them to the socket.
 #[inline]
 fn send_pending(
     transport: &mut Link,
     device: &mut Device,
+    ws_scratch: &mut Vec<u8>,
     now: Instant,
 ) -> Result<(), DeviceError> {
     let out = device.poll_transmit();
     if !out.is_empty() {
-        transport.queue(out)?;
+        transport.queue(out, ws_scratch)?;
         device.transmitted(now);
     }
     transport.flush()?;
