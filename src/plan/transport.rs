@@ -8,7 +8,8 @@ use std::fmt;
 
 use crate::aws::credentials::{self, CredentialSource, Credentials, CredentialsError};
 use crate::aws::custom_authorizer::{self, CustomAuthorizer, CustomAuthorizerError};
-use crate::aws::sigv4::{self, AmzDate, PresignRequest, SessionTokenPlacement, SigningError};
+pub use crate::aws::sigv4::SigningError;
+use crate::aws::sigv4::{self, AmzDate, PresignRequest, SessionTokenPlacement};
 use crate::cli::{Cli, TransportArg};
 use crate::net::websocket::{ClientHandshake, HandshakeError, UpgradeRequest};
 

@@ -13,6 +13,7 @@ use crate::engine::conn::Conn;
 use crate::engine::device::{AttemptStep, Close, Phase, Start};
 use crate::net::{Link, LinkError, WsOpen, bind};
 use crate::plan::MAX_INCOMING_PACKET;
+use crate::plan::transport::SigningError;
 use crate::session::SessionError;
 
 /// Why a device's connection attempt or connection failed.
@@ -31,7 +32,7 @@ pub(super) enum DeviceError {
         websocket: bool,
     },
     /// The WebSocket upgrade could not be signed at connect time (SigV4).
-    Signing(String),
+    Signing(SigningError),
 }
 
 impl fmt::Display for DeviceError {
@@ -151,9 +152,7 @@ impl Shared<'_> {
             Some(ws) => {
                 // Signed (SigV4) for this second: each connection at its own connect time.
                 let unix_secs = self.env.epoch.unix_at(now) as u64;
-                let target = ws
-                    .request_target(unix_secs)
-                    .map_err(|e| DeviceError::Signing(e.to_string()))?;
+                let target = ws.request_target(unix_secs).map_err(DeviceError::Signing)?;
                 let headers: Vec<(&str, &str)> = (ws.headers.iter())
                     .map(|(name, value)| (name.as_str(), value.as_str()))
                     .collect();
