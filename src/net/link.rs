@@ -92,8 +92,6 @@ struct WsLayer {
     client: WsClient,
     /// MQTT queued before the upgrade finished; framed when it does.
     held: Vec<u8>,
-    /// Control frames (pong, close) and the held MQTT's frame, for the transport.
-    frames: Vec<u8>,
     /// xorshift64 state for the frames' masking keys.
     mask_state: u64,
 }
@@ -132,21 +130,19 @@ impl Link {
         let mut transport = Transport::connect_from(addr, source, device, tls)?;
         let ws = match ws {
             Some(open) => {
-                let mut frames = Vec::new();
+                let mut upgrade = Vec::new();
                 let request = UpgradeRequest {
                     host: open.host,
                     path_and_query: open.path_and_query,
                     key: rand::random(),
                     extra_headers: open.headers,
                 };
-                let client = WsClient::start(&request, &mut frames, open.max_frame)
+                let client = WsClient::start(&request, &mut upgrade, open.max_frame)
                     .map_err(LinkError::WebSocket)?;
-                transport.queue(&frames)?;
-                frames.clear();
+                transport.queue(&upgrade)?;
                 Some(Box::new(WsLayer {
                     client,
                     held: Vec::new(),
-                    frames,
                     // Never zero: xorshift would stay at zero.
                     mask_state: rand::random::<u64>() | 1,
                 }))
@@ -232,18 +228,20 @@ impl Link {
         let WsLayer {
             client,
             held,
-            frames,
             mask_state,
         } = ws;
+        // Pongs, the close echo and the held MQTT's frame: rare, so not kept per connection
+        // (an empty Vec does not allocate).
+        let mut frames = Vec::new();
         let read = self.transport.read(scratch, clock, |data, at| {
             let mut mask = || WsLayer::next_mask(mask_state);
             let upgrading = client.status() == WsStatus::Upgrading;
             let status = client
-                .handle_input(data, mqtt_scratch, frames, &mut mask)
+                .handle_input(data, mqtt_scratch, &mut frames, &mut mask)
                 .map_err(Stop::WebSocket)?;
             if upgrading && status != WsStatus::Upgrading && !held.is_empty() {
                 let mask = WsLayer::next_mask(mask_state);
-                client.encode_mqtt(held, frames, mask);
+                client.encode_mqtt(held, &mut frames, mask);
                 *held = Vec::new();
             }
             let handed = if mqtt_scratch.is_empty() {
@@ -260,9 +258,7 @@ impl Link {
         });
         // Pongs, the close echo and the held MQTT go out with the next flush.
         if !frames.is_empty() {
-            let queued = self.transport.queue(frames);
-            frames.clear();
-            queued?;
+            self.transport.queue(&frames)?;
         }
         match read {
             Ok(Ok(())) => Ok(Ok(())),
@@ -286,9 +282,9 @@ impl Link {
             && ws.client.status() == WsStatus::Open
         {
             let mask = WsLayer::next_mask(&mut ws.mask_state);
-            ws.client.encode_close(&mut ws.frames, mask);
-            let _ = self.transport.queue(&ws.frames);
-            ws.frames.clear();
+            let mut close = Vec::new();
+            ws.client.encode_close(&mut close, mask);
+            let _ = self.transport.queue(&close);
         }
         self.transport.close();
     }
