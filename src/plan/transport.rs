@@ -180,6 +180,35 @@ pub fn alpn(cli: &Cli, port: u16) -> Vec<String> {
     cli.alpn.clone()
 }
 
+/// The `Host` header for `name` on `port`: `:port` only when it is not the scheme's.
+fn host_header(name: &str, port: u16, tls: bool) -> String {
+    let default_port = if tls { 443 } else { 80 };
+    let bracketed = match name.contains(':') {
+        true => format!("[{name}]"),
+        false => name.to_owned(),
+    };
+    match port == default_port {
+        true => bracketed,
+        false => format!("{bracketed}:{port}"),
+    }
+}
+
+/// The keys and region that sign upgrades to `name`: the region of an AWS IoT endpoint's
+/// name, else the AWS configuration's.
+fn sigv4_plan(cli: &Cli, name: &str) -> Result<SigV4Plan, TransportPlanError> {
+    let identity = credentials::load_profile(cli.aws_profile.as_deref())
+        .map_err(TransportPlanError::Credentials)?;
+    let region = sigv4::region_from_iot_endpoint(name)
+        .map(str::to_owned)
+        .or(identity.region)
+        .ok_or(TransportPlanError::NoRegion)?;
+    Ok(SigV4Plan {
+        credentials: identity.credentials,
+        region,
+        source: identity.source,
+    })
+}
+
 /// Whether WebSocket upgrades to `name` are signed: `--aws-sigv4`, or an AWS IoT endpoint
 /// reached without a custom authorizer (AWS IoT takes one or the other on WebSocket).
 fn signs(cli: &Cli, name: &str, authorizer: bool) -> bool {
@@ -205,17 +234,7 @@ pub fn websocket_plan(
     if cli.aws_sigv4 && authorizer.is_some() {
         return Err(TransportPlanError::SigV4AndAuthorizer);
     }
-    let endpoint_region = sigv4::region_from_iot_endpoint(name);
     let sign = signs(cli, name, authorizer.is_some());
-    let default_port = if tls { 443 } else { 80 };
-    let bracketed = match name.contains(':') {
-        true => format!("[{name}]"),
-        false => name.to_owned(),
-    };
-    let host = match port == default_port {
-        true => bracketed,
-        false => format!("{bracketed}:{port}"),
-    };
     let headers = match authorizer {
         Some(authorizer) => authorizer
             .websocket_headers()
@@ -226,23 +245,11 @@ pub fn websocket_plan(
         None => Vec::new(),
     };
     let sigv4 = match sign {
-        true => {
-            let identity = credentials::load_profile(cli.aws_profile.as_deref())
-                .map_err(TransportPlanError::Credentials)?;
-            let region = endpoint_region
-                .map(str::to_owned)
-                .or(identity.region)
-                .ok_or(TransportPlanError::NoRegion)?;
-            Some(SigV4Plan {
-                credentials: identity.credentials,
-                region,
-                source: identity.source,
-            })
-        }
+        true => Some(sigv4_plan(cli, name)?),
         false => None,
     };
     let plan = WebSocketPlan {
-        host,
+        host: host_header(name, port, tls),
         path: cli.ws_path.clone(),
         headers,
         sigv4,
