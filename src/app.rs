@@ -352,11 +352,7 @@ fn plan_line(plan: &RunPlan) -> String {
         plan.threads,
         plan.host,
         plan.addrs[0].port(),
-        if plan.tls.is_some() {
-            "TLS"
-        } else {
-            "plain TCP"
-        },
+        plan.transport_label(),
         plan.qos as u8,
         plan.throughput,
         plan.run_id,

@@ -273,6 +273,58 @@ pub struct Cli {
     /// Plain TCP instead of TLS (for brokers on a trusted network).
     #[arg(long, env = "MQLOAD_NO_TLS", value_parser = parse_switch, help_heading = "Broker and TLS")]
     pub no_tls: bool,
+    // --- transport and AWS IoT authentication (issue 11) ---
+    /// MQTT straight over TCP, or over WebSocket (RFC 6455, subprotocol `mqtt`); TLS either
+    /// way unless --no-tls. `-H ws://` and `-H wss://` set it.
+    #[arg(long, value_enum, env = "MQLOAD_TRANSPORT", default_value_t = TransportArg::Tcp, help_heading = "Transport and AWS IoT auth")]
+    pub transport: TransportArg,
+    /// The WebSocket request path; the path of a `-H wss://host/path` URL sets it.
+    #[arg(
+        long,
+        env = "MQLOAD_WS_PATH",
+        default_value = "/mqtt",
+        help_heading = "Transport and AWS IoT auth"
+    )]
+    pub ws_path: String,
+    /// Sign each WebSocket upgrade with AWS SigV4 (service iotdevicegateway) at its own
+    /// connect time, with the credentials of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+    /// AWS_SESSION_TOKEN or an AWS profile; automatic over WebSocket to an AWS IoT endpoint
+    /// (`*.iot.<region>.amazonaws.com`) without a custom authorizer.
+    #[arg(long, env = "MQLOAD_AWS_SIGV4", value_parser = parse_switch, help_heading = "Transport and AWS IoT auth")]
+    pub aws_sigv4: bool,
+    /// The AWS profile whose credentials sign (default: AWS_PROFILE, else `default`).
+    #[arg(long, help_heading = "Transport and AWS IoT auth")]
+    pub aws_profile: Option<String>,
+    /// AWS IoT custom authorizer to invoke (`x-amz-customauthorizer-name`): in the MQTT user
+    /// name over TCP, an upgrade header over WebSocket.
+    #[arg(
+        long,
+        env = "MQLOAD_AUTHORIZER_NAME",
+        help_heading = "Transport and AWS IoT auth"
+    )]
+    pub authorizer_name: Option<String>,
+    /// The custom authorizer's token key name (its `tokenKeyName`); goes with --token.
+    #[arg(
+        long,
+        env = "MQLOAD_TOKEN_KEY_NAME",
+        help_heading = "Transport and AWS IoT auth"
+    )]
+    pub token_key_name: Option<String>,
+    /// The token the custom authorizer reads.
+    #[arg(
+        long,
+        env = "MQLOAD_TOKEN",
+        help_heading = "Transport and AWS IoT auth"
+    )]
+    pub token: Option<String>,
+    /// The token's base64 signature, for an authorizer with token signing
+    /// (`x-amz-customauthorizer-signature`).
+    #[arg(
+        long,
+        env = "MQLOAD_TOKEN_SIGNATURE",
+        help_heading = "Transport and AWS IoT auth"
+    )]
+    pub token_signature: Option<String>,
     // --- reports: JSON, HTML, live status (issue 3) ---
     /// As Locust: print the final stats to stdout as Locust's JSON (a list of stats entries).
     #[arg(long, help_heading = "Reports")]
@@ -477,6 +529,15 @@ pub struct Cli {
         help_heading = "Locust worker"
     )]
     pub master_heartbeat_timeout: String,
+}
+
+/// `--transport` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// MQTT over TCP (TLS unless --no-tls).
+    Tcp,
+    /// MQTT over WebSocket (wss, or ws with --no-tls).
+    Websockets,
 }
 
 /// `--tls-tickets` values.

@@ -20,6 +20,10 @@ use crate::session::{Session, SessionConfig};
 use crate::stages::{self, Profile, StagesError};
 use crate::stats::RequestKind;
 
+pub mod transport;
+
+pub use transport::{TransportPlanError, WebSocketPlan};
+
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
 pub const MAX_INCOMING_PACKET: usize = 1 << 20;
 /// File descriptors kept free for the process itself (stdio, epoll, CSV files, ...).
@@ -131,6 +135,8 @@ pub enum PlanError {
     },
     /// An MQTT 5 option that is wrong or given without `--mqtt-version 5`; the text names the fix.
     Mqtt5(String),
+    /// `--transport`, `--aws-sigv4` or a custom authorizer's options cannot work.
+    Transport(TransportPlanError),
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
     InvalidMqtt {
         /// Which option.
@@ -242,6 +248,7 @@ impl fmt::Display for PlanError {
                 write!(f, "--stages with --{option}: {fix}")
             }
             PlanError::Mqtt5(fix) => f.write_str(fix),
+            PlanError::Transport(e) => write!(f, "{e}"),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")
             }
@@ -260,6 +267,8 @@ pub struct RunPlan {
     pub host: String,
     /// TLS configuration and server name; `None` for `--no-tls`.
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// MQTT over WebSocket: the upgrade each connection sends; `None` for MQTT over TCP.
+    pub websocket: Option<WebSocketPlan>,
     /// Number of users.
     pub users: u64,
     /// Users started per second.
@@ -466,7 +475,7 @@ fn check_mqtt_fields(
     qos: QoS,
     run_id: &str,
 ) -> Result<(), PlanError> {
-    if cli.password.is_some() && cli.username.is_none() && session.mqtt5.is_none() {
+    if cli.password.is_some() && session.username.is_none() && session.mqtt5.is_none() {
         return Err(PlanError::InvalidMqtt {
             option: "password",
             reason: "MQTT 3.1.1 sends a password only with a user name; add --username".into(),
@@ -609,7 +618,8 @@ impl RunPlan {
                 cert: cli.cert.clone(),
                 key: cli.key.clone(),
             };
-            let config = net::client_config(&files, &cli.alpn).map_err(PlanError::Tls)?;
+            let alpn = transport::alpn(cli, cli.port);
+            let config = net::client_config(&files, &alpn).map_err(PlanError::Tls)?;
             // Per-device templates: the first and the last connection's files must exist.
             let last = cli.users.saturating_add(subscribers).saturating_sub(1);
             let shared = cli.tls_tickets == crate::cli::TlsTicketsArg::Shared;
@@ -634,13 +644,24 @@ impl RunPlan {
             });
         }
         let (mut scale, addrs) = ScalePlan::from_cli(cli, addrs).map_err(PlanError::Scale)?;
+        let name_text = match target {
+            Some(_) => host.clone(),
+            None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
+        };
+        let websocket = match target {
+            Some(_) if cli.transport != crate::cli::TransportArg::Tcp => {
+                return Err(PlanError::Transport(TransportPlanError::WebSocketNeedsHost));
+            }
+            Some(_) => None,
+            None => {
+                let now = crate::unix_time::unix_now() as u64;
+                transport::websocket_plan(cli, &name_text, port, tls.is_some(), now)
+                    .map_err(PlanError::Transport)?
+            }
+        };
         let tls = match tls {
             Some(config) => {
                 let config = scale.attach_tickets(config, cli.users);
-                let name_text = match target {
-                    Some(_) => host.clone(),
-                    None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
-                };
                 let name = ServerName::try_from(name_text.clone())
                     .map_err(|_| PlanError::BadServerName(name_text))?;
                 Some((config, name))
@@ -671,7 +692,7 @@ impl RunPlan {
         let session = SessionConfig {
             keep_alive,
             clean_session: cli.clean_session,
-            username: cli.username.clone(),
+            username: transport::mqtt_username(cli).map_err(PlanError::Transport)?,
             password: cli.password.clone(),
             max_inflight: cli.max_inflight,
             ack_timeout,
@@ -707,6 +728,7 @@ impl RunPlan {
             addrs,
             host,
             tls,
+            websocket,
             users: cli.users,
             spawn_rate,
             run_time,
@@ -774,6 +796,22 @@ fn staged(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
     }
     plan.stages = Some(profile);
     Ok(plan)
+}
+
+impl RunPlan {
+    /// How connections reach the broker, for the startup line: `TLS`, `plain TCP`, or the
+    /// WebSocket upgrade and its authentication.
+    pub fn transport_label(&self) -> String {
+        let tls = if self.tls.is_some() {
+            "TLS"
+        } else {
+            "plain TCP"
+        };
+        match &self.websocket {
+            Some(ws) => format!("{}, {tls}", ws.describe()),
+            None => tls.to_owned(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! headers, as a device reaching AWS IoT sends it (mosquitto ignores both).
 
 mod common;
+mod websocket_listeners;
 
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -20,33 +20,10 @@ use mqload::net::websocket::{
     ClientHandshake, Control, FrameDecoder, FramesFrom, Opcode, UpgradeRequest, WsClient, WsStatus,
     encode_binary, encode_close, encode_frame,
 };
+use websocket_listeners::add_websocket_listeners;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const TOPIC: &str = "ws/mqload/test";
-
-/// Appends two WebSocket listeners on free loopback ports to the broker's config, plain
-/// and TLS (the broker's certificate, no client certificate: AWS IoT's WebSocket clients
-/// authenticate by signature), and restarts it. `socket_domain ipv4` keeps libwebsockets
-/// on 127.0.0.1 (without it, mosquitto 2.0.11's websockets listener binds every interface).
-fn add_websocket_listeners(broker: &mut Broker, pki: &Pki) -> (u16, u16) {
-    let plain = common::free_port();
-    let tls = common::free_port();
-    let mut conf = OpenOptions::new()
-        .append(true)
-        .open(broker.conf_path())
-        .expect("open mosquitto.conf");
-    writeln!(
-        conf,
-        "\nlistener {plain} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n\
-         listener {tls} 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n\
-         certfile {cert}\nkeyfile {key}",
-        cert = pki.broker_cert.display(),
-        key = pki.broker_key.display(),
-    )
-    .expect("append the websockets listeners");
-    broker.restart();
-    (plain, tls)
-}
 
 /// A TCP connection to `port` on loopback, once the listener accepts.
 fn tcp_to(port: u16) -> TcpStream {

@@ -356,8 +356,16 @@ fn profile_credentials(
 
 /// [`resolve`] over this process's environment and file system.
 pub fn load() -> Result<AwsIdentity, CredentialsError> {
+    load_profile(None)
+}
+
+/// [`load`], with `profile` (when given) in place of `AWS_PROFILE` (a `--aws-profile` flag).
+pub fn load_profile(profile: Option<&str>) -> Result<AwsIdentity, CredentialsError> {
     resolve(
-        |name| std::env::var(name).ok(),
+        |name| match (name, profile) {
+            ("AWS_PROFILE", Some(profile)) => Some(profile.to_owned()),
+            _ => std::env::var(name).ok(),
+        },
         |path| match std::fs::read_to_string(path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -13,10 +13,10 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 
-use super::Cli;
 use super::config_file::{self, Setting, SettingValue};
 use super::host_url::HostUrl;
 use super::locust_flags::{self, Support};
+use super::{Cli, TransportArg};
 
 /// Why the command line did not give a runnable [`Cli`].
 #[derive(Debug)]
@@ -269,7 +269,8 @@ fn find_long<'c>(command: &'c clap::Command, key: &str) -> Option<&'c Arg> {
     })
 }
 
-/// `-H mqtts://host:8883` / `mqtt://host:1883` / `host:port` / `host` -> host, port and TLS.
+/// `-H mqtts://host:8883` / `mqtt://host:1883` / `wss://host/mqtt` / `ws://host:port/mqtt` /
+/// `host:port` / `host` -> host, port, TLS, and for WebSocket the transport and path.
 /// What the URL says beats `--port` and `--no-tls` from files and the environment (the
 /// seed's `LOCUST_MQTT_PORT=8883` must not fight `-H mqtt://h:1883`); the same options typed
 /// on the command line (`typed`) with another value are a mistake.
@@ -291,10 +292,25 @@ fn apply_host_url(
         cli.no_tls = !tls;
         given.insert("no_tls".into());
     }
-    let port = url.port.or(match url.tls {
-        Some(true) => Some(8883),
-        Some(false) => Some(1883),
-        None => None,
+    if url.websocket {
+        if cli.transport != TransportArg::Websockets && typed.contains("transport") {
+            return Err(LoadError::Usage(format!(
+                "--host {text} is a WebSocket URL but --transport is tcp: drop --transport, or use mqtts:// / mqtt://"
+            )));
+        }
+        cli.transport = TransportArg::Websockets;
+        given.insert("transport".into());
+        if let Some(path) = &url.path {
+            cli.ws_path = path.clone();
+            given.insert("ws_path".into());
+        }
+    }
+    let port = url.port.or(match (url.tls, url.websocket) {
+        (Some(true), false) => Some(8883),
+        (Some(false), false) => Some(1883),
+        (Some(true), true) => Some(443),
+        (Some(false), true) => Some(80),
+        (None, _) => None,
     });
     if let Some(port) = port {
         if typed.contains("port") && cli.port != port && url.port.is_some() {
@@ -469,6 +485,35 @@ mod tests {
             assert!(cli.given.iter().any(|g| g == id), "{id} in {:?}", cli.given);
         }
         assert!(!cli.given.iter().any(|g| g == "port"), "{:?}", cli.given);
+    }
+
+    #[test]
+    fn websocket_urls_set_transport_path_and_the_schemes_port() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let places = Places {
+            cwd: dir.path().to_owned(),
+            home: None,
+        };
+        let load = |args: &[&str]| {
+            let mut all = vec![OsString::from("mqload")];
+            all.extend(args.iter().map(OsString::from));
+            load_from(all, &places)
+        };
+        let (cli, _) = load(&["-H", "wss://b.example/custom"]).expect("loads");
+        assert_eq!(cli.transport, TransportArg::Websockets);
+        assert_eq!((cli.port, cli.no_tls), (443, false));
+        assert_eq!(cli.ws_path, "/custom");
+        let (cli, _) = load(&["-H", "ws://127.0.0.1:9001"]).expect("loads");
+        assert_eq!(
+            (cli.port, cli.no_tls, cli.ws_path.as_str()),
+            (9001, true, "/mqtt")
+        );
+        let (cli, _) = load(&["-H", "ws://b.example"]).expect("loads");
+        assert_eq!(cli.port, 80);
+        assert!(matches!(
+            load(&["-H", "wss://b.example/mqtt", "--transport", "tcp"]),
+            Err(LoadError::Usage(_))
+        ));
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! The event loop's slot for one device: the sans-IO [`Device`], its socket, and the loop's
-//! own bookkeeping (readiness, timer entry, connect-gate turn).
+//! The event loop's slot for one device: the sans-IO [`Device`], its link (a socket with TLS
+//! and WebSocket as the plan says, plaintext MQTT to the device), and the loop's own
+//! bookkeeping (readiness, timer entry, connect-gate turn).
 
 use super::device::Device;
-use crate::net::Transport;
+use crate::net::Link;
 
 /// A device and the socket the loop keeps for it.
 #[derive(Debug)]
 pub struct Conn {
     /// Every protocol, schedule and lifecycle decision.
     pub device: Device,
-    /// Socket (with TLS) while connecting or connected.
-    pub transport: Option<Transport>,
+    /// Socket (with TLS, and WebSocket framing when asked) while connecting or connected.
+    pub transport: Option<Link>,
     /// The socket reported readable and has not been drained since (a short read or `WouldBlock`: the next arrival raises a new edge).
     pub readable: bool,
     /// Tick of the wheel entry that is current for this device.

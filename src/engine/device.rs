@@ -75,6 +75,8 @@ pub enum AttemptStep {
     Tcp,
     /// The TLS handshake had not finished.
     Tls,
+    /// The server had not answered the WebSocket upgrade.
+    WebSocket,
     /// CONNECT was sent; no CONNACK yet.
     ConnAck,
 }
@@ -344,7 +346,7 @@ impl Device {
                 // Blocked, it still wakes once at the next due time, to mark that message
                 // held back: sent later when the window opens, it is the broker's delay, not
                 // mqload's send lag. Once marked, the ack or writable edge wakes it.
-                if !env.plan.scale.connect_only && !(blocked && self.schedule.is_held_back()) {
+                if !(env.plan.scale.connect_only || blocked && self.schedule.is_held_back()) {
                     wake = wake.min(self.schedule.next_due());
                 }
                 // Once past, acks (readable events) wake it to retire.

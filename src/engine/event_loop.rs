@@ -72,6 +72,9 @@ struct Shared<'a> {
     poll: Poll,
     wheel: TimerWheel,
     scratch: Vec<u8>,
+    /// WebSocket work space, empty between uses: MQTT bytes unframed from one read, or the
+    /// frame one write of MQTT bytes becomes (so no connection keeps a buffer that large).
+    ws_scratch: Vec<u8>,
     /// Both clocks as read at the start of this wakeup.
     clock: WakeClock,
     /// Devices finished for good.
@@ -194,6 +197,7 @@ impl<'a> Shared<'a> {
             poll,
             wheel: TimerWheel::new(),
             scratch: vec![0u8; SCRATCH_BYTES],
+            ws_scratch: Vec::new(),
             clock: WakeClock::now(),
             closed: 0,
             gate: ConnectGate::new(plan.scale.max_connecting.div_ceil(plan.threads)),

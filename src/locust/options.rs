@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::msgpack::Value;
 use super::protocol::Spawn;
 use crate::cli::host_url::HostUrl;
-use crate::cli::{Cli, PayloadFormatArg};
+use crate::cli::{Cli, PayloadFormatArg, TransportArg};
 
 /// Locustfile custom arguments (argparse dest names) and the mqload option each sets.
 pub const FORWARDED: &[(&str, &str)] = &[
@@ -55,8 +55,19 @@ pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<Strin
     if let Some(host) = spawn.host.as_deref().filter(|h| !h.is_empty()) {
         match HostUrl::parse(host) {
             Ok(url) => {
-                // A scheme without a port means MQTT's port for it, as with `-H`.
-                let port = url.port.or(url.tls.map(|tls| if tls { 8883 } else { 1883 }));
+                // A scheme without a port means its default port, as with `-H`.
+                let port = url.port.or(url.tls.map(|tls| match (tls, url.websocket) {
+                    (true, false) => 8883,
+                    (false, false) => 1883,
+                    (true, true) => 443,
+                    (false, true) => 80,
+                }));
+                if url.websocket && free("transport") {
+                    cli.transport = TransportArg::Websockets;
+                    if let Some(path) = url.path.clone().filter(|_| free("ws_path")) {
+                        cli.ws_path = path;
+                    }
+                }
                 if free("host") {
                     cli.host = Some(url.host);
                 }
@@ -68,7 +79,7 @@ pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<Strin
                 }
             }
             Err(_) => problems.push(format!(
-                "the master's --host {host:?} is not an MQTT broker (use mqtts://host:8883 or mqtt://host:1883); ignored"
+                "the master's --host {host:?} is not an MQTT broker (use mqtts://host:8883, mqtt://host:1883 or wss://host/mqtt); ignored"
             )),
         }
     }

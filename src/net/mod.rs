@@ -3,6 +3,7 @@
 pub mod bind;
 pub mod device_cert;
 pub mod flush;
+pub mod link;
 pub mod pem;
 pub mod resume;
 pub mod timestamp;
@@ -12,6 +13,7 @@ pub mod tls_hint;
 pub mod transport;
 pub mod websocket;
 
+pub use link::{Link, LinkError, WsOpen};
 pub use timestamp::WakeClock;
 pub use tls::{TlsConfigError, TlsFiles, client_config, client_config_from_memory};
 pub use transport::{Transport, TransportError};

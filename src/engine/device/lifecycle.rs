@@ -67,6 +67,7 @@ impl Device {
                 let reason = match step {
                     AttemptStep::Tcp => "TCP connect not finished before the run ended",
                     AttemptStep::Tls => "TLS handshake not finished before the run ended",
+                    AttemptStep::WebSocket => "WebSocket upgrade not answered before the run ended",
                     AttemptStep::ConnAck => "no CONNACK before the run ended",
                 };
                 let took = micros(now.saturating_duration_since(self.attempt_started));

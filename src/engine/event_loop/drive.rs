@@ -11,7 +11,9 @@ use mio::{Interest, Token};
 use super::{Shared, micros};
 use crate::engine::conn::Conn;
 use crate::engine::device::{AttemptStep, Close, Phase, Start};
-use crate::net::{Transport, TransportError, bind};
+use crate::net::{Link, LinkError, WsOpen, bind};
+use crate::plan::MAX_INCOMING_PACKET;
+use crate::plan::transport::SigningError;
 use crate::session::SessionError;
 
 /// Why a device's connection attempt or connection failed.
@@ -19,12 +21,18 @@ use crate::session::SessionError;
 pub(super) enum DeviceError {
     /// The MQTT session refused an operation, or the broker broke the protocol.
     Session(SessionError),
-    /// The socket or TLS failed, or the broker closed the connection.
-    Transport(TransportError),
+    /// The socket, TLS or the WebSocket upgrade failed, or the broker closed the connection.
+    Transport(LinkError),
     /// The socket could not be registered with the event loop.
     Register(io::Error),
-    /// TCP, TLS and CONNACK together took longer than `--connect-timeout`.
-    ConnectTimeout,
+    /// TCP, TLS (the WebSocket upgrade) and CONNACK together took longer than
+    /// `--connect-timeout`.
+    ConnectTimeout {
+        /// The attempt included a WebSocket upgrade.
+        websocket: bool,
+    },
+    /// The WebSocket upgrade could not be signed at connect time (SigV4).
+    Signing(SigningError),
 }
 
 impl fmt::Display for DeviceError {
@@ -33,7 +41,13 @@ impl fmt::Display for DeviceError {
             DeviceError::Session(e) => write!(f, "{e}"),
             DeviceError::Transport(e) => write!(f, "{e}"),
             DeviceError::Register(e) => write!(f, "{e}"),
-            DeviceError::ConnectTimeout => f.write_str("connect timeout (TCP + TLS + CONNACK)"),
+            DeviceError::Signing(e) => write!(f, "WebSocket upgrade: signing failed: {e}"),
+            DeviceError::ConnectTimeout { websocket: false } => {
+                f.write_str("connect timeout (TCP + TLS + CONNACK)")
+            }
+            DeviceError::ConnectTimeout { websocket: true } => {
+                f.write_str("connect timeout (TCP + TLS + WebSocket upgrade + CONNACK)")
+            }
         }
     }
 }
@@ -44,8 +58,8 @@ impl From<SessionError> for DeviceError {
     }
 }
 
-impl From<TransportError> for DeviceError {
-    fn from(e: TransportError) -> DeviceError {
+impl From<LinkError> for DeviceError {
+    fn from(e: LinkError) -> DeviceError {
         DeviceError::Transport(e)
     }
 }
@@ -70,6 +84,8 @@ pub(super) fn attempt_step(conn: &mut Conn) -> AttemptStep {
         AttemptStep::Tcp
     } else if transport.tls_handshaking() {
         AttemptStep::Tls
+    } else if transport.upgrading() {
+        AttemptStep::WebSocket
     } else {
         AttemptStep::ConnAck
     }
@@ -131,7 +147,24 @@ impl Shared<'_> {
         let (addr, source) = bind::route(conn.device.user(), &plan.addrs, &plan.scale.bind);
         let tls = plan.tls.as_ref().map(|(config, name)| (config, name));
         let user = Some(conn.device.user());
-        let mut transport = Transport::connect_from(addr, source, user, tls)?;
+        let mut transport = match &plan.websocket {
+            None => Link::connect(addr, source, user, tls, None)?,
+            Some(ws) => {
+                // Signed (SigV4) for this second: each connection at its own connect time.
+                let unix_secs = self.env.epoch.unix_at(now) as u64;
+                let target = ws.request_target(unix_secs).map_err(DeviceError::Signing)?;
+                let headers: Vec<(&str, &str)> = (ws.headers.iter())
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect();
+                let open = WsOpen {
+                    host: &ws.host,
+                    path_and_query: &target,
+                    headers: &headers,
+                    max_frame: MAX_INCOMING_PACKET as u64 + 16,
+                };
+                Link::connect(addr, source, user, tls, Some(&open))?
+            }
+        };
         let interest = Interest::READABLE | Interest::WRITABLE;
         self.poll
             .registry()
@@ -160,7 +193,7 @@ impl Shared<'_> {
             self.gate.ended();
         }
         if conn.device.take_connected()
-            && let Some(resumed) = conn.transport.as_ref().and_then(Transport::resumed)
+            && let Some(resumed) = conn.transport.as_ref().and_then(Link::resumed)
         {
             self.env.stats.record_handshake(resumed);
         }
@@ -183,7 +216,7 @@ impl Shared<'_> {
         }
         let at = match wake {
             Wake::Planned => {
-                let backlog = conn.transport.as_ref().is_some_and(Transport::has_backlog);
+                let backlog = conn.transport.as_ref().is_some_and(Link::has_backlog);
                 conn.device.poll_timeout(now, &self.env, backlog)
             }
             Wake::At(at) => at,

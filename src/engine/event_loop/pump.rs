@@ -7,7 +7,7 @@ use super::Shared;
 use super::drive::DeviceError;
 use crate::engine::conn::Conn;
 use crate::engine::device::{Batch, Device};
-use crate::net::Transport;
+use crate::net::Link;
 
 impl Shared<'_> {
     /// Reads, handles events, publishes what is due, handles timers, writes.
@@ -17,7 +17,8 @@ impl Shared<'_> {
         };
         if let Some(deadline) = conn.device.connect_deadline(&self.env) {
             if now >= deadline {
-                return Err(DeviceError::ConnectTimeout);
+                let websocket = self.env.plan.websocket.is_some();
+                return Err(DeviceError::ConnectTimeout { websocket });
             }
             if !transport.check_connected()? {
                 return Ok(());
@@ -36,11 +37,11 @@ impl Shared<'_> {
                 transport.flush()?;
             }
             while device.publish_due(now, transport.has_backlog(), &mut self.env)? == Batch::Full {
-                send_pending(transport, device, now)?;
+                send_pending(transport, device, &mut self.ws_scratch, now)?;
             }
         }
         device.handle_timeout(now, &mut self.env)?;
-        send_pending(transport, device, now)?;
+        send_pending(transport, device, &mut self.ws_scratch, now)?;
         device.settle(now, &mut self.env);
         Ok(())
     }
@@ -54,9 +55,12 @@ impl Shared<'_> {
         if !conn.readable {
             return Ok(());
         }
-        let read = transport.read(&mut self.scratch, &self.clock, |data, at| {
-            device.handle_input(data, at)
-        });
+        let read = transport.read(
+            &mut self.scratch,
+            &mut self.ws_scratch,
+            &self.clock,
+            |data, at| device.handle_input(data, at),
+        );
         // Ok(Ok(())) means drained: wait for the next readable edge.
         conn.readable = !matches!(read, Ok(Ok(())));
         read??;
@@ -64,16 +68,18 @@ impl Shared<'_> {
     }
 }
 
-/// Hands the device's pending bytes to the transport and pushes them to the socket.
+/// Hands the device's pending bytes to the transport (framed in `ws_scratch` over
+/// WebSocket) and pushes them to the socket.
 #[inline]
 fn send_pending(
-    transport: &mut Transport,
+    transport: &mut Link,
     device: &mut Device,
+    ws_scratch: &mut Vec<u8>,
     now: Instant,
 ) -> Result<(), DeviceError> {
     let out = device.poll_transmit();
     if !out.is_empty() {
-        transport.queue(out)?;
+        transport.queue(out, ws_scratch)?;
         device.transmitted(now);
     }
     transport.flush()?;
