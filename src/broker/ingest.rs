@@ -9,6 +9,7 @@ use super::conn::{Close, Conn};
 use super::hub::{ConnRef, Delivery, Hub, Mail, Message};
 use super::session::{Event, put_connack, put_suback};
 use super::throttle::Throttle;
+use super::ws::WsEnd;
 use crate::mqtt::{self, Packet, QoS};
 
 /// Counters this thread has not published to the hub yet.
@@ -41,6 +42,27 @@ pub struct Ctx {
     pub(super) throttle: Option<Arc<Throttle>>,
     /// When the current wakeup began (the throttle's clock).
     pub(super) now: Instant,
+    /// MQTT bytes unwrapped from a WebSocket read (reused).
+    pub(super) unwrapped: Vec<u8>,
+}
+
+/// Takes bytes a client sent: unwraps WebSocket frames first on a WebSocket connection.
+pub fn ingest_wire(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<(), Close> {
+    let Some(ws) = conn.ws.as_mut() else {
+        return ingest(conn, data, ctx, me);
+    };
+    let mut mqtt = std::mem::take(&mut ctx.unwrapped);
+    let unwrapped = ws.unwrap(data, &mut mqtt);
+    let result = ingest(conn, &mqtt, ctx, me);
+    mqtt.clear();
+    ctx.unwrapped = mqtt;
+    match unwrapped {
+        Ok(()) => result,
+        Err(WsEnd::Closed) => result.and(Err(Close::Gone)),
+        Err(WsEnd::BadUpgrade(why) | WsEnd::BadFrame(why)) => {
+            result.and(Err(Close::Bad(format!("WebSocket: {why}"))))
+        }
+    }
 }
 
 /// Decodes and handles every complete packet of `data` (after what `conn` buffered); while

@@ -14,6 +14,9 @@
 //! everything its connection sent after it, and the socket is not read meanwhile (TCP pushes
 //! back on the client); nothing is dropped or reordered.
 //!
+//! WebSocket: with `--ws-port`, a second listener on the same threads takes MQTT over
+//! WebSocket (RFC 6455, subprotocol `mqtt`; TLS when the broker has it), framed by `ws`.
+//!
 //! Bounds: a packet larger than [`BrokerConfig::max_packet`] closes its connection (counted
 //! as a bad packet); a connection's unsent plaintext is capped at 1 MiB, past which QoS 0
 //! deliveries to it are dropped (counted) and a QoS 1/2 delivery disconnects it (counted as
@@ -48,6 +51,7 @@ mod pki;
 mod reactor;
 mod session;
 mod throttle;
+mod ws;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -85,6 +89,9 @@ pub struct BrokerConfig {
     /// Most PUBLISH packets taken in per second, whole broker (`None`: no limit). Past it,
     /// publishes wait their turn in order (see [`throttle`]).
     pub max_msg_rate: Option<u64>,
+    /// Where to listen for MQTT over WebSocket (subprotocol `mqtt`, TLS as `tls` says), if
+    /// anywhere (port 0: a free one).
+    pub ws_addr: Option<SocketAddr>,
 }
 
 /// What a broker did, summed over its threads.
@@ -130,6 +137,8 @@ impl fmt::Display for BrokerStats {
 pub struct RunningBroker {
     /// The address it listens on (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The WebSocket listener's address, when there is one.
+    pub ws_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     hub: Arc<Hub>,
     threads: Vec<JoinHandle<()>>,
@@ -141,13 +150,9 @@ impl RunningBroker {
         if config.threads == 0 {
             return Err(BrokerError::ZeroThreads);
         }
-        let listener =
-            std::net::TcpListener::bind(config.addr).map_err(|source| BrokerError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-        listener.set_nonblocking(true).map_err(BrokerError::Io)?;
-        let addr = listener.local_addr().map_err(BrokerError::Io)?;
+        let (listener, addr) = bind(config.addr)?;
+        let ws = config.ws_addr.map(bind).transpose()?;
+        let ws_addr = ws.as_ref().map(|(_, addr)| *addr);
         let throttle = config
             .max_msg_rate
             .map(|rate| Arc::new(throttle::Throttle::new(rate, std::time::Instant::now())));
@@ -159,10 +164,15 @@ impl RunningBroker {
             let (tx, rx) = crossbeam_channel::bounded(hub::MAILBOX_CAPACITY);
             mailboxes.push((tx, waker));
             let clone = listener.try_clone().map_err(BrokerError::Io)?;
+            let ws_listener = match &ws {
+                Some((ws, _)) => Some(ws.try_clone().map_err(BrokerError::Io)?),
+                None => None,
+            };
             setups.push(reactor::WorkerSetup {
                 index,
                 poll,
                 listener: mio::net::TcpListener::from_std(clone),
+                ws_listener: ws_listener.map(mio::net::TcpListener::from_std),
                 mailbox: rx,
                 tls: config.tls.clone(),
                 max_packet: config.max_packet,
@@ -186,6 +196,7 @@ impl RunningBroker {
         };
         Ok(RunningBroker {
             addr,
+            ws_addr,
             stop,
             hub,
             threads,
@@ -233,6 +244,15 @@ impl RunningBroker {
         self.hub.wake_all();
         threads::join_all(self.threads.drain(..));
     }
+}
+
+/// A non-blocking listening socket on `addr`, and the address it got.
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), BrokerError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+    listener.set_nonblocking(true).map_err(BrokerError::Io)?;
+    let bound = listener.local_addr().map_err(BrokerError::Io)?;
+    Ok((listener, bound))
 }
 
 impl Drop for RunningBroker {

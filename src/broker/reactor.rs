@@ -14,13 +14,15 @@ use rustls::ServerConfig;
 
 use super::conn::{Close, Conn, MAX_OUTGOING};
 use super::hub::{ConnRef, Delivery, Hub, Mail};
-use super::ingest::{Ctx, Local, ingest, route};
+use super::ingest::{Ctx, Local, ingest, ingest_wire, route};
 use super::throttle::Throttle;
+use super::ws::WsLink;
 use crate::mqtt::QoS;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const WS_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 /// Bytes read from a socket per system call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A connection that has not completed CONNECT by then is closed.
@@ -40,6 +42,8 @@ pub struct WorkerSetup {
     pub poll: Poll,
     /// Its clone of the listening socket.
     pub listener: TcpListener,
+    /// Its clone of the WebSocket listening socket (`--ws-port`), if any.
+    pub ws_listener: Option<TcpListener>,
     /// Its mailbox.
     pub mailbox: Receiver<Mail>,
     /// TLS configuration, or plain TCP.
@@ -81,6 +85,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             max_packet: setup.max_packet,
             throttle: setup.throttle.clone(),
             now: Instant::now(),
+            unwrapped: Vec::new(),
         },
         setup,
         stopping: false,
@@ -93,13 +98,14 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         net: vec![0; READ_CHUNK].into_boxed_slice(),
         plain: vec![0; READ_CHUNK].into_boxed_slice(),
     };
-    if worker
-        .setup
-        .poll
-        .registry()
+    let registry = worker.setup.poll.registry();
+    let registered = registry
         .register(&mut worker.setup.listener, LISTENER, Interest::READABLE)
-        .is_err()
-    {
+        .and_then(|()| match &mut worker.setup.ws_listener {
+            Some(ws) => registry.register(ws, WS_LISTENER, Interest::READABLE),
+            None => Ok(()),
+        });
+    if registered.is_err() {
         return;
     }
     let mut events = Events::with_capacity(1024);
@@ -116,7 +122,8 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         worker.release_held(now);
         for event in events.iter() {
             match event.token() {
-                LISTENER => worker.accept(now),
+                LISTENER => worker.accept(now, false),
+                WS_LISTENER => worker.accept(now, true),
                 WAKER => worker.read_mailbox(),
                 Token(token) => {
                     let readable =
@@ -125,9 +132,10 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
                 }
             }
         }
-        if worker.accept_again {
+        if std::mem::take(&mut worker.accept_again) {
             // The last accept failed (out of file descriptors?): the edge will not come back.
-            worker.accept(now);
+            worker.accept(now, false);
+            worker.accept(now, true);
         }
         worker.settle();
         if now >= next_chores {
@@ -148,10 +156,15 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
 }
 
 impl Worker {
-    fn accept(&mut self, now: Instant) {
-        self.accept_again = false;
+    /// Accepts what waits on the MQTT listener, or on the WebSocket one with `websocket`.
+    fn accept(&mut self, now: Instant, websocket: bool) {
         loop {
-            let (mut tcp, _) = match self.setup.listener.accept() {
+            let listener = match (websocket, &self.setup.ws_listener) {
+                (false, _) => &self.setup.listener,
+                (true, Some(ws)) => ws,
+                (true, None) => return,
+            };
+            let (tcp, _) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -161,32 +174,38 @@ impl Worker {
                     return;
                 }
             };
-            let _ = tcp.set_nodelay(true);
-            let slot = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.conns.len() - 1
-            });
-            let token = Token(slot + FIRST_CONN);
-            if self
-                .setup
-                .poll
-                .registry()
-                .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
-                .is_err()
-            {
-                self.free.push(slot);
-                continue;
+            self.adopt(tcp, now, websocket);
+        }
+    }
+
+    /// Takes an accepted socket into a free slot.
+    fn adopt(&mut self, mut tcp: mio::net::TcpStream, now: Instant, websocket: bool) {
+        let _ = tcp.set_nodelay(true);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let token = Token(slot + FIRST_CONN);
+        if self
+            .setup
+            .poll
+            .registry()
+            .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            self.free.push(slot);
+            return;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let ws = websocket.then(|| Box::new(WsLink::new(self.ctx.max_packet)));
+        match Conn::new(tcp, self.setup.tls.as_ref(), ws, generation, now) {
+            Ok(conn) => {
+                self.conns[slot] = Some(conn);
+                self.ctx.counts.accepted += 1;
+                self.ctx.counts.open += 1;
             }
-            let generation = self.next_generation;
-            self.next_generation += 1;
-            match Conn::new(tcp, self.setup.tls.as_ref(), generation, now) {
-                Ok(conn) => {
-                    self.conns[slot] = Some(conn);
-                    self.ctx.counts.accepted += 1;
-                    self.ctx.counts.open += 1;
-                }
-                Err(_) => self.free.push(slot),
-            }
+            Err(_) => self.free.push(slot),
         }
     }
 
@@ -236,7 +255,7 @@ impl Worker {
             }
             conn.read(net, plain, |conn, data| {
                 conn.last_heard = now;
-                ingest(conn, data, ctx, me)
+                ingest_wire(conn, data, ctx, me)
             })
         });
         let held = conn.held.then_some((slot, conn.generation));
@@ -334,7 +353,7 @@ impl Worker {
         conn.dirty = false;
         match conn.flush() {
             // A client that publishes QoS 1/2 but never reads its acks.
-            Ok(false) if conn.out.len() > 2 * MAX_OUTGOING => {
+            Ok(false) if conn.pending() > 2 * MAX_OUTGOING => {
                 self.ctx.counts.slow += 1;
                 self.close(slot, Some(Close::Slow));
             }
@@ -355,7 +374,7 @@ impl Worker {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.out.len() > MAX_OUTGOING {
+        if conn.pending() > MAX_OUTGOING {
             if delivery.qos == QoS::AtMostOnce {
                 self.ctx.counts.dropped += 1;
             } else {
