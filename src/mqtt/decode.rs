@@ -43,10 +43,20 @@ pub fn decode_fixed_header(
     buf: &[u8],
     max_packet_size: usize,
 ) -> Result<Option<FixedHeader>, DecodeError> {
+    fixed_header(buf, max_packet_size, false)
+}
+
+/// The fixed header of an MQTT 3.1.1 packet, or of an MQTT 5 one when `v5` is set (which
+/// adds AUTH and lets acks, CONNACK and DISCONNECT carry reason codes and properties).
+pub(crate) fn fixed_header(
+    buf: &[u8],
+    max_packet_size: usize,
+    v5: bool,
+) -> Result<Option<FixedHeader>, DecodeError> {
     let Some((&first_byte, length_bytes)) = buf.split_first() else {
         return Ok(None);
     };
-    check_first_byte(first_byte)?;
+    check_first_byte(first_byte, v5)?;
     let mut remaining_len = 0usize;
     for (index, &byte) in length_bytes.iter().take(4).enumerate() {
         remaining_len |= usize::from(byte & 0x7F) << (7 * index);
@@ -58,7 +68,7 @@ pub fn decode_fixed_header(
                 header_len,
             };
             check_size(header.packet_len(), max_packet_size)?;
-            check_fixed_length(header.packet_type(), remaining_len)?;
+            check_fixed_length(header.packet_type(), remaining_len, v5)?;
             return Ok(Some(header));
         }
         if index == 3 {
@@ -87,10 +97,11 @@ pub fn decode(
 }
 
 /// Checks the packet type and the flag bits its type prescribes.
-fn check_first_byte(first_byte: u8) -> Result<(), DecodeError> {
+fn check_first_byte(first_byte: u8, v5: bool) -> Result<(), DecodeError> {
     let packet_type = first_byte >> 4;
     let flags = first_byte & 0x0F;
-    if !(wire::CONNECT..=wire::DISCONNECT).contains(&packet_type) {
+    let last_type = if v5 { wire::AUTH } else { wire::DISCONNECT };
+    if !(wire::CONNECT..=last_type).contains(&packet_type) {
         return Err(DecodeError::InvalidPacketType(packet_type));
     }
     match required_flags(packet_type) {
@@ -103,7 +114,7 @@ fn check_first_byte(first_byte: u8) -> Result<(), DecodeError> {
 }
 
 /// PUBLISH flags: DUP (bit 3), QoS (bits 2-1, 3 is invalid), RETAIN (bit 0).
-fn check_publish_flags(flags: u8) -> Result<(bool, QoS, bool), DecodeError> {
+pub(crate) fn check_publish_flags(flags: u8) -> Result<(bool, QoS, bool), DecodeError> {
     let dup = flags & 0b1000 != 0;
     let qos_bits = (flags >> 1) & 0b11;
     let qos = QoS::from_u8(qos_bits).ok_or(DecodeError::InvalidQoS(qos_bits))?;
@@ -123,8 +134,13 @@ fn check_size(size: usize, max: usize) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn check_fixed_length(packet_type: u8, len: usize) -> Result<(), DecodeError> {
-    match fixed_remaining_length(packet_type) {
+fn check_fixed_length(packet_type: u8, len: usize, v5: bool) -> Result<(), DecodeError> {
+    let fixed = match v5 {
+        false => fixed_remaining_length(packet_type),
+        true if matches!(packet_type, wire::PINGREQ | wire::PINGRESP) => Some(0),
+        true => None,
+    };
+    match fixed {
         Some(expected) if expected != len => {
             Err(DecodeError::InvalidRemainingLength { packet_type, len })
         }

@@ -60,6 +60,28 @@ pub enum DecodeError {
     InvalidTopicFilter,
     /// The packet breaks a rule of the protocol; names the rule.
     ProtocolViolation(&'static str),
+    /// MQTT 5: a variable byte integer has a continuation bit on its fourth byte; names it.
+    MalformedVariableInteger(&'static str),
+    /// MQTT 5: a reason code that this packet type may not carry.
+    InvalidReasonCode {
+        /// Packet type (1..=15).
+        packet_type: u8,
+        /// The reason code byte.
+        code: u8,
+    },
+    /// MQTT 5: a property identifier the specification does not define.
+    UnknownProperty(u8),
+    /// MQTT 5: a property this packet type (0 for will properties) may not carry.
+    PropertyNotAllowed {
+        /// Packet type, or 0 for a CONNECT's will properties.
+        packet_type: u8,
+        /// Property identifier.
+        property: u8,
+    },
+    /// MQTT 5: a property that may appear once appears twice.
+    DuplicateProperty(u8),
+    /// MQTT 5: a property's value is out of its range (a zero Receive Maximum, a flag of 2).
+    InvalidPropertyValue(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -98,6 +120,25 @@ impl fmt::Display for DecodeError {
             Self::InvalidTopicName => f.write_str("topic name is empty or contains a wildcard"),
             Self::InvalidTopicFilter => f.write_str("invalid topic filter"),
             Self::ProtocolViolation(rule) => write!(f, "protocol violation: {rule}"),
+            Self::MalformedVariableInteger(what) => {
+                write!(f, "{what} is a variable integer longer than four bytes")
+            }
+            Self::InvalidReasonCode { packet_type, code } => {
+                write!(
+                    f,
+                    "reason code {code:#04x} is invalid in packet type {packet_type}"
+                )
+            }
+            Self::UnknownProperty(id) => write!(f, "unknown property {id:#04x}"),
+            Self::PropertyNotAllowed {
+                packet_type,
+                property,
+            } => write!(
+                f,
+                "property {property:#04x} is not allowed in packet type {packet_type}"
+            ),
+            Self::DuplicateProperty(id) => write!(f, "property {id:#04x} appears twice"),
+            Self::InvalidPropertyValue(id) => write!(f, "property {id:#04x} has an invalid value"),
         }
     }
 }
@@ -121,6 +162,22 @@ pub enum EncodeError {
     NullCharacter,
     /// The packet would break a rule of the protocol; names the rule.
     ProtocolViolation(&'static str),
+    /// MQTT 5: a property this packet type (0 for will properties) may not carry.
+    PropertyNotAllowed {
+        /// Packet type, or 0 for a CONNECT's will properties.
+        packet_type: u8,
+        /// Property identifier.
+        property: u8,
+    },
+    /// MQTT 5: a property's value is out of its range (a zero Receive Maximum, a flag of 2).
+    InvalidPropertyValue(u8),
+    /// MQTT 5: a reason code that this packet type may not carry.
+    InvalidReasonCode {
+        /// Packet type (1..=15).
+        packet_type: u8,
+        /// The reason code byte.
+        code: u8,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -135,6 +192,20 @@ impl fmt::Display for EncodeError {
             Self::InvalidTopicFilter => f.write_str("invalid topic filter"),
             Self::NullCharacter => f.write_str("string contains U+0000"),
             Self::ProtocolViolation(rule) => write!(f, "protocol violation: {rule}"),
+            Self::PropertyNotAllowed {
+                packet_type,
+                property,
+            } => write!(
+                f,
+                "property {property:#04x} is not allowed in packet type {packet_type}"
+            ),
+            Self::InvalidPropertyValue(id) => write!(f, "property {id:#04x} has an invalid value"),
+            Self::InvalidReasonCode { packet_type, code } => {
+                write!(
+                    f,
+                    "reason code {code:#04x} is invalid in packet type {packet_type}"
+                )
+            }
         }
     }
 }

@@ -1,4 +1,6 @@
-//! MQTT 3.1.1 packets and their wire format: pure functions over byte slices, no IO, no clock.
+//! MQTT 3.1.1 and MQTT 5 packets and their wire format: pure functions over byte slices, no
+//! IO, no clock. The 3.1.1 packets live here; MQTT 5's are in [`v5`] (the protocol level that
+//! CONNECT carries selects one).
 //!
 //! Decoding borrows from the input buffer (no allocation for PUBLISH, acks or pings); only
 //! SUBSCRIBE/SUBACK/UNSUBSCRIBE collect their lists. Every error is a [`DecodeError`], never a panic.
@@ -12,15 +14,21 @@
 //!
 //! Layout: `wire` (constants, varint, topic rules), `reader` (bounds-checked field reads),
 //! `decode` (fixed header, dispatch, PUBLISH and acks), `decode_connect`, `decode_subscribe`,
-//! `encode`, `error`; codec-wide property tests live in `tests`.
+//! `encode`, `error`; codec-wide property tests live in `tests`. MQTT 5 adds `properties`
+//! (+ `properties_encode`), `reason`, and `v5` (packets, with its own `decode`, `encode` and
+//! property tests).
 
 mod decode;
 mod decode_connect;
 mod decode_subscribe;
 mod encode;
 mod error;
+mod properties;
+mod properties_encode;
 mod reader;
+mod reason;
 pub mod topic;
+pub mod v5;
 mod wire;
 
 #[cfg(test)]
@@ -29,6 +37,44 @@ mod tests;
 pub use decode::{FixedHeader, decode, decode_fixed_header};
 pub use encode::{FixedPacket, encode_publish_into, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
+pub use reason::ReasonCode;
+
+/// Which MQTT the client speaks (CONNECT's protocol level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProtocolVersion {
+    /// MQTT 3.1.1 (protocol level 4), the default.
+    #[default]
+    V311,
+    /// MQTT 5 (protocol level 5).
+    V5,
+}
+
+impl ProtocolVersion {
+    /// CONNECT's protocol level byte.
+    pub fn level(self) -> u8 {
+        match self {
+            ProtocolVersion::V311 => wire::PROTOCOL_LEVEL,
+            ProtocolVersion::V5 => wire::PROTOCOL_LEVEL_V5,
+        }
+    }
+
+    /// The name users type and reports show: "3.1.1" or "5".
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolVersion::V311 => "3.1.1",
+            ProtocolVersion::V5 => "5",
+        }
+    }
+
+    /// Parses "3.1.1" (or "4", "311") and "5"; `None` for anything else.
+    pub fn parse(text: &str) -> Option<ProtocolVersion> {
+        match text.trim() {
+            "3.1.1" | "311" | "4" => Some(ProtocolVersion::V311),
+            "5" | "5.0" => Some(ProtocolVersion::V5),
+            _ => None,
+        }
+    }
+}
 
 /// Quality of service of a PUBLISH or a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

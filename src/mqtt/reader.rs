@@ -57,6 +57,30 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a big-endian u32 (MQTT 5 four-byte integer).
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        match self.rest.split_first_chunk::<4>() {
+            Some((bytes, rest)) => {
+                self.rest = rest;
+                Ok(u32::from_be_bytes(*bytes))
+            }
+            None => Err(DecodeError::UnexpectedEnd(what)),
+        }
+    }
+
+    /// Reads a variable byte integer (one to four bytes, seven bits each; MQTT 5 1.5.5).
+    pub(crate) fn varint(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let mut value = 0u32;
+        for index in 0..4 {
+            let byte = self.u8(what)?;
+            value |= u32::from(byte & 0x7F) << (7 * index);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::MalformedVariableInteger(what))
+    }
+
     /// Reads a packet identifier, which MQTT requires to be non-zero.
     pub(crate) fn packet_id(&mut self) -> Result<u16, DecodeError> {
         match self.u16("packet identifier")? {
@@ -151,5 +175,28 @@ mod tests {
             Err(DecodeError::ZeroPacketId)
         );
         assert_eq!(Reader::new(&[3]).qos("q"), Err(DecodeError::InvalidQoS(3)));
+    }
+
+    #[test]
+    fn varints_and_four_byte_integers() {
+        assert_eq!(Reader::new(&[0x7F]).varint("v"), Ok(127));
+        assert_eq!(Reader::new(&[0x80, 0x01]).varint("v"), Ok(128));
+        assert_eq!(
+            Reader::new(&[0xFF, 0xFF, 0xFF, 0x7F]).varint("v"),
+            Ok(268_435_455)
+        );
+        assert_eq!(
+            Reader::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]).varint("v"),
+            Err(DecodeError::MalformedVariableInteger("v"))
+        );
+        assert_eq!(
+            Reader::new(&[0x80]).varint("v"),
+            Err(DecodeError::UnexpectedEnd("v"))
+        );
+        assert_eq!(Reader::new(&[0, 0, 1, 2]).u32("n"), Ok(258));
+        assert_eq!(
+            Reader::new(&[0, 0, 1]).u32("n"),
+            Err(DecodeError::UnexpectedEnd("n"))
+        );
     }
 }

@@ -22,9 +22,45 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
+/// For a shared subscription `$share/{group}/{filter}`: the group and the inner filter.
+///
+/// `None` for an ordinary filter. Delivery goes to one member of the group, and the inner
+/// filter is what topics are matched against.
+pub fn shared_parts(filter: &str) -> Option<(&str, &str)> {
+    filter.strip_prefix("$share/")?.split_once('/')
+}
+
+/// A valid MQTT 5 topic filter: the 3.1.1 rules, and for a shared subscription a non-empty
+/// group name without wildcards followed by a valid filter.
+pub fn is_valid_filter(filter: &str) -> bool {
+    match filter.strip_prefix("$share/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((group, inner)) => {
+                !group.is_empty()
+                    && !group.contains(['+', '#'])
+                    && super::wire::is_valid_topic_filter(inner)
+            }
+            None => false,
+        },
+        None => super::wire::is_valid_topic_filter(filter),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{is_valid_filter, matches, shared_parts};
+
+    #[test]
+    fn shared_subscriptions_split_into_group_and_filter() {
+        assert_eq!(shared_parts("$share/g/a/+"), Some(("g", "a/+")));
+        assert_eq!(shared_parts("a/b"), None);
+        assert!(is_valid_filter("$share/workers/#"));
+        assert!(is_valid_filter("a/+/c"));
+        assert!(!is_valid_filter("$share/g"));
+        assert!(!is_valid_filter("$share//a"));
+        assert!(!is_valid_filter("$share/g+/a"));
+        assert!(!is_valid_filter("$share/g/a#"));
+    }
 
     #[test]
     fn exact_and_single_level() {

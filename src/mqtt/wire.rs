@@ -15,6 +15,8 @@ pub(crate) const UNSUBACK: u8 = 11;
 pub(crate) const PINGREQ: u8 = 12;
 pub(crate) const PINGRESP: u8 = 13;
 pub(crate) const DISCONNECT: u8 = 14;
+/// MQTT 5 only: enhanced authentication exchange.
+pub(crate) const AUTH: u8 = 15;
 
 /// Largest remaining length four varint bytes can carry (MQTT 3.1.1 section 2.2.3).
 pub(crate) const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -27,6 +29,9 @@ pub(crate) const PROTOCOL_NAME: &[u8] = b"MQTT";
 
 /// The protocol level of MQTT 3.1.1.
 pub(crate) const PROTOCOL_LEVEL: u8 = 4;
+
+/// The protocol level of MQTT 5.
+pub(crate) const PROTOCOL_LEVEL_V5: u8 = 5;
 
 /// SUBACK's failure return code.
 pub(crate) const SUBACK_FAILURE: u8 = 0x80;
