@@ -29,6 +29,10 @@ pub enum Close {
     Bad(String),
     /// The subscriber could not keep up with QoS 1/2 deliveries.
     Slow,
+    /// Its client id connected again elsewhere.
+    TakenOver,
+    /// Silent past 1.5 x its keep alive, or no CONNECT in time.
+    KeepAlive,
 }
 
 /// A connection in a worker's table.

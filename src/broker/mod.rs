@@ -50,6 +50,7 @@ mod message;
 mod pki;
 mod reactor;
 mod session;
+mod session_v5;
 mod throttle;
 mod ws;
 

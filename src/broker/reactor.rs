@@ -14,10 +14,11 @@ use rustls::ServerConfig;
 
 use super::conn::{Close, Conn, MAX_OUTGOING};
 use super::hub::{ConnRef, Delivery, Hub, Mail};
-use super::ingest::{Ctx, Local, ingest, ingest_wire, route};
+use super::ingest::{Ctx, Local, Outgoing, ingest, ingest_wire, route};
 use super::throttle::Throttle;
 use super::ws::WsLink;
 use crate::mqtt::QoS;
+use crate::mqtt::v5::ReasonCode;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -143,6 +144,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             worker.expire(now);
             if worker.ctx.thread == 0 {
                 worker.publish_sys();
+                worker.ctx.hub.expire_sessions(now);
             }
             worker.settle();
         }
@@ -325,7 +327,7 @@ impl Worker {
                 for conn in std::mem::take(&mut self.ctx.kicks) {
                     if self.is_current(conn) {
                         self.ctx.counts.taken_over += 1;
-                        self.close(conn.slot, None);
+                        self.close(conn.slot, Some(Close::TakenOver));
                     }
                 }
                 for delivery in std::mem::take(&mut self.ctx.local) {
@@ -388,6 +390,7 @@ impl Worker {
             delivery.qos,
             delivery.retain,
             &mut conn.out,
+            self.ctx.now,
         );
         if !delivered {
             // MAX_INFLIGHT unacknowledged: it reads but does not acknowledge.
@@ -417,7 +420,7 @@ impl Worker {
             };
             if expired {
                 self.ctx.counts.expired += 1;
-                self.close(slot, None);
+                self.close(slot, Some(Close::KeepAlive));
             }
         }
     }
@@ -428,13 +431,14 @@ impl Worker {
         let received = hub.total(|c| &c.received) + self.ctx.counts.received
             - hub.counters[0].received.load(Ordering::Relaxed);
         let text = received.to_string();
-        route(
-            &mut self.ctx,
-            SYS_RECEIVED,
-            text.as_bytes(),
-            QoS::AtMostOnce,
-            true,
-        );
+        let message = Outgoing {
+            topic: SYS_RECEIVED,
+            payload: text.as_bytes(),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: None,
+        };
+        route(&mut self.ctx, &message, None);
     }
 
     fn publish_counts(&self) {
@@ -474,24 +478,36 @@ impl Worker {
             slot,
             generation: conn.generation,
         };
+        let goodbye = match &why {
+            _ if self.stopping => Some(ReasonCode::ServerShuttingDown),
+            Some(Close::Slow) => Some(ReasonCode::QuotaExceeded),
+            Some(Close::TakenOver) => Some(ReasonCode::SessionTakenOver),
+            Some(Close::KeepAlive) => Some(ReasonCode::KeepAliveTimeout),
+            _ => None,
+        };
+        if let Some(reason) = goodbye {
+            conn.session.goodbye(reason, &mut conn.out);
+        }
         if conn.session.is_connected() {
-            let suspended = (!conn.session.clean_session).then(|| conn.session.suspend());
-            self.ctx
-                .hub
-                .disconnect(&conn.session.client_id, me, suspended);
+            let keep_for = conn.session.keep_for();
+            let suspended = keep_for.map(|_| conn.session.suspend());
+            let id = &conn.session.client_id;
+            let now = self.ctx.now;
+            self.ctx.hub.disconnect(id, me, suspended, keep_for, now);
         }
         // Gone without DISCONNECT (a DISCONNECT discarded it): publish the will, unless the
         // whole broker is stopping.
         if let Some(will) = conn.session.will.take()
             && !self.stopping
         {
-            route(
-                &mut self.ctx,
-                &will.topic,
-                &will.payload,
-                will.qos,
-                will.retain,
-            );
+            let message = Outgoing {
+                topic: &will.topic,
+                payload: &will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties: None,
+            };
+            route(&mut self.ctx, &message, None);
         }
         conn.shutdown();
         let _ = self.setup.poll.registry().deregister(&mut conn.tcp);
