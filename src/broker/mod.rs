@@ -52,6 +52,8 @@ mod reactor;
 mod session;
 mod session_v5;
 mod throttle;
+mod v5_state;
+mod violation;
 mod ws;
 
 use std::fmt;

@@ -5,21 +5,19 @@
 //! and acts on the returned [`Event`].
 
 use std::collections::VecDeque;
-use std::fmt;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::message::Message;
-pub use super::session_v5::{Incoming, V5State};
-use crate::mqtt::v5::{ReasonCode, SubscriptionOptions};
+pub use super::v5_state::{Incoming, V5State};
+pub use super::violation::{MAX_QOS2_PENDING, Violation};
+use crate::mqtt::v5::SubscriptionOptions;
 use crate::mqtt::{
     ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, ProtocolVersion, Publish, QoS,
 };
 
-/// Most inbound QoS 2 messages a client may leave unreleased (PUBREC sent, PUBREL not yet
-/// received); more is a protocol abuse that would grow memory, so the connection closes.
-pub const MAX_QOS2_PENDING: usize = 1024;
 /// Most QoS 1/2 messages sent to one client and not yet acknowledged; a delivery beyond this
 /// is refused (the broker then disconnects the client as too slow).
 pub const MAX_INFLIGHT: usize = 10_000;
@@ -88,51 +86,6 @@ pub enum Event<'a> {
     },
     /// The client said goodbye: close without fuss.
     Disconnect,
-}
-
-/// Why a connection must be closed: the client broke the protocol. Each is counted as a bad packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
-    /// Bytes that are not MQTT 3.1.1.
-    Decode(DecodeError),
-    /// The first packet was not CONNECT.
-    NotConnectFirst(&'static str),
-    /// A second CONNECT on the same connection.
-    SecondConnect,
-    /// A packet only a server sends (CONNACK, SUBACK, ...).
-    ServerOnlyPacket(&'static str),
-    /// Too many unreleased QoS 2 messages.
-    TooManyQos2,
-    /// CONNECT was refused with this return code (already written).
-    Refused(ConnectReturnCode),
-    /// MQTT 5 CONNECT refused with this reason code (already written).
-    RefusedV5(ReasonCode),
-    /// MQTT 5: a topic alias of 0, past the maximum, or never set.
-    TopicAliasInvalid,
-    /// MQTT 5: more unacknowledged QoS 2 publishes than the Receive Maximum announced.
-    ReceiveMaximumExceeded,
-    /// MQTT 5: AUTH, or another packet the broker does not take.
-    Unsupported(&'static str),
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Violation::Decode(e) => write!(f, "malformed packet: {e}"),
-            Violation::NotConnectFirst(name) => write!(f, "{name} before CONNECT"),
-            Violation::SecondConnect => f.write_str("second CONNECT"),
-            Violation::ServerOnlyPacket(name) => write!(f, "{name} from a client"),
-            Violation::TooManyQos2 => write!(f, "more than {MAX_QOS2_PENDING} unreleased QoS 2"),
-            Violation::Refused(code) => write!(f, "CONNECT refused ({code:?})"),
-            Violation::RefusedV5(reason) => write!(f, "CONNECT refused ({})", reason.name()),
-            Violation::TopicAliasInvalid => f.write_str("invalid topic alias"),
-            Violation::ReceiveMaximumExceeded => write!(
-                f,
-                "more than {MAX_QOS2_PENDING} unreleased QoS 2 (the Receive Maximum)"
-            ),
-            Violation::Unsupported(what) => write!(f, "{what} is not supported"),
-        }
-    }
 }
 
 /// Counter for the ids given to clients that connect with an empty one.
