@@ -1,13 +1,14 @@
-//! The built-in MQTT 3.1.1 broker: the target of a run when no `--host` is given, and
-//! `mqload broker` on its own. It exists for calibration, so it must never be what limits a
+//! The built-in MQTT broker (3.1.1 and 5, as each CONNECT says): the target of a run when no
+//! `--host` is given, and `mqload broker` on its own. It exists for calibration, so it must never be what limits a
 //! run on the same host.
 //!
-//! Layout: `session` (server-side MQTT state, sans IO), `message` (a published message),
+//! Layout: `session` (server-side MQTT state, sans IO; its MQTT 5 side in `session_v5`,
+//! `v5_state`, and `violation` for what closes a connection), `message` (a published message),
 //! `hub` (subscriptions matched with [`crate::mqtt::topic`], retained store, client ids,
 //! mailboxes, counters), `conn` (socket + rustls server side + bounded buffers), `ingest`
 //! (packets in, events acted on), `throttle` (`--max-msg-rate`), `reactor` (the mio loop per
 //! thread), `pki` (in-memory CA and certificates with rcgen, or PEM files), `command` (the
-//! subcommand and the embedded mode).
+//! subcommand and the embedded mode), `ws` (WebSocket framing for `--ws-port`).
 //!
 //! Throttle: with `--max-msg-rate N`, at most N PUBLISH packets a second are taken in (acked,
 //! routed, counted), paced evenly over the whole broker. A PUBLISH past the rate waits, with
@@ -39,7 +40,12 @@
 //!
 //! Inbound QoS 2 ids awaiting PUBREL are kept with a stored session too.
 //!
-//! Not implemented (documented gap): user name / password checks.
+//! MQTT 5 (`session_v5`, `v5_state`): properties forwarded, reason codes, inbound topic
+//! aliases, message and session expiry, the client's Receive Maximum, shared subscriptions,
+//! subscription options, and DISCONNECT with a reason before the broker closes.
+//!
+//! Not implemented (documented gap): user name / password checks; MQTT 5 enhanced
+//! authentication, subscription identifiers, will properties, aliases towards clients.
 
 mod command;
 mod conn;
