@@ -199,3 +199,149 @@ impl ServerSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::broker::message::Message;
+    use crate::mqtt::v5::{Ack, Connect, Properties};
+
+    fn connected(receive_maximum: Option<u16>) -> (ServerSession, Vec<u8>) {
+        let mut session = ServerSession::new();
+        session.version = ProtocolVersion::V5;
+        let connect = Packet::Connect(Connect {
+            client_id: "dev",
+            keep_alive: 30,
+            clean_start: true,
+            username: None,
+            password: None,
+            will: None,
+            properties: Properties {
+                receive_maximum,
+                session_expiry_interval: Some(60),
+                ..Properties::default()
+            },
+        });
+        let mut out = Vec::new();
+        let event = session.on_packet_v5(connect, &mut out, Instant::now());
+        assert!(matches!(event, Ok(Event::Connected)));
+        assert_eq!(session.keep_for(), Some(Duration::from_secs(60)));
+        (session, out)
+    }
+
+    fn replies(out: &[u8]) -> Vec<Packet<'_>> {
+        let mut rest = out;
+        let mut packets = Vec::new();
+        while let Some((packet, used)) = v5::decode(rest, 1 << 20).expect("valid reply") {
+            packets.push(packet);
+            rest = &rest[used..];
+        }
+        packets
+    }
+
+    fn publish(topic: &str, alias: Option<u16>) -> Packet<'_> {
+        Packet::Publish(v5::Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: 0,
+            properties: Properties {
+                topic_alias: alias,
+                ..Properties::default()
+            },
+            payload: b"x",
+        })
+    }
+
+    #[test]
+    fn topic_aliases_are_set_used_and_bounded() {
+        let (mut s, mut out) = connected(None);
+        let now = Instant::now();
+        let topic = |e: Result<Event<'_>, Violation>| match e {
+            Ok(Event::Publish(p)) => p.topic.as_str().to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            topic(s.on_packet_v5(publish("a/b", Some(7)), &mut out, now)),
+            "a/b"
+        );
+        assert_eq!(
+            topic(s.on_packet_v5(publish("", Some(7)), &mut out, now)),
+            "a/b"
+        );
+        out.clear();
+        let unknown = s.on_packet_v5(publish("", Some(8)), &mut out, now);
+        assert_eq!(unknown.err(), Some(Violation::TopicAliasInvalid));
+        assert_eq!(
+            replies(&out),
+            [Packet::Disconnect(v5::Disconnect::with_reason(
+                ReasonCode::TopicAliasInvalid
+            ))]
+        );
+    }
+
+    #[test]
+    fn the_receive_maximum_holds_deliveries_until_acks() {
+        let (mut s, _) = connected(Some(1));
+        let now = Instant::now();
+        let message = Arc::new(Message {
+            topic: "t".into(),
+            payload: b"p".as_slice().into(),
+            qos: QoS::AtLeastOnce,
+            extra: None,
+        });
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            assert!(s.deliver(&message, QoS::AtLeastOnce, false, &mut out, now));
+        }
+        assert_eq!(replies(&out).len(), 1, "one in flight at most");
+        out.clear();
+        let ack = Packet::PubAck(Ack::success(1));
+        assert!(s.on_packet_v5(ack, &mut out, now).is_ok());
+        let sent = replies(&out);
+        assert!(
+            matches!(&sent[..], [Packet::Publish(p)] if p.packet_id == 2),
+            "{sent:?}"
+        );
+        // Suspended with one held back, resumed: re-sent with DUP, then the held one waits.
+        let mut again = ServerSession::new();
+        again.version = ProtocolVersion::V5;
+        again.v5.client_receive_max = 1;
+        let mut resent = Vec::new();
+        again.resume(s.suspend(), &mut resent, now);
+        let packets = replies(&resent);
+        assert!(
+            matches!(&packets[..], [Packet::Publish(p)] if p.dup && p.packet_id == 2),
+            "{packets:?}"
+        );
+        assert_eq!(again.v5.waiting.len(), 1);
+    }
+
+    #[test]
+    fn pubrel_for_an_unknown_id_and_a_will_kept_by_disconnect_0x04() {
+        let (mut s, _) = connected(None);
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let pubrel = Packet::PubRel(Ack::success(5));
+        assert!(s.on_packet_v5(pubrel, &mut out, now).is_ok());
+        assert!(matches!(
+            &replies(&out)[..],
+            [Packet::PubComp(a)] if a.reason == ReasonCode::PacketIdentifierNotFound
+        ));
+        s.will = Some(Will {
+            topic: "w".into(),
+            payload: Vec::new(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        });
+        let mut goodbye = v5::Disconnect::with_reason(ReasonCode::DisconnectWithWill);
+        goodbye.properties.session_expiry_interval = Some(0);
+        let event = s.on_packet_v5(Packet::Disconnect(goodbye), &mut out, now);
+        assert!(matches!(event, Ok(Event::Disconnect)));
+        assert!(s.will.is_some(), "0x04 keeps the will");
+        assert_eq!(s.keep_for(), None, "session expiry set to 0 by DISCONNECT");
+    }
+}
