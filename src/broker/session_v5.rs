@@ -344,4 +344,67 @@ mod tests {
         assert!(s.will.is_some(), "0x04 keeps the will");
         assert_eq!(s.keep_for(), None, "session expiry set to 0 by DISCONNECT");
     }
+
+    /// Feeds bytes as the broker does (decode, hand over, stop at the first violation).
+    fn feed(bytes: &[u8]) -> usize {
+        let mut session = ServerSession::new();
+        session.version = ProtocolVersion::V5;
+        let (mut out, mut rest, mut accepted) = (Vec::new(), bytes, 0);
+        let now = Instant::now();
+        loop {
+            match v5::decode(rest, 1 << 16) {
+                Ok(Some((packet, used))) => {
+                    rest = &rest[used..];
+                    if session.on_packet_v5(packet, &mut out, now).is_err() {
+                        return accepted;
+                    }
+                    accepted += 1;
+                }
+                Ok(None) => return accepted,
+                Err(e) => {
+                    session.on_decode_error(e, &mut out);
+                    return accepted;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_mqtt5_streams_never_panic() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut valid = Vec::new();
+        for packet in [
+            Packet::Connect(Connect {
+                client_id: "id",
+                keep_alive: 10,
+                clean_start: false,
+                username: None,
+                password: None,
+                will: None,
+                properties: Properties {
+                    receive_maximum: Some(3),
+                    ..Properties::default()
+                },
+            }),
+            publish("a/b", Some(2)),
+            publish("", Some(2)),
+            Packet::PubRel(Ack::success(4)),
+            Packet::PingReq,
+            Packet::Disconnect(v5::Disconnect::with_reason(ReasonCode::Success)),
+        ] {
+            packet.encode(&mut valid).expect("encode");
+        }
+        assert_eq!(feed(&valid), 6);
+        let mut rng = StdRng::seed_from_u64(0x6d71_7635);
+        for _ in 0..20_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                bytes[at] = rng.random();
+            }
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+            feed(&bytes);
+        }
+    }
 }
