@@ -400,18 +400,19 @@ impl Hub {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut dropped = 0;
-        // Groups already served: allocated only when a shared subscription matches.
-        let mut groups_done: Vec<&str> = Vec::new();
+        // Shared subscriptions (group and filter) already served: allocated only when one
+        // matches.
+        let mut shares_done: Vec<&str> = Vec::new();
         for (at, sub) in subs.iter().enumerate() {
             if !topic::matches(sub.matcher(), topic) {
                 continue;
             }
             let sub = match &sub.group {
                 None => sub,
-                Some(group) if groups_done.contains(&&**group) => continue,
-                Some(group) => {
-                    groups_done.push(group);
-                    self.pick_member(&subs, at, topic)
+                Some(_) if shares_done.contains(&&*sub.filter) => continue,
+                Some(_) => {
+                    shares_done.push(&sub.filter);
+                    self.pick_member(&subs, at)
                 }
             };
             match &sub.to {
@@ -438,21 +439,15 @@ impl Hub {
         dropped
     }
 
-    /// The member of the share group of `subs[first]` (its first match for `topic`) that
-    /// gets this message: connected members in turn, an absent one only when none is.
-    fn pick_member<'s>(
-        &self,
-        subs: &'s [Subscription],
-        first: usize,
-        topic: &str,
-    ) -> &'s Subscription {
-        let group = subs[first].group.as_deref();
+    /// The member of the shared subscription `subs[first]` (group and filter, its first
+    /// match) that gets this message: connected members in turn, an absent one only when
+    /// none is connected.
+    fn pick_member<'s>(&self, subs: &'s [Subscription], first: usize) -> &'s Subscription {
+        let shared = &subs[first].filter;
         let online = || {
-            subs[first..].iter().filter(move |s| {
-                s.group.as_deref() == group
-                    && matches!(s.to, Target::Online(_))
-                    && topic::matches(s.matcher(), topic)
-            })
+            subs[first..]
+                .iter()
+                .filter(move |s| s.filter == *shared && matches!(s.to, Target::Online(_)))
         };
         match online().count() {
             0 => &subs[first],
@@ -608,6 +603,11 @@ mod tests {
         hub.route("a/b", Some(ME), message, |to, _, _| got[to.slot] += 1);
         assert_eq!(got[9], 1, "others' messages it gets");
         hub.route("b/c", None, message, |_, _, _| panic!("no match"));
+        // The same group name on another filter is another shared subscription.
+        hub.subscribe(plain, &[("$share/g/a/b", opts(QoS::AtLeastOnce))]);
+        let mut copies = 0;
+        hub.route("a/b", Some(ME), message, |_, _, _| copies += 1);
+        assert_eq!(copies, 3, "one per shared subscription, one for a/#");
     }
 
     fn message() -> Arc<Message> {
