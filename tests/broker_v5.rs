@@ -407,6 +407,10 @@ fn a_raw_client_sees_the_reason_codes_and_limits() {
     sub.send(&Packet::PubRel(Ack::success(77)));
     let pubcomp = sub.expect("PUBCOMP");
     assert!(pubcomp.contains("PacketIdentifierNotFound"), "{pubcomp}");
+    // A QoS 1 publish nobody subscribed to: PUBACK 0x10.
+    sub.publish("nobody/here", 4, None, b"?");
+    let unheard = sub.expect("PUBACK");
+    assert!(unheard.contains("NoMatchingSubscribers"), "{unheard}");
 
     // Another client sets a topic alias, uses it, and five messages go to a subscriber
     // whose Receive Maximum is 2: two arrive, the rest after it acknowledges.

@@ -109,6 +109,15 @@ struct StoredSession {
     expires_at: Option<Instant>,
 }
 
+/// What routing one message did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Routed {
+    /// Some subscription matched (even one of the publisher's own, left out by No Local).
+    pub matched: bool,
+    /// Copies dropped because an absent client's queue was full.
+    pub dropped: u64,
+}
+
 /// What SUBSCRIBE got for one filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Granted {
@@ -386,20 +395,20 @@ impl Hub {
     /// subscription matching `topic` (a connection with several matching filters gets a copy
     /// per filter, which MQTT allows), skipping `from`'s No Local ones; each shared group
     /// gets it once, at one member in turn. A stored session whose client is away keeps
-    /// QoS 1/2 matches, made by `message`, in its queue. Returns how many it dropped because
-    /// a queue was full.
+    /// QoS 1/2 matches, made by `message`, in its queue. Returns whether anything matched,
+    /// and how many it dropped because a queue was full.
     pub fn route(
         &self,
         topic: &str,
         from: Option<ConnRef>,
         mut message: impl FnMut() -> Arc<Message>,
         mut each: impl FnMut(ConnRef, QoS, bool),
-    ) -> u64 {
+    ) -> Routed {
         let subs = self
             .subscriptions
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut dropped = 0;
+        let mut routed = Routed::default();
         // Shared subscriptions (group and filter) already served: allocated only when one
         // matches.
         let mut shares_done: Vec<&str> = Vec::new();
@@ -415,6 +424,7 @@ impl Hub {
                     self.pick_member(&subs, at)
                 }
             };
+            routed.matched = true;
             match &sub.to {
                 Target::Online(conn) if sub.options.no_local && from == Some(*conn) => {}
                 Target::Online(conn) => {
@@ -431,12 +441,12 @@ impl Hub {
                         Some(stored) if stored.queue.len() < MAX_OFFLINE_QUEUE => {
                             stored.queue.push_back((message, qos));
                         }
-                        _ => dropped += 1,
+                        _ => routed.dropped += 1,
                     }
                 }
             }
         }
-        dropped
+        routed
     }
 
     /// The member of the shared subscription `subs[first]` (group and filter, its first

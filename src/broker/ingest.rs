@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::conn::{Close, Conn};
 use super::hub::{ConnRef, Delivery, Hub, Mail, Message};
 use super::message::Extra;
-use super::session::Event;
+use super::session::{Event, V5State};
 use super::throttle::Throttle;
 use super::ws::WsEnd;
 use crate::mqtt::v5::{self, Properties, RetainHandling};
@@ -164,8 +164,10 @@ fn act(conn: &mut Conn, event: Event<'_>, ctx: &mut Ctx, me: ConnRef) -> Result<
                 retain: publish.retain,
                 properties: publish.properties.as_ref(),
             };
-            if publish.retain || ctx.hub.has_subscribers() {
-                route(ctx, &message, Some(me));
+            let matched =
+                (publish.retain || ctx.hub.has_subscribers()) && route(ctx, &message, Some(me));
+            if let Some(id) = publish.ack_after_routing {
+                V5State::put_publish_ack(id, publish.qos, matched, &mut conn.out);
             }
         }
         Event::Connected => connected(conn, ctx, me),
@@ -261,8 +263,8 @@ pub struct Outgoing<'a, 'p> {
 
 /// Sends a message to every matching subscription (one shared copy of it, made only when
 /// somebody matches or it is retained); cross-thread deliveries go through mailboxes. `from`
-/// is the publisher (for MQTT 5's No Local).
-pub fn route(ctx: &mut Ctx, out: &Outgoing<'_, '_>, from: Option<ConnRef>) {
+/// is the publisher (for MQTT 5's No Local). Returns whether any subscription matched.
+pub fn route(ctx: &mut Ctx, out: &Outgoing<'_, '_>, from: Option<ConnRef>) -> bool {
     let hub = Arc::clone(&ctx.hub);
     let now = ctx.now;
     let shared: std::cell::OnceCell<Arc<Message>> = std::cell::OnceCell::new();
@@ -280,9 +282,9 @@ pub fn route(ctx: &mut Ctx, out: &Outgoing<'_, '_>, from: Option<ConnRef>) {
         hub.retain(out.topic, out.payload.is_empty(), message);
     }
     if !hub.has_subscribers() {
-        return;
+        return false;
     }
-    let dropped = hub.route(out.topic, from, message, |to, granted, as_published| {
+    let routed = hub.route(out.topic, from, message, |to, granted, as_published| {
         let delivery = Delivery {
             to,
             qos: out.qos.min(granted),
@@ -297,5 +299,6 @@ pub fn route(ctx: &mut Ctx, out: &Outgoing<'_, '_>, from: Option<ConnRef>) {
             ctx.counts.dropped += 1;
         }
     });
-    ctx.counts.dropped += dropped;
+    ctx.counts.dropped += routed.dropped;
+    routed.matched
 }

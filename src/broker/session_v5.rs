@@ -161,9 +161,7 @@ impl ServerSession {
             .resolve(publish.topic, publish.properties.topic_alias)?;
         match publish.qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                put_ack(Packet::PubAck, publish.packet_id, ReasonCode::Success, out);
-            }
+            QoS::AtLeastOnce => {}
             QoS::ExactlyOnce => {
                 if self.qos2_pending.contains(&publish.packet_id) {
                     put_ack(Packet::PubRec, publish.packet_id, ReasonCode::Success, out);
@@ -172,16 +170,17 @@ impl ServerSession {
                 if self.qos2_pending.len() >= MAX_QOS2_PENDING {
                     return Err(Violation::ReceiveMaximumExceeded);
                 }
-                put_ack(Packet::PubRec, publish.packet_id, ReasonCode::Success, out);
                 self.qos2_pending.push(publish.packet_id);
             }
         }
+        let acked = publish.qos != QoS::AtMostOnce;
         Ok(Event::Publish(Incoming {
             topic,
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
             properties: Some(publish.properties),
+            ack_after_routing: acked.then_some(publish.packet_id),
         }))
     }
 

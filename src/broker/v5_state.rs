@@ -48,6 +48,9 @@ pub struct Incoming<'a> {
     pub retain: bool,
     /// MQTT 5 properties (`None` from a 3.1.1 client).
     pub properties: Option<Properties<'a>>,
+    /// MQTT 5 QoS 1/2: the packet id to acknowledge once routed (PUBACK or PUBREC, with
+    /// 0x10 when nobody matched); 3.1.1 acks are written before routing.
+    pub ack_after_routing: Option<u16>,
 }
 
 impl<'a> Incoming<'a> {
@@ -59,6 +62,7 @@ impl<'a> Incoming<'a> {
             qos: publish.qos,
             retain: publish.retain,
             properties: None,
+            ack_after_routing: None,
         }
     }
 }
@@ -251,6 +255,20 @@ impl V5State {
             reasons,
         };
         Packet::UnsubAck(unsuback).encode(out)
+    }
+
+    /// PUBACK (QoS 1) or PUBREC (QoS 2) for a routed PUBLISH: 0x10 when no subscription
+    /// matched it, as MQTT 5 lets a server say.
+    pub fn put_publish_ack(id: u16, qos: QoS, matched: bool, out: &mut Vec<u8>) {
+        let reason = match matched {
+            true => ReasonCode::Success,
+            false => ReasonCode::NoMatchingSubscribers,
+        };
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => put_ack(Packet::PubAck, id, reason, out),
+            QoS::ExactlyOnce => put_ack(Packet::PubRec, id, reason, out),
+        }
     }
 
     /// The topic of a PUBLISH, setting or reading a topic alias.
