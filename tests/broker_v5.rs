@@ -215,7 +215,7 @@ fn mosquitto_v5_clients_get_properties_shares_and_expiries() {
     assert_eq!(late.trim(), "r/new y", "only the unexpired one");
 
     // A session with an expiry keeps QoS 1 messages while away, until it expires.
-    let keeper = ["-i", "keeper", "-c", "-x", "2", "-q", "1", "-t", "k/#"];
+    let keeper = ["-i", "keeper", "-c", "-x", "4", "-q", "1", "-t", "k/#"];
     mosquitto("mosquitto_sub", &broker, &[&keeper[..], &["-E"]].concat());
     mosquitto(
         "mosquitto_pub",
@@ -228,7 +228,7 @@ fn mosquitto_v5_clients_get_properties_shares_and_expiries() {
         &[&keeper[..], &["-C", "1", "-W", "5"]].concat(),
     );
     assert_eq!(back.trim(), "kept", "session resumed with its message");
-    thread::sleep(Duration::from_millis(3500));
+    thread::sleep(Duration::from_millis(6000));
     mosquitto(
         "mosquitto_pub",
         &broker,
@@ -242,7 +242,7 @@ fn mosquitto_v5_clients_get_properties_shares_and_expiries() {
     assert_eq!(
         expired.trim(),
         "",
-        "the session expired 2 s after its client left"
+        "the session expired 4 s after its client left"
     );
     let exit = broker.stop();
     assert!(exit.contains("bad packets 0"), "{exit}");
