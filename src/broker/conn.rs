@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
 use super::session::ServerSession;
+use super::ws::WsLink;
 use crate::net::flush;
 
 /// Plaintext a connection may have waiting to be sent (beyond this, QoS 0 deliveries are
@@ -28,6 +29,10 @@ pub enum Close {
     Bad(String),
     /// The subscriber could not keep up with QoS 1/2 deliveries.
     Slow,
+    /// Its client id connected again elsewhere.
+    TakenOver,
+    /// Silent past 1.5 x its keep alive, or no CONNECT in time.
+    KeepAlive,
 }
 
 /// A connection in a worker's table.
@@ -38,8 +43,11 @@ pub struct Conn {
     pub tls: Option<Box<ServerConnection>>,
     /// Bytes of an incomplete packet.
     pub inbuf: Vec<u8>,
-    /// Plaintext replies and deliveries not yet handed to TLS / the socket.
+    /// Plaintext replies and deliveries not yet handed to TLS / the socket (MQTT bytes; on a
+    /// WebSocket connection they are framed into [`WsLink::wire`] at the flush).
     pub out: Vec<u8>,
+    /// WebSocket framing, for a connection accepted on `--ws-port`.
+    pub ws: Option<Box<WsLink>>,
     /// MQTT state.
     pub session: ServerSession,
     /// Slot generation (see `ConnRef`).
@@ -60,6 +68,7 @@ impl Conn {
     pub fn new(
         tcp: TcpStream,
         tls: Option<&Arc<ServerConfig>>,
+        ws: Option<Box<WsLink>>,
         generation: u64,
         now: Instant,
     ) -> Result<Conn, rustls::Error> {
@@ -76,6 +85,7 @@ impl Conn {
             tls,
             inbuf: Vec::new(),
             out: Vec::new(),
+            ws,
             session: ServerSession::new(),
             generation,
             opened: now,
@@ -147,7 +157,13 @@ impl Conn {
     /// Hands queued plaintext to TLS and writes what the socket takes; `Ok(true)` when
     /// everything went out.
     pub fn flush(&mut self) -> Result<bool, Close> {
-        let out = &mut self.out;
+        let out = match &mut self.ws {
+            Some(ws) => {
+                ws.wrap(&mut self.out);
+                &mut ws.wire
+            }
+            None => &mut self.out,
+        };
         let flushed = match &mut self.tls {
             // rustls' buffer is bounded: offer it the rest of `out` after every write.
             Some(tls) => flush::flush_tls(&mut ***tls, &mut self.tcp, |tls| {
@@ -160,9 +176,14 @@ impl Conn {
             None => flush::flush_plain(&mut self.tcp, out),
         };
         match flushed {
-            Ok(done) => Ok(done && self.out.is_empty()),
+            Ok(done) => Ok(done && self.pending() == 0),
             Err(_) => Err(Close::Gone),
         }
+    }
+
+    /// Bytes waiting to go out (before TLS): MQTT bytes, and frames on a WebSocket.
+    pub fn pending(&self) -> usize {
+        self.out.len() + self.ws.as_ref().map_or(0, |ws| ws.wire.len())
     }
 
     /// Best-effort goodbye: pending bytes (a refusing CONNACK, say), TLS close_notify, shutdown.

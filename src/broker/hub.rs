@@ -8,12 +8,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use mio::Waker;
 
 pub use super::message::Message;
 use super::session::Suspended;
+use crate::mqtt::v5::SubscriptionOptions;
 use crate::mqtt::{QoS, topic};
 
 /// Most retained topics kept; a new retained topic beyond this is not stored.
@@ -78,18 +80,51 @@ enum Target {
 }
 
 struct Subscription {
+    /// The filter as given (`$share/group/filter` for a shared one).
     filter: Box<str>,
+    /// Where the filter topics are matched against starts in `filter` (after
+    /// `$share/group/`; 0 for an ordinary one).
+    matched_from: usize,
+    /// The share group's name, for a shared subscription.
+    group: Option<Box<str>>,
     to: Target,
-    qos: QoS,
+    options: SubscriptionOptions,
 }
 
-/// What a client that connected with clean session off leaves behind.
+impl Subscription {
+    fn matcher(&self) -> &str {
+        self.filter.get(self.matched_from..).unwrap_or_default()
+    }
+}
+
+/// What a client leaves behind when its session outlives its connection (3.1.1: clean
+/// session off; MQTT 5: a Session Expiry Interval).
 #[derive(Default)]
 struct StoredSession {
     /// QoS 1/2 messages that matched while it was away.
     queue: VecDeque<(Arc<Message>, QoS)>,
     /// What its last connection had in flight.
     suspended: Option<Suspended>,
+    /// When it is dropped, its client being away; `None` while it is connected.
+    expires_at: Option<Instant>,
+}
+
+/// What routing one message did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Routed {
+    /// Some subscription matched (even one of the publisher's own, left out by No Local).
+    pub matched: bool,
+    /// Copies dropped because an absent client's queue was full.
+    pub dropped: u64,
+}
+
+/// What SUBSCRIBE got for one filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted {
+    /// The QoS granted, `None` when refused (past [`MAX_SUBSCRIPTIONS_PER_CONN`]).
+    pub qos: Option<QoS>,
+    /// The connection had this filter already (MQTT 5 retain handling 1).
+    pub existed: bool,
 }
 
 /// The outcome of a CONNECT for the hub.
@@ -136,6 +171,8 @@ pub struct Hub {
     retained: Mutex<Retained>,
     clients: Mutex<HashMap<String, ConnRef>>,
     sessions: Mutex<HashMap<Arc<str>, StoredSession>>,
+    /// Whose turn it is in share groups (one counter for all: fair enough over time).
+    share_turn: AtomicUsize,
     mailboxes: Vec<(Sender<Mail>, Arc<Waker>)>,
     /// One entry per thread.
     pub counters: Vec<ThreadCounters>,
@@ -170,6 +207,7 @@ impl Hub {
             retained: Mutex::new(Retained::default()),
             clients: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            share_turn: AtomicUsize::new(0),
             mailboxes,
             counters,
         }
@@ -186,10 +224,17 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records `conn` as the owner of `client_id` after its CONNECT. With `clean_session`
-    /// any stored session is discarded; without, a stored one is resumed (its subscriptions
-    /// move to `conn`, its queue is returned) or a new one is stored.
-    pub fn connect(&self, client_id: &str, conn: ConnRef, clean_session: bool) -> Connected {
+    /// Records `conn` as the owner of `client_id` after its CONNECT. With `discard_old`
+    /// (clean session / clean start) any stored session is discarded; otherwise a stored one
+    /// is resumed (its subscriptions move to `conn`, its queue is returned). Without one, a
+    /// new one is stored when `keep_for` says the session outlives the connection.
+    pub fn connect(
+        &self,
+        client_id: &str,
+        conn: ConnRef,
+        discard_old: bool,
+        keep_for: Option<Duration>,
+    ) -> Connected {
         let mut clients = lock(&self.clients);
         let took_over = clients.insert(client_id.to_string(), conn);
         let mut subs = self.subs_write();
@@ -199,29 +244,38 @@ impl Hub {
             took_over,
             ..Connected::default()
         };
-        if clean_session {
+        if discard_old {
             sessions.remove(client_id);
             subs.retain(|s| !offline(&s.to));
-        } else if let Some(stored) = sessions.get_mut(client_id) {
+        }
+        if let Some(stored) = sessions.get_mut(client_id) {
             outcome.session_present = true;
             outcome.queued = stored.queue.drain(..).collect();
             outcome.resumed = stored.suspended.take();
+            stored.expires_at = None;
             for sub in subs.iter_mut() {
                 if offline(&sub.to) || took_over.is_some_and(|old| sub.to == Target::Online(old)) {
                     sub.to = Target::Online(conn);
                 }
             }
-        } else if sessions.len() < MAX_STORED_SESSIONS {
+        } else if keep_for.is_some() && sessions.len() < MAX_STORED_SESSIONS {
             sessions.insert(client_id.into(), StoredSession::default());
         }
         self.subscription_count.store(subs.len(), Ordering::Release);
         outcome
     }
 
-    /// A connection that had connected as `client_id` is gone: if it still owned the id, its
-    /// subscriptions wait offline when its session is stored (keeping what it had in flight,
-    /// `suspended`), else they go.
-    pub fn disconnect(&self, client_id: &str, conn: ConnRef, suspended: Option<Suspended>) {
+    /// A connection that had connected as `client_id` is gone: if it still owned the id and
+    /// its session is kept (`keep_for`, counted from `now`), its subscriptions wait offline
+    /// (keeping what it had in flight, `suspended`); otherwise they go, with the session.
+    pub fn disconnect(
+        &self,
+        client_id: &str,
+        conn: ConnRef,
+        suspended: Option<Suspended>,
+        keep_for: Option<Duration>,
+        now: Instant,
+    ) {
         let mut clients = lock(&self.clients);
         let owned = clients.get(client_id) == Some(&conn);
         if owned {
@@ -229,10 +283,15 @@ impl Hub {
         }
         let mut subs = self.subs_write();
         let mut sessions = lock(&self.sessions);
-        let stored = match sessions.get_mut(client_id) {
-            Some(session) if owned => {
+        let stored = match (sessions.get_mut(client_id), keep_for) {
+            (Some(session), Some(keep_for)) if owned => {
                 session.suspended = suspended;
+                session.expires_at = now.checked_add(keep_for);
                 true
+            }
+            (Some(_), None) if owned => {
+                sessions.remove(client_id);
+                false
             }
             _ => false,
         };
@@ -248,44 +307,83 @@ impl Hub {
         self.subscription_count.store(subs.len(), Ordering::Release);
     }
 
-    /// Adds (or re-grants) subscriptions of `conn`; returns the SUBACK codes: the QoS granted
-    /// per filter, `None` past [`MAX_SUBSCRIPTIONS_PER_CONN`].
-    pub fn subscribe(&self, conn: ConnRef, filters: &[(&str, QoS)]) -> Vec<Option<QoS>> {
+    /// Drops stored sessions whose expiry passed by `now`, with their subscriptions (once a
+    /// second, from one thread).
+    pub fn expire_sessions(&self, now: Instant) {
+        let mut subs = self.subs_write();
+        let mut sessions = lock(&self.sessions);
+        let before = sessions.len();
+        sessions.retain(|_, s| s.expires_at.is_none_or(|at| at > now));
+        if sessions.len() == before {
+            return;
+        }
+        subs.retain(|s| match &s.to {
+            Target::Offline(id) => sessions.contains_key(id),
+            Target::Online(_) => true,
+        });
+        self.subscription_count.store(subs.len(), Ordering::Release);
+    }
+
+    /// Adds (or re-grants) subscriptions of `conn`; returns what each filter got: the QoS
+    /// granted, refused past [`MAX_SUBSCRIPTIONS_PER_CONN`], and whether it existed.
+    pub fn subscribe(
+        &self,
+        conn: ConnRef,
+        filters: &[(&str, SubscriptionOptions)],
+    ) -> Vec<Granted> {
         let conn = Target::Online(conn);
         let mut subs = self.subs_write();
         let mut held = subs.iter().filter(|s| s.to == conn).count();
         let mut granted = Vec::with_capacity(filters.len());
-        for (filter, qos) in filters {
-            match subs
+        for (filter, options) in filters {
+            let existing = subs
                 .iter_mut()
-                .find(|s| s.to == conn && &*s.filter == *filter)
-            {
-                Some(existing) => {
-                    existing.qos = *qos;
-                    granted.push(Some(*qos));
+                .find(|s| s.to == conn && &*s.filter == *filter);
+            let existed = existing.is_some();
+            match existing {
+                Some(existing) => existing.options = *options,
+                None if held >= MAX_SUBSCRIPTIONS_PER_CONN => {
+                    granted.push(Granted { qos: None, existed });
+                    continue;
                 }
-                None if held >= MAX_SUBSCRIPTIONS_PER_CONN => granted.push(None),
                 None => {
+                    let (group, matched_from) = match topic::shared_parts(filter) {
+                        Some((group, inner)) => (Some(group.into()), filter.len() - inner.len()),
+                        None => (None, 0),
+                    };
                     subs.push(Subscription {
                         filter: (*filter).into(),
+                        matched_from,
+                        group,
                         to: conn.clone(),
-                        qos: *qos,
+                        options: *options,
                     });
                     held += 1;
-                    granted.push(Some(*qos));
                 }
             }
+            granted.push(Granted {
+                qos: Some(options.qos),
+                existed,
+            });
         }
         self.subscription_count.store(subs.len(), Ordering::Release);
         granted
     }
 
-    /// Removes subscriptions of `conn`: the given filters, or all of them with `None`.
-    pub fn unsubscribe(&self, conn: ConnRef, filters: Option<&[&str]>) {
+    /// Removes subscriptions of `conn`: the given filters, or all of them with `None`;
+    /// returns, per filter given, whether it had that subscription.
+    pub fn unsubscribe(&self, conn: ConnRef, filters: Option<&[&str]>) -> Vec<bool> {
         let conn = Target::Online(conn);
         let mut subs = self.subs_write();
+        let existed = filters.map_or_else(Vec::new, |filters| {
+            filters
+                .iter()
+                .map(|f| subs.iter().any(|s| s.to == conn && &*s.filter == *f))
+                .collect()
+        });
         subs.retain(|s| s.to != conn || filters.is_some_and(|f| !f.contains(&&*s.filter)));
         self.subscription_count.store(subs.len(), Ordering::Release);
+        existed
     }
 
     /// Whether anybody subscribed to anything (one atomic load: the ingest fast path).
@@ -293,30 +391,48 @@ impl Hub {
         self.subscription_count.load(Ordering::Acquire) > 0
     }
 
-    /// Calls `each` with every connected subscription matching `topic` (a connection with
-    /// several matching filters gets a copy per filter, which MQTT 3.1.1 allows); a stored
-    /// session whose client is away keeps QoS 1/2 matches, made by `message`, in its queue.
-    /// Returns how many it dropped because a queue was full.
+    /// Calls `each` (connection, granted QoS, retain as published) with every connected
+    /// subscription matching `topic` (a connection with several matching filters gets a copy
+    /// per filter, which MQTT allows), skipping `from`'s No Local ones; each shared group
+    /// gets it once, at one member in turn. A stored session whose client is away keeps
+    /// QoS 1/2 matches, made by `message`, in its queue. Returns whether anything matched,
+    /// and how many it dropped because a queue was full.
     pub fn route(
         &self,
         topic: &str,
+        from: Option<ConnRef>,
         mut message: impl FnMut() -> Arc<Message>,
-        mut each: impl FnMut(ConnRef, QoS),
-    ) -> u64 {
+        mut each: impl FnMut(ConnRef, QoS, bool),
+    ) -> Routed {
         let subs = self
             .subscriptions
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut dropped = 0;
-        for sub in subs.iter() {
-            if !topic::matches(&sub.filter, topic) {
+        let mut routed = Routed::default();
+        // Shared subscriptions (group and filter) already served: allocated only when one
+        // matches.
+        let mut shares_done: Vec<&str> = Vec::new();
+        for (at, sub) in subs.iter().enumerate() {
+            if !topic::matches(sub.matcher(), topic) {
                 continue;
             }
+            let sub = match &sub.group {
+                None => sub,
+                Some(_) if shares_done.contains(&&*sub.filter) => continue,
+                Some(_) => {
+                    shares_done.push(&sub.filter);
+                    self.pick_member(&subs, at)
+                }
+            };
+            routed.matched = true;
             match &sub.to {
-                Target::Online(conn) => each(*conn, sub.qos),
+                Target::Online(conn) if sub.options.no_local && from == Some(*conn) => {}
+                Target::Online(conn) => {
+                    each(*conn, sub.options.qos, sub.options.retain_as_published);
+                }
                 Target::Offline(id) => {
                     let message = message();
-                    let qos = message.qos.min(sub.qos);
+                    let qos = message.qos.min(sub.options.qos);
                     if qos == QoS::AtMostOnce {
                         continue;
                     }
@@ -325,36 +441,51 @@ impl Hub {
                         Some(stored) if stored.queue.len() < MAX_OFFLINE_QUEUE => {
                             stored.queue.push_back((message, qos));
                         }
-                        _ => dropped += 1,
+                        _ => routed.dropped += 1,
                     }
                 }
             }
         }
-        dropped
+        routed
     }
 
-    /// Stores (or with an empty payload, clears) the retained message of a topic; `false`
-    /// when the store is full (topics or bytes) and the message was not kept.
-    pub fn retain(&self, topic: &str, payload: &[u8], qos: QoS) -> bool {
+    /// The member of the shared subscription `subs[first]` (group and filter, its first
+    /// match) that gets this message: connected members in turn, an absent one only when
+    /// none is connected.
+    fn pick_member<'s>(&self, subs: &'s [Subscription], first: usize) -> &'s Subscription {
+        let shared = &subs[first].filter;
+        let online = || {
+            subs[first..]
+                .iter()
+                .filter(move |s| s.filter == *shared && matches!(s.to, Target::Online(_)))
+        };
+        match online().count() {
+            0 => &subs[first],
+            n => {
+                let turn = self.share_turn.fetch_add(1, Ordering::Relaxed);
+                online().nth(turn % n).unwrap_or(&subs[first])
+            }
+        }
+    }
+
+    /// Stores (or with `empty`, clears) the retained message of a topic, made by `message`;
+    /// `false` when the store is full (topics or bytes) and it was not kept.
+    pub fn retain(&self, topic: &str, empty: bool, message: impl FnOnce() -> Arc<Message>) -> bool {
         let mut retained = lock(&self.retained);
         let old_bytes = retained.by_topic.get(topic).map(|m| m.payload.len());
         let bytes_without = retained.bytes - old_bytes.unwrap_or(0);
-        if payload.is_empty() {
+        if empty {
             retained.by_topic.remove(topic);
             retained.bytes = bytes_without;
             return true;
         }
+        let message = message();
         let full = old_bytes.is_none() && retained.by_topic.len() >= MAX_RETAINED;
-        if full || bytes_without + payload.len() > MAX_RETAINED_BYTES {
+        if full || bytes_without + message.payload.len() > MAX_RETAINED_BYTES {
             return false;
         }
-        let message = Arc::new(Message {
-            topic: topic.into(),
-            payload: payload.into(),
-            qos,
-        });
+        retained.bytes = bytes_without + message.payload.len();
         retained.by_topic.insert(topic.into(), message);
-        retained.bytes = bytes_without + payload.len();
         true
     }
 
@@ -412,32 +543,81 @@ mod tests {
         generation: 7,
     };
 
+    fn opts(qos: QoS) -> SubscriptionOptions {
+        SubscriptionOptions::qos(qos)
+    }
+
+    fn granted(qos: QoS, existed: bool) -> Granted {
+        Granted {
+            qos: Some(qos),
+            existed,
+        }
+    }
+
     #[test]
     fn subscriptions_route_replace_and_are_capped() {
         let hub = Hub::new(Vec::new());
         assert!(!hub.has_subscribers());
         assert_eq!(
-            hub.subscribe(ME, &[("a/+", QoS::AtLeastOnce), ("a/+", QoS::ExactlyOnce)]),
-            [Some(QoS::AtLeastOnce), Some(QoS::ExactlyOnce)]
+            hub.subscribe(
+                ME,
+                &[
+                    ("a/+", opts(QoS::AtLeastOnce)),
+                    ("a/+", opts(QoS::ExactlyOnce))
+                ]
+            ),
+            [
+                granted(QoS::AtLeastOnce, false),
+                granted(QoS::ExactlyOnce, true)
+            ]
         );
         let mut seen = Vec::new();
-        hub.route("a/b", message, |to, qos| seen.push((to, qos)));
+        hub.route("a/b", None, message, |to, qos, _| seen.push((to, qos)));
         assert_eq!(seen, [(ME, QoS::ExactlyOnce)], "re-subscribing replaces");
         let names: Vec<String> = (0..MAX_SUBSCRIPTIONS_PER_CONN)
             .map(|i| format!("f/{i}"))
             .collect();
-        let filters: Vec<(&str, QoS)> = names
+        let filters: Vec<(&str, SubscriptionOptions)> = names
             .iter()
-            .map(|n| (n.as_str(), QoS::AtMostOnce))
+            .map(|n| (n.as_str(), opts(QoS::AtMostOnce)))
             .collect();
-        let granted = hub.subscribe(ME, &filters);
-        assert_eq!(granted.iter().filter(|g| g.is_none()).count(), 1);
-        hub.unsubscribe(ME, Some(&["a/+"]));
+        let got = hub.subscribe(ME, &filters);
+        assert_eq!(got.iter().filter(|g| g.qos.is_none()).count(), 1);
+        assert_eq!(hub.unsubscribe(ME, Some(&["a/+", "x"])), [true, false]);
         let mut seen = 0;
-        hub.route("a/b", message, |_, _| seen += 1);
+        hub.route("a/b", None, message, |_, _, _| seen += 1);
         assert_eq!(seen, 0);
         hub.unsubscribe(ME, None);
         assert!(!hub.has_subscribers());
+    }
+
+    #[test]
+    fn a_share_group_gets_each_message_once_in_turn_and_no_local_is_kept() {
+        let hub = Hub::new(Vec::new());
+        let members: Vec<ConnRef> = (0..3).map(|slot| ConnRef { slot, ..ME }).collect();
+        for member in &members {
+            hub.subscribe(*member, &[("$share/g/a/+", opts(QoS::AtLeastOnce))]);
+        }
+        let plain = ConnRef { slot: 9, ..ME };
+        let no_local = SubscriptionOptions {
+            no_local: true,
+            ..opts(QoS::AtMostOnce)
+        };
+        hub.subscribe(plain, &[("a/#", no_local)]);
+        let mut got = [0; 10];
+        for _ in 0..30 {
+            hub.route("a/b", Some(plain), message, |to, _, _| got[to.slot] += 1);
+        }
+        assert_eq!(got[..3], [10, 10, 10], "one member per message, in turn");
+        assert_eq!(got[9], 0, "no local: not its own messages");
+        hub.route("a/b", Some(ME), message, |to, _, _| got[to.slot] += 1);
+        assert_eq!(got[9], 1, "others' messages it gets");
+        hub.route("b/c", None, message, |_, _, _| panic!("no match"));
+        // The same group name on another filter is another shared subscription.
+        hub.subscribe(plain, &[("$share/g/a/b", opts(QoS::AtLeastOnce))]);
+        let mut copies = 0;
+        hub.route("a/b", Some(ME), message, |_, _, _| copies += 1);
+        assert_eq!(copies, 3, "one per shared subscription, one for a/#");
     }
 
     fn message() -> Arc<Message> {
@@ -445,31 +625,34 @@ mod tests {
             topic: "a/b".into(),
             payload: Box::new([1]),
             qos: QoS::AtLeastOnce,
+            extra: None,
         })
     }
 
     #[test]
     fn a_stored_session_keeps_subscriptions_and_queues_while_away() {
         let hub = Hub::new(Vec::new());
-        let first = hub.connect("dev", ME, false);
+        let forever = Some(Duration::MAX);
+        let first = hub.connect("dev", ME, false, forever);
         assert!(!first.session_present);
-        hub.subscribe(ME, &[("a/#", QoS::AtLeastOnce)]);
+        hub.subscribe(ME, &[("a/#", opts(QoS::AtLeastOnce))]);
         let in_flight = Suspended {
             next_packet_id: 42,
             ..Suspended::default()
         };
-        hub.disconnect("dev", ME, Some(in_flight));
+        let now = Instant::now();
+        hub.disconnect("dev", ME, Some(in_flight), forever, now);
         assert!(hub.has_subscribers(), "kept for the stored session");
         let mut online = 0;
         for _ in 0..MAX_OFFLINE_QUEUE + 5 {
-            hub.route("a/b", message, |_, _| online += 1);
+            hub.route("a/b", None, message, |_, _, _| online += 1);
         }
         assert_eq!(online, 0);
         let next = ConnRef {
             generation: 8,
             ..ME
         };
-        let back = hub.connect("dev", next, false);
+        let back = hub.connect("dev", next, false, forever);
         assert!(back.session_present);
         assert_eq!(
             back.queued.len(),
@@ -478,31 +661,53 @@ mod tests {
         );
         assert_eq!(back.resumed.map(|s| s.next_packet_id), Some(42));
         let mut seen = Vec::new();
-        hub.route("a/b", message, |to, _| seen.push(to));
+        hub.route("a/b", None, message, |to, _, _| seen.push(to));
         assert_eq!(seen, [next], "subscriptions moved to the new connection");
         // A clean session discards it all.
-        hub.disconnect("dev", next, None);
-        let clean = hub.connect("dev", ME, true);
+        hub.disconnect("dev", next, None, None, now);
+        let clean = hub.connect("dev", ME, true, None);
         assert!(!clean.session_present && clean.queued.is_empty());
         assert!(!hub.has_subscribers());
     }
 
     #[test]
+    fn a_session_with_an_expiry_is_dropped_when_it_passes() {
+        let hub = Hub::new(Vec::new());
+        let ten = Some(Duration::from_secs(10));
+        hub.connect("v5", ME, true, ten);
+        hub.subscribe(ME, &[("a/#", opts(QoS::AtLeastOnce))]);
+        let now = Instant::now();
+        hub.disconnect("v5", ME, None, ten, now);
+        hub.expire_sessions(now + Duration::from_secs(9));
+        assert!(hub.has_subscribers(), "not yet");
+        hub.expire_sessions(now + Duration::from_secs(10));
+        assert!(!hub.has_subscribers(), "expired with its subscriptions");
+        assert!(!hub.connect("v5", ME, false, ten).session_present);
+    }
+
+    #[test]
     fn retained_store_is_bounded_in_bytes() {
         let hub = Hub::new(Vec::new());
-        let big = vec![1u8; MAX_RETAINED_BYTES / 2];
-        assert!(hub.retain("r/1", &big, QoS::AtMostOnce));
+        let sized = |n: usize| {
+            move || {
+                Arc::new(Message {
+                    topic: "r".into(),
+                    payload: vec![1u8; n].into(),
+                    qos: QoS::AtMostOnce,
+                    extra: None,
+                })
+            }
+        };
+        let half = MAX_RETAINED_BYTES / 2;
+        assert!(hub.retain("r/1", false, sized(half)));
         assert!(
-            hub.retain("r/1", &big, QoS::AtMostOnce),
+            hub.retain("r/1", false, sized(half)),
             "replacing frees the old bytes"
         );
-        assert!(hub.retain("r/2", &big, QoS::AtMostOnce));
-        assert!(!hub.retain("r/3", b"x", QoS::AtMostOnce), "full");
-        assert!(
-            hub.retain("r/2", b"", QoS::AtMostOnce),
-            "an empty payload clears"
-        );
-        assert!(hub.retain("r/3", b"x", QoS::AtMostOnce));
+        assert!(hub.retain("r/2", false, sized(half)));
+        assert!(!hub.retain("r/3", false, sized(1)), "full");
+        assert!(hub.retain("r/2", true, sized(0)), "an empty payload clears");
+        assert!(hub.retain("r/3", false, sized(1)));
         assert_eq!(hub.retained_matching("r/#").len(), 2);
     }
 }

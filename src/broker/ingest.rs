@@ -7,9 +7,12 @@ use std::time::Instant;
 
 use super::conn::{Close, Conn};
 use super::hub::{ConnRef, Delivery, Hub, Mail, Message};
-use super::session::{Event, put_connack, put_suback};
+use super::message::Extra;
+use super::session::{Event, V5State};
 use super::throttle::Throttle;
-use crate::mqtt::{self, Packet, QoS};
+use super::ws::WsEnd;
+use crate::mqtt::v5::{self, Properties, RetainHandling};
+use crate::mqtt::{self, DecodeError, Packet, ProtocolVersion, QoS};
 
 /// Counters this thread has not published to the hub yet.
 #[derive(Default)]
@@ -41,6 +44,27 @@ pub struct Ctx {
     pub(super) throttle: Option<Arc<Throttle>>,
     /// When the current wakeup began (the throttle's clock).
     pub(super) now: Instant,
+    /// MQTT bytes unwrapped from a WebSocket read (reused).
+    pub(super) unwrapped: Vec<u8>,
+}
+
+/// Takes bytes a client sent: unwraps WebSocket frames first on a WebSocket connection.
+pub fn ingest_wire(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<(), Close> {
+    let Some(ws) = conn.ws.as_mut() else {
+        return ingest(conn, data, ctx, me);
+    };
+    let mut mqtt = std::mem::take(&mut ctx.unwrapped);
+    let unwrapped = ws.unwrap(data, &mut mqtt);
+    let result = ingest(conn, &mqtt, ctx, me);
+    mqtt.clear();
+    ctx.unwrapped = mqtt;
+    match unwrapped {
+        Ok(()) => result,
+        Err(WsEnd::Closed) => result.and(Err(Close::Gone)),
+        Err(WsEnd::BadUpgrade(why) | WsEnd::BadFrame(why)) => {
+            result.and(Err(Close::Bad(format!("WebSocket: {why}"))))
+        }
+    }
 }
 
 /// Decodes and handles every complete packet of `data` (after what `conn` buffered); while
@@ -64,13 +88,40 @@ pub fn ingest(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> Resul
     Ok(())
 }
 
+/// One decoded packet, in the MQTT its connection speaks (unboxed, as the codec's own
+/// packets are: boxing would allocate per packet; it lives on the stack while handled).
+#[allow(clippy::large_enum_variant)]
+enum Decoded<'a> {
+    V311(Packet<'a>),
+    V5(v5::Packet<'a>),
+}
+
+/// Decodes the packet at the front of `buf` in the session's MQTT. A CONNECT for MQTT 5
+/// switches the session to it (the 3.1.1 decoder names level 5; the bytes are read again).
+fn decode<'a>(
+    conn: &mut Conn,
+    buf: &'a [u8],
+    max: usize,
+) -> Result<Option<(Decoded<'a>, usize)>, DecodeError> {
+    if conn.session.version == ProtocolVersion::V5 {
+        return Ok(v5::decode(buf, max)?.map(|(p, used)| (Decoded::V5(p), used)));
+    }
+    match mqtt::decode(buf, max) {
+        Err(DecodeError::UnsupportedProtocolLevel(5)) if !conn.session.is_connected() => {
+            conn.session.version = ProtocolVersion::V5;
+            Ok(v5::decode(buf, max)?.map(|(p, used)| (Decoded::V5(p), used)))
+        }
+        decoded => Ok(decoded?.map(|(p, used)| (Decoded::V311(p), used))),
+    }
+}
+
 /// Handles the packets at the front of `buf`; returns the bytes they took. Stops before a
 /// PUBLISH the throttle has no turn for, marking the connection held.
 fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<usize, Close> {
     let mut pos = 0;
     loop {
         let rest = buf.get(pos..).unwrap_or_default();
-        let (packet, used) = match mqtt::decode(rest, ctx.max_packet) {
+        let (packet, used) = match decode(conn, rest, ctx.max_packet) {
             Ok(Some(decoded)) => decoded,
             Ok(None) => return Ok(pos),
             Err(e) => {
@@ -78,7 +129,11 @@ fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Re
                 return Err(Close::Bad(why.to_string()));
             }
         };
-        if matches!(packet, Packet::Publish(_))
+        let publish = matches!(
+            packet,
+            Decoded::V311(Packet::Publish(_)) | Decoded::V5(v5::Packet::Publish(_))
+        );
+        if publish
             && conn.session.is_connected()
             && ctx.throttle.as_ref().is_some_and(|t| !t.try_take(ctx.now))
         {
@@ -86,57 +141,100 @@ fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Re
             return Ok(pos);
         }
         pos += used;
-        let event = conn
+        let event = match packet {
+            Decoded::V311(packet) => conn.session.on_packet(packet, &mut conn.out),
+            Decoded::V5(packet) => conn.session.on_packet_v5(packet, &mut conn.out, ctx.now),
+        };
+        let event = event.map_err(|why| Close::Bad(why.to_string()))?;
+        act(conn, event, ctx, me)?;
+    }
+}
+
+/// Does what a packet's event asks of the hub, and answers what needed the hub first.
+fn act(conn: &mut Conn, event: Event<'_>, ctx: &mut Ctx, me: ConnRef) -> Result<(), Close> {
+    match event {
+        Event::Nothing => {}
+        Event::Publish(publish) => {
+            ctx.counts.received += 1;
+            let topic = publish.topic.as_str();
+            let message = Outgoing {
+                topic,
+                payload: publish.payload,
+                qos: publish.qos,
+                retain: publish.retain,
+                properties: publish.properties.as_ref(),
+            };
+            let matched =
+                (publish.retain || ctx.hub.has_subscribers()) && route(ctx, &message, Some(me));
+            if let Some(id) = publish.ack_after_routing {
+                V5State::put_publish_ack(id, publish.qos, matched, &mut conn.out);
+            }
+        }
+        Event::Connected => connected(conn, ctx, me),
+        Event::Subscribe { packet_id, filters } => {
+            let granted = ctx.hub.subscribe(me, &filters);
+            let codes: Vec<Option<QoS>> = granted.iter().map(|g| g.qos).collect();
+            conn.session
+                .put_suback(packet_id, &codes, &mut conn.out)
+                .map_err(|e| Close::Bad(format!("SUBACK: {e}")))?;
+            for ((filter, options), granted) in filters.iter().zip(&granted) {
+                let Some(qos) = granted.qos else { continue };
+                let send = match options.retain_handling {
+                    RetainHandling::SendAtSubscribe => true,
+                    RetainHandling::SendIfNew => !granted.existed,
+                    RetainHandling::DoNotSend => false,
+                };
+                if send {
+                    send_retained(conn, ctx, filter, qos);
+                }
+            }
+        }
+        Event::Unsubscribe { packet_id, filters } => {
+            let existed = ctx.hub.unsubscribe(me, Some(&filters));
+            conn.session
+                .put_unsuback(packet_id, &existed, &mut conn.out)
+                .map_err(|e| Close::Bad(format!("UNSUBACK: {e}")))?;
+        }
+        Event::Disconnect => return Err(Close::Goodbye),
+    }
+    Ok(())
+}
+
+/// CONNECT accepted: the hub registers the id (taking over, resuming a stored session), then
+/// CONNACK, what was in flight, and what waited while the client was away.
+fn connected(conn: &mut Conn, ctx: &mut Ctx, me: ConnRef) {
+    let session = &mut conn.session;
+    let outcome = ctx.hub.connect(
+        &session.client_id,
+        me,
+        session.clean_session,
+        session.keep_for(),
+    );
+    session.put_connack(outcome.session_present, &mut conn.out);
+    if let Some(suspended) = outcome.resumed {
+        session.resume(suspended, &mut conn.out, ctx.now);
+    }
+    for (message, qos) in &outcome.queued {
+        match session.deliver(message, *qos, false, &mut conn.out, ctx.now) {
+            true => ctx.counts.sent += 1,
+            false => ctx.counts.dropped += 1,
+        }
+    }
+    if let Some(old) = outcome.took_over {
+        kick(ctx, old);
+    }
+}
+
+/// Retained messages matching a new subscription's `filter`, at most at `granted`.
+fn send_retained(conn: &mut Conn, ctx: &mut Ctx, filter: &str, granted: QoS) {
+    for message in ctx.hub.retained_matching(filter) {
+        let qos = message.qos.min(granted);
+        match conn
             .session
-            .on_packet(packet, &mut conn.out)
-            .map_err(|why| Close::Bad(why.to_string()))?;
-        match event {
-            Event::Nothing => {}
-            Event::Publish(publish) => {
-                ctx.counts.received += 1;
-                if publish.retain {
-                    ctx.hub.retain(publish.topic, publish.payload, publish.qos);
-                }
-                if ctx.hub.has_subscribers() {
-                    route(ctx, publish.topic, publish.payload, publish.qos, false);
-                }
-            }
-            Event::Connected => {
-                let session = &mut conn.session;
-                let outcome = ctx
-                    .hub
-                    .connect(&session.client_id, me, session.clean_session);
-                put_connack(outcome.session_present, &mut conn.out);
-                if let Some(suspended) = outcome.resumed {
-                    session.resume(suspended, &mut conn.out);
-                }
-                for (message, qos) in &outcome.queued {
-                    match session.deliver(message, *qos, false, &mut conn.out) {
-                        true => ctx.counts.sent += 1,
-                        false => ctx.counts.dropped += 1,
-                    }
-                }
-                if let Some(old) = outcome.took_over {
-                    kick(ctx, old);
-                }
-            }
-            Event::Subscribe { packet_id, filters } => {
-                let granted = ctx.hub.subscribe(me, &filters);
-                put_suback(packet_id, &granted, &mut conn.out)
-                    .map_err(|e| Close::Bad(format!("SUBACK: {e}")))?;
-                for ((filter, _), granted) in filters.iter().zip(&granted) {
-                    let Some(granted) = granted else { continue };
-                    for message in ctx.hub.retained_matching(filter) {
-                        let qos = message.qos.min(*granted);
-                        match conn.session.deliver(&message, qos, true, &mut conn.out) {
-                            true => ctx.counts.sent += 1,
-                            false => ctx.counts.dropped += 1,
-                        }
-                    }
-                }
-            }
-            Event::Unsubscribe(filters) => ctx.hub.unsubscribe(me, Some(&filters)),
-            Event::Disconnect => return Err(Close::Goodbye),
+            .deliver(&message, qos, true, &mut conn.out, ctx.now)
+        {
+            true => ctx.counts.sent += 1,
+            false => ctx.counts.dropped += 1,
         }
     }
 }
@@ -149,30 +247,49 @@ pub fn kick(ctx: &mut Ctx, old: ConnRef) {
     }
 }
 
+/// A message to route: a PUBLISH, a will or a `$SYS` count.
+pub struct Outgoing<'a, 'p> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// Retain flag: stored (or cleared) as the topic's retained message too.
+    pub retain: bool,
+    /// MQTT 5 properties to forward.
+    pub properties: Option<&'p Properties<'a>>,
+}
+
 /// Sends a message to every matching subscription (one shared copy of it, made only when
-/// somebody matches); cross-thread deliveries go through mailboxes.
-pub fn route(ctx: &mut Ctx, topic: &str, payload: &[u8], qos: QoS, retain_store: bool) {
-    if retain_store {
-        ctx.hub.retain(topic, payload, qos);
-    }
+/// somebody matches or it is retained); cross-thread deliveries go through mailboxes. `from`
+/// is the publisher (for MQTT 5's No Local). Returns whether any subscription matched.
+pub fn route(ctx: &mut Ctx, out: &Outgoing<'_, '_>, from: Option<ConnRef>) -> bool {
     let hub = Arc::clone(&ctx.hub);
+    let now = ctx.now;
     let shared: std::cell::OnceCell<Arc<Message>> = std::cell::OnceCell::new();
     let message = || {
         Arc::clone(shared.get_or_init(|| {
             Arc::new(Message {
-                topic: topic.into(),
-                payload: payload.into(),
-                qos,
+                topic: out.topic.into(),
+                payload: out.payload.into(),
+                qos: out.qos,
+                extra: out.properties.and_then(|p| Extra::from_properties(p, now)),
             })
         }))
     };
-    let dropped = hub.route(topic, message, |to, granted| {
-        let message = message();
+    if out.retain {
+        hub.retain(out.topic, out.payload.is_empty(), message);
+    }
+    if !hub.has_subscribers() {
+        return false;
+    }
+    let routed = hub.route(out.topic, from, message, |to, granted, as_published| {
         let delivery = Delivery {
             to,
-            qos: qos.min(granted),
-            retain: false,
-            message,
+            qos: out.qos.min(granted),
+            retain: as_published && out.retain,
+            message: message(),
         };
         if to.thread == ctx.thread {
             ctx.local.push(delivery);
@@ -182,5 +299,6 @@ pub fn route(ctx: &mut Ctx, topic: &str, payload: &[u8], qos: QoS, retain_store:
             ctx.counts.dropped += 1;
         }
     });
-    ctx.counts.dropped += dropped;
+    ctx.counts.dropped += routed.dropped;
+    routed.matched
 }

@@ -1,18 +1,22 @@
-//! The built-in MQTT 3.1.1 broker: the target of a run when no `--host` is given, and
-//! `mqload broker` on its own. It exists for calibration, so it must never be what limits a
+//! The built-in MQTT broker (3.1.1 and 5, as each CONNECT says): the target of a run when no
+//! `--host` is given, and `mqload broker` on its own. It exists for calibration, so it must never be what limits a
 //! run on the same host.
 //!
-//! Layout: `session` (server-side MQTT state, sans IO), `message` (a published message),
+//! Layout: `session` (server-side MQTT state, sans IO; its MQTT 5 side in `session_v5`,
+//! `v5_state`, and `violation` for what closes a connection), `message` (a published message),
 //! `hub` (subscriptions matched with [`crate::mqtt::topic`], retained store, client ids,
 //! mailboxes, counters), `conn` (socket + rustls server side + bounded buffers), `ingest`
 //! (packets in, events acted on), `throttle` (`--max-msg-rate`), `reactor` (the mio loop per
 //! thread), `pki` (in-memory CA and certificates with rcgen, or PEM files), `command` (the
-//! subcommand and the embedded mode).
+//! subcommand and the embedded mode), `ws` (WebSocket framing for `--ws-port`).
 //!
 //! Throttle: with `--max-msg-rate N`, at most N PUBLISH packets a second are taken in (acked,
 //! routed, counted), paced evenly over the whole broker. A PUBLISH past the rate waits, with
 //! everything its connection sent after it, and the socket is not read meanwhile (TCP pushes
 //! back on the client); nothing is dropped or reordered.
+//!
+//! WebSocket: with `--ws-port`, a second listener on the same threads takes MQTT over
+//! WebSocket (RFC 6455, subprotocol `mqtt`; TLS when the broker has it), framed by `ws`.
 //!
 //! Bounds: a packet larger than [`BrokerConfig::max_packet`] closes its connection (counted
 //! as a bad packet); a connection's unsent plaintext is capped at 1 MiB, past which QoS 0
@@ -36,7 +40,12 @@
 //!
 //! Inbound QoS 2 ids awaiting PUBREL are kept with a stored session too.
 //!
-//! Not implemented (documented gap): user name / password checks.
+//! MQTT 5 (`session_v5`, `v5_state`): properties forwarded, reason codes, inbound topic
+//! aliases, message and session expiry, the client's Receive Maximum, shared subscriptions,
+//! subscription options, and DISCONNECT with a reason before the broker closes.
+//!
+//! Not implemented (documented gap): user name / password checks; MQTT 5 enhanced
+//! authentication, subscription identifiers, will properties, aliases towards clients.
 
 mod command;
 mod conn;
@@ -47,7 +56,11 @@ mod message;
 mod pki;
 mod reactor;
 mod session;
+mod session_v5;
 mod throttle;
+mod v5_state;
+mod violation;
+mod ws;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -85,6 +98,9 @@ pub struct BrokerConfig {
     /// Most PUBLISH packets taken in per second, whole broker (`None`: no limit). Past it,
     /// publishes wait their turn in order (see [`throttle`]).
     pub max_msg_rate: Option<u64>,
+    /// Where to listen for MQTT over WebSocket (subprotocol `mqtt`, TLS as `tls` says), if
+    /// anywhere (port 0: a free one).
+    pub ws_addr: Option<SocketAddr>,
 }
 
 /// What a broker did, summed over its threads.
@@ -130,6 +146,8 @@ impl fmt::Display for BrokerStats {
 pub struct RunningBroker {
     /// The address it listens on (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The WebSocket listener's address, when there is one.
+    pub ws_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     hub: Arc<Hub>,
     threads: Vec<JoinHandle<()>>,
@@ -141,13 +159,9 @@ impl RunningBroker {
         if config.threads == 0 {
             return Err(BrokerError::ZeroThreads);
         }
-        let listener =
-            std::net::TcpListener::bind(config.addr).map_err(|source| BrokerError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-        listener.set_nonblocking(true).map_err(BrokerError::Io)?;
-        let addr = listener.local_addr().map_err(BrokerError::Io)?;
+        let (listener, addr) = bind(config.addr)?;
+        let ws = config.ws_addr.map(bind).transpose()?;
+        let ws_addr = ws.as_ref().map(|(_, addr)| *addr);
         let throttle = config
             .max_msg_rate
             .map(|rate| Arc::new(throttle::Throttle::new(rate, std::time::Instant::now())));
@@ -159,10 +173,15 @@ impl RunningBroker {
             let (tx, rx) = crossbeam_channel::bounded(hub::MAILBOX_CAPACITY);
             mailboxes.push((tx, waker));
             let clone = listener.try_clone().map_err(BrokerError::Io)?;
+            let ws_listener = match &ws {
+                Some((ws, _)) => Some(ws.try_clone().map_err(BrokerError::Io)?),
+                None => None,
+            };
             setups.push(reactor::WorkerSetup {
                 index,
                 poll,
                 listener: mio::net::TcpListener::from_std(clone),
+                ws_listener: ws_listener.map(mio::net::TcpListener::from_std),
                 mailbox: rx,
                 tls: config.tls.clone(),
                 max_packet: config.max_packet,
@@ -186,6 +205,7 @@ impl RunningBroker {
         };
         Ok(RunningBroker {
             addr,
+            ws_addr,
             stop,
             hub,
             threads,
@@ -233,6 +253,15 @@ impl RunningBroker {
         self.hub.wake_all();
         threads::join_all(self.threads.drain(..));
     }
+}
+
+/// A non-blocking listening socket on `addr`, and the address it got.
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), BrokerError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+    listener.set_nonblocking(true).map_err(BrokerError::Io)?;
+    let bound = listener.local_addr().map_err(BrokerError::Io)?;
+    Ok((listener, bound))
 }
 
 impl Drop for RunningBroker {

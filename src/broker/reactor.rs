@@ -14,13 +14,16 @@ use rustls::ServerConfig;
 
 use super::conn::{Close, Conn, MAX_OUTGOING};
 use super::hub::{ConnRef, Delivery, Hub, Mail};
-use super::ingest::{Ctx, Local, ingest, route};
+use super::ingest::{Ctx, Local, Outgoing, ingest, ingest_wire, route};
 use super::throttle::Throttle;
+use super::ws::WsLink;
 use crate::mqtt::QoS;
+use crate::mqtt::v5::ReasonCode;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const WS_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 /// Bytes read from a socket per system call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A connection that has not completed CONNECT by then is closed.
@@ -40,6 +43,8 @@ pub struct WorkerSetup {
     pub poll: Poll,
     /// Its clone of the listening socket.
     pub listener: TcpListener,
+    /// Its clone of the WebSocket listening socket (`--ws-port`), if any.
+    pub ws_listener: Option<TcpListener>,
     /// Its mailbox.
     pub mailbox: Receiver<Mail>,
     /// TLS configuration, or plain TCP.
@@ -81,6 +86,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             max_packet: setup.max_packet,
             throttle: setup.throttle.clone(),
             now: Instant::now(),
+            unwrapped: Vec::new(),
         },
         setup,
         stopping: false,
@@ -93,13 +99,14 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         net: vec![0; READ_CHUNK].into_boxed_slice(),
         plain: vec![0; READ_CHUNK].into_boxed_slice(),
     };
-    if worker
-        .setup
-        .poll
-        .registry()
+    let registry = worker.setup.poll.registry();
+    let registered = registry
         .register(&mut worker.setup.listener, LISTENER, Interest::READABLE)
-        .is_err()
-    {
+        .and_then(|()| match &mut worker.setup.ws_listener {
+            Some(ws) => registry.register(ws, WS_LISTENER, Interest::READABLE),
+            None => Ok(()),
+        });
+    if registered.is_err() {
         return;
     }
     let mut events = Events::with_capacity(1024);
@@ -116,7 +123,8 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         worker.release_held(now);
         for event in events.iter() {
             match event.token() {
-                LISTENER => worker.accept(now),
+                LISTENER => worker.accept(now, false),
+                WS_LISTENER => worker.accept(now, true),
                 WAKER => worker.read_mailbox(),
                 Token(token) => {
                     let readable =
@@ -125,9 +133,10 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
                 }
             }
         }
-        if worker.accept_again {
+        if std::mem::take(&mut worker.accept_again) {
             // The last accept failed (out of file descriptors?): the edge will not come back.
-            worker.accept(now);
+            worker.accept(now, false);
+            worker.accept(now, true);
         }
         worker.settle();
         if now >= next_chores {
@@ -135,6 +144,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             worker.expire(now);
             if worker.ctx.thread == 0 {
                 worker.publish_sys();
+                worker.ctx.hub.expire_sessions(now);
             }
             worker.settle();
         }
@@ -148,10 +158,15 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
 }
 
 impl Worker {
-    fn accept(&mut self, now: Instant) {
-        self.accept_again = false;
+    /// Accepts what waits on the MQTT listener, or on the WebSocket one with `websocket`.
+    fn accept(&mut self, now: Instant, websocket: bool) {
         loop {
-            let (mut tcp, _) = match self.setup.listener.accept() {
+            let listener = match (websocket, &self.setup.ws_listener) {
+                (false, _) => &self.setup.listener,
+                (true, Some(ws)) => ws,
+                (true, None) => return,
+            };
+            let (tcp, _) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -161,32 +176,38 @@ impl Worker {
                     return;
                 }
             };
-            let _ = tcp.set_nodelay(true);
-            let slot = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.conns.len() - 1
-            });
-            let token = Token(slot + FIRST_CONN);
-            if self
-                .setup
-                .poll
-                .registry()
-                .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
-                .is_err()
-            {
-                self.free.push(slot);
-                continue;
+            self.adopt(tcp, now, websocket);
+        }
+    }
+
+    /// Takes an accepted socket into a free slot.
+    fn adopt(&mut self, mut tcp: mio::net::TcpStream, now: Instant, websocket: bool) {
+        let _ = tcp.set_nodelay(true);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let token = Token(slot + FIRST_CONN);
+        if self
+            .setup
+            .poll
+            .registry()
+            .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            self.free.push(slot);
+            return;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let ws = websocket.then(|| Box::new(WsLink::new(self.ctx.max_packet)));
+        match Conn::new(tcp, self.setup.tls.as_ref(), ws, generation, now) {
+            Ok(conn) => {
+                self.conns[slot] = Some(conn);
+                self.ctx.counts.accepted += 1;
+                self.ctx.counts.open += 1;
             }
-            let generation = self.next_generation;
-            self.next_generation += 1;
-            match Conn::new(tcp, self.setup.tls.as_ref(), generation, now) {
-                Ok(conn) => {
-                    self.conns[slot] = Some(conn);
-                    self.ctx.counts.accepted += 1;
-                    self.ctx.counts.open += 1;
-                }
-                Err(_) => self.free.push(slot),
-            }
+            Err(_) => self.free.push(slot),
         }
     }
 
@@ -236,7 +257,7 @@ impl Worker {
             }
             conn.read(net, plain, |conn, data| {
                 conn.last_heard = now;
-                ingest(conn, data, ctx, me)
+                ingest_wire(conn, data, ctx, me)
             })
         });
         let held = conn.held.then_some((slot, conn.generation));
@@ -306,7 +327,7 @@ impl Worker {
                 for conn in std::mem::take(&mut self.ctx.kicks) {
                     if self.is_current(conn) {
                         self.ctx.counts.taken_over += 1;
-                        self.close(conn.slot, None);
+                        self.close(conn.slot, Some(Close::TakenOver));
                     }
                 }
                 for delivery in std::mem::take(&mut self.ctx.local) {
@@ -334,7 +355,7 @@ impl Worker {
         conn.dirty = false;
         match conn.flush() {
             // A client that publishes QoS 1/2 but never reads its acks.
-            Ok(false) if conn.out.len() > 2 * MAX_OUTGOING => {
+            Ok(false) if conn.pending() > 2 * MAX_OUTGOING => {
                 self.ctx.counts.slow += 1;
                 self.close(slot, Some(Close::Slow));
             }
@@ -355,7 +376,7 @@ impl Worker {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.out.len() > MAX_OUTGOING {
+        if conn.pending() > MAX_OUTGOING {
             if delivery.qos == QoS::AtMostOnce {
                 self.ctx.counts.dropped += 1;
             } else {
@@ -369,6 +390,7 @@ impl Worker {
             delivery.qos,
             delivery.retain,
             &mut conn.out,
+            self.ctx.now,
         );
         if !delivered {
             // MAX_INFLIGHT unacknowledged: it reads but does not acknowledge.
@@ -398,7 +420,7 @@ impl Worker {
             };
             if expired {
                 self.ctx.counts.expired += 1;
-                self.close(slot, None);
+                self.close(slot, Some(Close::KeepAlive));
             }
         }
     }
@@ -409,13 +431,14 @@ impl Worker {
         let received = hub.total(|c| &c.received) + self.ctx.counts.received
             - hub.counters[0].received.load(Ordering::Relaxed);
         let text = received.to_string();
-        route(
-            &mut self.ctx,
-            SYS_RECEIVED,
-            text.as_bytes(),
-            QoS::AtMostOnce,
-            true,
-        );
+        let message = Outgoing {
+            topic: SYS_RECEIVED,
+            payload: text.as_bytes(),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: None,
+        };
+        route(&mut self.ctx, &message, None);
     }
 
     fn publish_counts(&self) {
@@ -455,24 +478,36 @@ impl Worker {
             slot,
             generation: conn.generation,
         };
+        let goodbye = match &why {
+            _ if self.stopping => Some(ReasonCode::ServerShuttingDown),
+            Some(Close::Slow) => Some(ReasonCode::QuotaExceeded),
+            Some(Close::TakenOver) => Some(ReasonCode::SessionTakenOver),
+            Some(Close::KeepAlive) => Some(ReasonCode::KeepAliveTimeout),
+            _ => None,
+        };
+        if let Some(reason) = goodbye {
+            conn.session.goodbye(reason, &mut conn.out);
+        }
         if conn.session.is_connected() {
-            let suspended = (!conn.session.clean_session).then(|| conn.session.suspend());
-            self.ctx
-                .hub
-                .disconnect(&conn.session.client_id, me, suspended);
+            let keep_for = conn.session.keep_for();
+            let suspended = keep_for.map(|_| conn.session.suspend());
+            let id = &conn.session.client_id;
+            let now = self.ctx.now;
+            self.ctx.hub.disconnect(id, me, suspended, keep_for, now);
         }
         // Gone without DISCONNECT (a DISCONNECT discarded it): publish the will, unless the
         // whole broker is stopping.
         if let Some(will) = conn.session.will.take()
             && !self.stopping
         {
-            route(
-                &mut self.ctx,
-                &will.topic,
-                &will.payload,
-                will.qos,
-                will.retain,
-            );
+            let message = Outgoing {
+                topic: &will.topic,
+                payload: &will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties: None,
+            };
+            route(&mut self.ctx, &message, None);
         }
         conn.shutdown();
         let _ = self.setup.poll.registry().deregister(&mut conn.tcp);

@@ -5,16 +5,19 @@
 //! and acts on the returned [`Event`].
 
 use std::collections::VecDeque;
-use std::fmt;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use super::message::Message;
-use crate::mqtt::{ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, Publish, QoS};
+pub use super::v5_state::{Incoming, V5State};
+pub use super::violation::{MAX_QOS2_PENDING, Violation};
+use crate::mqtt::v5::SubscriptionOptions;
+use crate::mqtt::{
+    ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, ProtocolVersion, Publish, QoS,
+};
 
-/// Most inbound QoS 2 messages a client may leave unreleased (PUBREC sent, PUBREL not yet
-/// received); more is a protocol abuse that would grow memory, so the connection closes.
-pub const MAX_QOS2_PENDING: usize = 1024;
 /// Most QoS 1/2 messages sent to one client and not yet acknowledged; a delivery beyond this
 /// is refused (the broker then disconnects the client as too slow).
 pub const MAX_INFLIGHT: usize = 10_000;
@@ -41,6 +44,8 @@ pub struct Suspended {
     pub next_packet_id: u16,
     /// Inbound QoS 2 packet ids routed and awaiting PUBREL (so a re-send is not routed twice).
     pub qos2_pending: Vec<u16>,
+    /// MQTT 5: deliveries held back by the client's Receive Maximum, never sent yet.
+    pub waiting: VecDeque<(Arc<Message>, QoS, bool)>,
 }
 
 /// Where the connection is in MQTT terms.
@@ -53,6 +58,8 @@ enum State {
 }
 
 /// What the loop must do after a packet (replies are already in the output buffer).
+/// Unboxed: boxing the MQTT 5 PUBLISH would allocate per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event<'a> {
     /// Nothing more.
@@ -61,49 +68,24 @@ pub enum Event<'a> {
     /// answer with [`put_connack`] (session present or not).
     Connected,
     /// Route this message to matching subscribers (and store it when retained).
-    Publish(Publish<'a>),
-    /// Add these subscriptions, answer with SUBACK (see [`put_suback`]), then send matching
-    /// retained messages.
+    Publish(Incoming<'a>),
+    /// Add these subscriptions, answer with SUBACK (see [`ServerSession::put_suback`]), then
+    /// send matching retained messages.
     Subscribe {
         /// Packet id for the SUBACK.
         packet_id: u16,
-        /// Requested filters and QoS.
-        filters: Vec<(&'a str, QoS)>,
+        /// Requested filters and options (3.1.1: the QoS alone).
+        filters: Vec<(&'a str, SubscriptionOptions)>,
     },
-    /// Remove these subscriptions (UNSUBACK already written).
-    Unsubscribe(Vec<&'a str>),
+    /// Remove these subscriptions, then answer with [`ServerSession::put_unsuback`].
+    Unsubscribe {
+        /// Packet id for the UNSUBACK.
+        packet_id: u16,
+        /// The filters.
+        filters: Vec<&'a str>,
+    },
     /// The client said goodbye: close without fuss.
     Disconnect,
-}
-
-/// Why a connection must be closed: the client broke the protocol. Each is counted as a bad packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
-    /// Bytes that are not MQTT 3.1.1.
-    Decode(DecodeError),
-    /// The first packet was not CONNECT.
-    NotConnectFirst(&'static str),
-    /// A second CONNECT on the same connection.
-    SecondConnect,
-    /// A packet only a server sends (CONNACK, SUBACK, ...).
-    ServerOnlyPacket(&'static str),
-    /// Too many unreleased QoS 2 messages.
-    TooManyQos2,
-    /// CONNECT was refused with this return code (already written).
-    Refused(ConnectReturnCode),
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Violation::Decode(e) => write!(f, "malformed packet: {e}"),
-            Violation::NotConnectFirst(name) => write!(f, "{name} before CONNECT"),
-            Violation::SecondConnect => f.write_str("second CONNECT"),
-            Violation::ServerOnlyPacket(name) => write!(f, "{name} from a client"),
-            Violation::TooManyQos2 => write!(f, "more than {MAX_QOS2_PENDING} unreleased QoS 2"),
-            Violation::Refused(code) => write!(f, "CONNECT refused ({code:?})"),
-        }
-    }
 }
 
 /// Counter for the ids given to clients that connect with an empty one.
@@ -126,6 +108,10 @@ pub struct Will {
 #[derive(Debug)]
 pub struct ServerSession {
     state: State,
+    /// The MQTT the client speaks (from its CONNECT).
+    pub version: ProtocolVersion,
+    /// MQTT 5 state (aliases, limits, held-back deliveries); idle for 3.1.1.
+    pub(super) v5: V5State,
     /// Client identifier (assigned when the client sent an empty one).
     pub client_id: String,
     /// Keep alive the client asked for, in seconds (0: none).
@@ -133,11 +119,11 @@ pub struct ServerSession {
     /// Clean session flag of its CONNECT.
     pub clean_session: bool,
     /// Packet id of the next message sent to this client with QoS 1 or 2.
-    next_packet_id: u16,
+    pub(super) next_packet_id: u16,
     /// Inbound QoS 2 packet ids routed and awaiting PUBREL.
-    qos2_pending: Vec<u16>,
+    pub(super) qos2_pending: Vec<u16>,
     /// Outbound QoS 1/2 messages awaiting their acknowledgement, oldest first.
-    inflight: VecDeque<InFlight>,
+    pub(super) inflight: VecDeque<InFlight>,
     /// The will, until a DISCONNECT discards it.
     pub will: Option<Will>,
 }
@@ -153,6 +139,8 @@ impl ServerSession {
     pub fn new() -> ServerSession {
         ServerSession {
             state: State::AwaitingConnect,
+            version: ProtocolVersion::V311,
+            v5: V5State::default(),
             client_id: String::new(),
             keep_alive: 0,
             clean_session: true,
@@ -168,9 +156,24 @@ impl ServerSession {
         self.state == State::Connected
     }
 
+    /// Marks CONNECT accepted (the MQTT 5 side sets it too).
+    pub(super) fn set_connected(&mut self) {
+        self.state = State::Connected;
+    }
+
+    /// A fresh id for a client that connected with an empty one.
+    pub(super) fn assign_client_id(&mut self) {
+        let n = AUTO_ID.fetch_add(1, Ordering::Relaxed);
+        self.client_id = format!("mqload-auto-{n}");
+    }
+
     /// Handles a packet that did not decode: answers an unsupported protocol level with
     /// CONNACK 1 (as the specification asks) and returns the violation to close with.
     pub fn on_decode_error(&mut self, error: DecodeError, out: &mut Vec<u8>) -> Violation {
+        if self.version == ProtocolVersion::V5 {
+            self.v5.on_decode_error(&error, self.is_connected(), out);
+            return Violation::Decode(error);
+        }
         if self.state == State::AwaitingConnect
             && matches!(error, DecodeError::UnsupportedProtocolLevel(_))
         {
@@ -195,8 +198,7 @@ impl ServerSession {
                     refuse(ConnectReturnCode::IdentifierRejected, out);
                     return Err(Violation::Refused(ConnectReturnCode::IdentifierRejected));
                 }
-                let n = AUTO_ID.fetch_add(1, Ordering::Relaxed);
-                self.client_id = format!("mqload-auto-{n}");
+                self.assign_client_id();
             } else {
                 self.client_id = connect.client_id.to_string();
             }
@@ -228,7 +230,7 @@ impl ServerSession {
                         self.qos2_pending.push(publish.packet_id);
                     }
                 }
-                Ok(Event::Publish(publish))
+                Ok(Event::Publish(Incoming::from_v311(publish)))
             }
             Packet::PubRel(id) => {
                 self.qos2_pending.retain(|pending| *pending != id);
@@ -249,10 +251,15 @@ impl ServerSession {
                 FixedPacket::PubRel(id).encode(out);
                 Ok(Event::Nothing)
             }
-            Packet::Subscribe { packet_id, filters } => Ok(Event::Subscribe { packet_id, filters }),
+            Packet::Subscribe { packet_id, filters } => Ok(Event::Subscribe {
+                packet_id,
+                filters: filters
+                    .into_iter()
+                    .map(|(filter, qos)| (filter, SubscriptionOptions::qos(qos)))
+                    .collect(),
+            }),
             Packet::Unsubscribe { packet_id, filters } => {
-                FixedPacket::UnsubAck(packet_id).encode(out);
-                Ok(Event::Unsubscribe(filters))
+                Ok(Event::Unsubscribe { packet_id, filters })
             }
             Packet::PingReq => {
                 FixedPacket::PingResp.encode(out);
@@ -270,35 +277,41 @@ impl ServerSession {
 
     /// Appends a message for this client at `qos`; at QoS 1/2 with a fresh packet id, kept
     /// until acknowledged. `false` (nothing appended) when [`MAX_INFLIGHT`] are unacknowledged,
-    /// or for a message no valid PUBLISH could have brought in (it does not encode).
+    /// or for a message no valid PUBLISH could have brought in (it does not encode). MQTT 5:
+    /// an expired message is skipped (`true`), and past the client's Receive Maximum it
+    /// waits its turn.
     pub fn deliver(
         &mut self,
         message: &Arc<Message>,
         qos: QoS,
         retain: bool,
         out: &mut Vec<u8>,
+        now: Instant,
     ) -> bool {
+        if qos != QoS::AtMostOnce && self.inflight.len() + self.v5.waiting.len() >= MAX_INFLIGHT {
+            return false;
+        }
+        if message.expired(now) {
+            return true;
+        }
+        if self.version == ProtocolVersion::V5
+            && qos != QoS::AtMostOnce
+            && !self.v5.may_send(self.inflight.len())
+        {
+            let held = (Arc::clone(message), qos, retain);
+            self.v5.waiting.push_back(held);
+            return true;
+        }
         let packet_id = match qos {
             QoS::AtMostOnce => 0,
             _ => {
-                if self.inflight.len() >= MAX_INFLIGHT {
-                    return false;
-                }
                 let id = self.next_packet_id;
                 self.next_packet_id = id.checked_add(1).unwrap_or(1);
                 id
             }
         };
-        let publish = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic: &message.topic,
-            packet_id,
-            payload: &message.payload,
-        };
         // Fails (appending nothing) only for a message no valid PUBLISH brought in.
-        if crate::mqtt::encode_publish_into(&publish, out).is_err() {
+        if !self.encode_delivery(message, qos, retain, false, packet_id, out, now) {
             return false;
         }
         if qos != QoS::AtMostOnce {
@@ -312,6 +325,34 @@ impl ServerSession {
         true
     }
 
+    /// Appends one PUBLISH of `message` in this client's MQTT; `false` when it does not encode.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_delivery(
+        &self,
+        message: &Message,
+        qos: QoS,
+        retain: bool,
+        dup: bool,
+        packet_id: u16,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> bool {
+        if self.version == ProtocolVersion::V5 {
+            return self
+                .v5
+                .encode_publish(message, qos, retain, dup, packet_id, out, now);
+        }
+        let publish = Publish {
+            dup,
+            qos,
+            retain,
+            topic: &message.topic,
+            packet_id,
+            payload: &message.payload,
+        };
+        crate::mqtt::encode_publish_into(&publish, out).is_ok()
+    }
+
     /// Where an unacknowledged message is (acks mostly come in order: found at the front).
     fn inflight_position(&self, id: u16) -> Option<usize> {
         self.inflight.iter().position(|u| u.id == id)
@@ -323,32 +364,73 @@ impl ServerSession {
             inflight: std::mem::take(&mut self.inflight),
             next_packet_id: self.next_packet_id,
             qos2_pending: std::mem::take(&mut self.qos2_pending),
+            waiting: std::mem::take(&mut self.v5.waiting),
         }
     }
 
     /// Takes up a stored session's deliveries (MQTT-4.4.0-1): each unacknowledged PUBLISH
-    /// again with DUP and its original packet id, PUBREL for those already received.
-    pub fn resume(&mut self, suspended: Suspended, out: &mut Vec<u8>) {
+    /// again with DUP and its original packet id, PUBREL for those already received; then
+    /// (MQTT 5) what the Receive Maximum held back.
+    pub fn resume(&mut self, suspended: Suspended, out: &mut Vec<u8>, now: Instant) {
         let mut inflight = suspended.inflight;
         inflight.retain(|sent| {
             if sent.received {
-                FixedPacket::PubRel(sent.id).encode(out);
+                self.put_pubrel(sent.id, out);
                 return true;
             }
-            let publish = Publish {
-                dup: true,
-                qos: sent.qos,
-                retain: false,
-                topic: &sent.message.topic,
-                packet_id: sent.id,
-                payload: &sent.message.payload,
-            };
             // Sent once already, so it encodes; one that did not is not kept waiting for an ack.
-            crate::mqtt::encode_publish_into(&publish, out).is_ok()
+            self.encode_delivery(&sent.message, sent.qos, false, true, sent.id, out, now)
         });
         self.inflight = inflight;
         self.next_packet_id = suspended.next_packet_id.max(1);
         self.qos2_pending = suspended.qos2_pending;
+        for (message, qos, retain) in suspended.waiting {
+            self.deliver(&message, qos, retain, out, now);
+        }
+    }
+
+    /// Appends PUBREL for `id` in this client's MQTT.
+    fn put_pubrel(&self, id: u16, out: &mut Vec<u8>) {
+        FixedPacket::PubRel(id).encode(out);
+    }
+
+    /// Appends CONNACK accepting the connection, with the session-present flag (MQTT 5: and
+    /// the broker's limits).
+    pub fn put_connack(&self, session_present: bool, out: &mut Vec<u8>) {
+        match self.version {
+            ProtocolVersion::V311 => put_connack(session_present, out),
+            ProtocolVersion::V5 => self.v5.put_connack(session_present, &self.client_id, out),
+        }
+    }
+
+    /// Appends SUBACK: the granted QoS per filter, `None` for a refused one (0x80; MQTT 5:
+    /// 0x97 quota exceeded). Fails only for what no decoded SUBSCRIBE gives.
+    pub fn put_suback(
+        &self,
+        packet_id: u16,
+        granted: &[Option<QoS>],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match self.version {
+            ProtocolVersion::V311 => put_suback(packet_id, granted, out),
+            ProtocolVersion::V5 => V5State::put_suback(packet_id, granted, out),
+        }
+    }
+
+    /// Appends UNSUBACK; MQTT 5 says per filter whether a subscription `existed`.
+    pub fn put_unsuback(
+        &self,
+        packet_id: u16,
+        existed: &[bool],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match self.version {
+            ProtocolVersion::V311 => {
+                FixedPacket::UnsubAck(packet_id).encode(out);
+                Ok(())
+            }
+            ProtocolVersion::V5 => V5State::put_unsuback(packet_id, existed, out),
+        }
     }
 }
 
@@ -389,6 +471,10 @@ fn refuse(code: ConnectReturnCode, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::mqtt::{Connect, decode};
+
+    fn now() -> Instant {
+        Instant::now()
+    }
 
     fn connect(id: &str, clean: bool) -> Packet<'_> {
         Packet::Connect(Connect {
@@ -528,6 +614,7 @@ mod tests {
             topic: "a/b".into(),
             payload: payload.into(),
             qos: QoS::ExactlyOnce,
+            extra: None,
         })
     }
 
@@ -542,11 +629,12 @@ mod tests {
             topic: "a/+".into(),
             payload: b"x".as_slice().into(),
             qos: QoS::AtLeastOnce,
+            extra: None,
         });
-        assert!(!s.deliver(&bad, QoS::AtLeastOnce, false, &mut out));
+        assert!(!s.deliver(&bad, QoS::AtLeastOnce, false, &mut out, now()));
         assert!(out.is_empty(), "nothing appended");
         assert!(s.suspend().inflight.is_empty(), "no ack awaited for it");
-        assert!(s.deliver(&message(b"ok"), QoS::AtLeastOnce, false, &mut out));
+        assert!(s.deliver(&message(b"ok"), QoS::AtLeastOnce, false, &mut out, now()));
         assert!(!out.is_empty());
     }
 
@@ -556,9 +644,9 @@ mod tests {
         let mut out = Vec::new();
         assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
         for n in 0..3u8 {
-            assert!(s.deliver(&message(&[n]), QoS::AtLeastOnce, false, &mut out));
+            assert!(s.deliver(&message(&[n]), QoS::AtLeastOnce, false, &mut out, now()));
         }
-        assert!(s.deliver(&message(b"q2"), QoS::ExactlyOnce, false, &mut out));
+        assert!(s.deliver(&message(b"q2"), QoS::ExactlyOnce, false, &mut out, now()));
         assert!(s.on_packet(Packet::PubAck(2), &mut out).is_ok());
         assert!(s.on_packet(Packet::PubRec(4), &mut out).is_ok());
         let suspended = s.suspend();
@@ -574,7 +662,7 @@ mod tests {
         );
         let mut again = ServerSession::new();
         let mut resent = Vec::new();
-        again.resume(suspended, &mut resent);
+        again.resume(suspended, &mut resent, now());
         let packets: Vec<_> = replies(&resent)
             .into_iter()
             .map(|p| match p {
@@ -609,18 +697,18 @@ mod tests {
         ));
         let mut back = ServerSession::new();
         assert!(back.on_packet(connect("pub", false), &mut out).is_ok());
-        back.resume(s.suspend(), &mut out);
+        back.resume(s.suspend(), &mut out, now());
         let again = Publish { dup: true, ..q2 };
         assert!(matches!(
             back.on_packet(Packet::Publish(again), &mut out),
             Ok(Event::Nothing)
         ));
         for _ in 0..MAX_INFLIGHT {
-            assert!(s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out));
+            assert!(s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out, now()));
         }
-        assert!(!s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out));
+        assert!(!s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out, now()));
         assert!(
-            s.deliver(&message(b"x"), QoS::AtMostOnce, false, &mut out),
+            s.deliver(&message(b"x"), QoS::AtMostOnce, false, &mut out, now()),
             "QoS 0 is not held"
         );
     }
@@ -629,9 +717,9 @@ mod tests {
     fn deliveries_number_their_packets() {
         let mut s = ServerSession::new();
         let mut out = Vec::new();
-        s.deliver(&message(b"1"), QoS::AtLeastOnce, false, &mut out);
-        s.deliver(&message(b"2"), QoS::AtMostOnce, true, &mut out);
-        s.deliver(&message(b"3"), QoS::ExactlyOnce, false, &mut out);
+        s.deliver(&message(b"1"), QoS::AtLeastOnce, false, &mut out, now());
+        s.deliver(&message(b"2"), QoS::AtMostOnce, true, &mut out, now());
+        s.deliver(&message(b"3"), QoS::ExactlyOnce, false, &mut out, now());
         let ids: Vec<_> = replies(&out)
             .into_iter()
             .map(|p| match p {

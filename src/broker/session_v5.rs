@@ -1,0 +1,409 @@
+//! The MQTT 5 side of a server session, sans IO: CONNECT with properties, PUBLISH with topic
+//! aliases, acks with reason codes, the client's Receive Maximum on deliveries, session
+//! expiry, and a DISCONNECT with a reason before the broker closes a connection. The state
+//! and the answers it writes live in `v5_state`.
+
+use std::time::{Duration, Instant};
+
+use super::session::{Event, MAX_QOS2_PENDING, ServerSession, Violation, Will};
+use super::v5_state::{Incoming, put_ack, put_connack, put_disconnect, reason_for};
+use crate::mqtt::v5::{self, Packet, Properties, ReasonCode};
+use crate::mqtt::{ProtocolVersion, QoS};
+
+impl ServerSession {
+    /// Handles one decoded MQTT 5 packet; replies go to `out`. On a violation after CONNECT,
+    /// a DISCONNECT with its reason code is written first.
+    pub fn on_packet_v5<'a>(
+        &mut self,
+        packet: Packet<'a>,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<Event<'a>, Violation> {
+        let connected = self.is_connected();
+        let result = self.handle_v5(packet, out, now);
+        if let Err(violation) = &result
+            && connected
+        {
+            put_disconnect(reason_for(violation), out);
+        }
+        result
+    }
+
+    /// A DISCONNECT with `reason` before the broker closes an MQTT 5 connection (nothing
+    /// for 3.1.1, which has no such packet).
+    pub fn goodbye(&self, reason: ReasonCode, out: &mut Vec<u8>) {
+        if self.version == ProtocolVersion::V5 && self.is_connected() {
+            put_disconnect(reason, out);
+        }
+    }
+
+    /// How long the hub keeps this client's session after the connection, `None`: not at
+    /// all (3.1.1: clean session; MQTT 5: Session Expiry Interval 0).
+    pub fn keep_for(&self) -> Option<Duration> {
+        match self.version {
+            ProtocolVersion::V311 => (!self.clean_session).then_some(Duration::MAX),
+            ProtocolVersion::V5 => match self.v5.session_expiry {
+                0 => None,
+                u32::MAX => Some(Duration::MAX),
+                secs => Some(Duration::from_secs(u64::from(secs))),
+            },
+        }
+    }
+
+    fn handle_v5<'a>(
+        &mut self,
+        packet: Packet<'a>,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<Event<'a>, Violation> {
+        if !self.is_connected() {
+            let Packet::Connect(connect) = packet else {
+                return Err(Violation::NotConnectFirst(packet.name()));
+            };
+            return self.connect_v5(connect, out);
+        }
+        match packet {
+            Packet::Publish(publish) => self.publish_v5(publish, out),
+            Packet::PubRel(ack) => {
+                let known = self.qos2_pending.iter().position(|id| *id == ack.packet_id);
+                let reason = match known {
+                    Some(at) => {
+                        self.qos2_pending.swap_remove(at);
+                        ReasonCode::Success
+                    }
+                    None => ReasonCode::PacketIdentifierNotFound,
+                };
+                put_ack(Packet::PubComp, ack.packet_id, reason, out);
+                Ok(Event::Nothing)
+            }
+            Packet::PubAck(ack) | Packet::PubComp(ack) => {
+                self.acknowledged(ack.packet_id, out, now);
+                Ok(Event::Nothing)
+            }
+            Packet::PubRec(ack) if ack.reason as u8 >= 0x80 => {
+                // Refused: the exchange ends here (MQTT-4.3.3).
+                self.acknowledged(ack.packet_id, out, now);
+                Ok(Event::Nothing)
+            }
+            Packet::PubRec(ack) => {
+                if let Some(sent) = self.inflight.iter_mut().find(|s| s.id == ack.packet_id) {
+                    sent.received = true;
+                }
+                put_ack(Packet::PubRel, ack.packet_id, ReasonCode::Success, out);
+                Ok(Event::Nothing)
+            }
+            Packet::Subscribe(subscribe) => Ok(Event::Subscribe {
+                packet_id: subscribe.packet_id,
+                filters: subscribe.filters,
+            }),
+            Packet::Unsubscribe(unsubscribe) => Ok(Event::Unsubscribe {
+                packet_id: unsubscribe.packet_id,
+                filters: unsubscribe.filters,
+            }),
+            Packet::PingReq => {
+                let _ = Packet::PingResp.encode(out);
+                Ok(Event::Nothing)
+            }
+            Packet::Disconnect(disconnect) => {
+                if disconnect.reason != ReasonCode::DisconnectWithWill {
+                    self.will = None;
+                }
+                if let Some(expiry) = disconnect.properties.session_expiry_interval {
+                    self.v5.session_expiry = expiry;
+                }
+                Ok(Event::Disconnect)
+            }
+            Packet::Connect(_) => Err(Violation::SecondConnect),
+            Packet::Auth(_) => Err(Violation::Unsupported("AUTH")),
+            other => Err(Violation::ServerOnlyPacket(other.name())),
+        }
+    }
+
+    fn connect_v5<'a>(
+        &mut self,
+        connect: v5::Connect<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Event<'a>, Violation> {
+        if connect.properties.authentication_method.is_some() {
+            let reason = ReasonCode::BadAuthenticationMethod;
+            put_connack(false, reason, Properties::default(), out);
+            return Err(Violation::RefusedV5(reason));
+        }
+        if connect.client_id.is_empty() {
+            self.assign_client_id();
+            self.v5.assigned_id = true;
+        } else {
+            self.client_id = connect.client_id.to_string();
+        }
+        let props = &connect.properties;
+        self.v5.client_receive_max = props.receive_maximum.unwrap_or(u16::MAX);
+        self.v5.client_max_packet = props.maximum_packet_size.unwrap_or(u32::MAX);
+        self.v5.session_expiry = props.session_expiry_interval.unwrap_or(0);
+        self.keep_alive = connect.keep_alive;
+        self.clean_session = connect.clean_start;
+        self.will = connect.will.map(|will| Will {
+            topic: will.topic.to_string(),
+            payload: will.message.to_vec(),
+            qos: will.qos,
+            retain: will.retain,
+        });
+        self.set_connected();
+        Ok(Event::Connected)
+    }
+
+    fn publish_v5<'a>(
+        &mut self,
+        publish: v5::Publish<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Event<'a>, Violation> {
+        let topic = self
+            .v5
+            .resolve(publish.topic, publish.properties.topic_alias)?;
+        match publish.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {}
+            QoS::ExactlyOnce => {
+                if self.qos2_pending.contains(&publish.packet_id) {
+                    put_ack(Packet::PubRec, publish.packet_id, ReasonCode::Success, out);
+                    return Ok(Event::Nothing);
+                }
+                if self.qos2_pending.len() >= MAX_QOS2_PENDING {
+                    return Err(Violation::ReceiveMaximumExceeded);
+                }
+                self.qos2_pending.push(publish.packet_id);
+            }
+        }
+        let acked = publish.qos != QoS::AtMostOnce;
+        Ok(Event::Publish(Incoming {
+            topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties: Some(publish.properties),
+            ack_after_routing: acked.then_some(publish.packet_id),
+        }))
+    }
+
+    /// An outbound QoS 1/2 exchange ended: frees its place, and sends what the Receive
+    /// Maximum held back while there is room.
+    fn acknowledged(&mut self, id: u16, out: &mut Vec<u8>, now: Instant) {
+        if let Some(at) = self.inflight.iter().position(|s| s.id == id) {
+            self.inflight.remove(at);
+        }
+        while self.v5.may_send(self.inflight.len()) {
+            let Some((message, qos, retain)) = self.v5.waiting.pop_front() else {
+                break;
+            };
+            self.deliver(&message, qos, retain, out, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::broker::message::Message;
+    use crate::mqtt::v5::{Ack, Connect, Properties};
+
+    fn connected(receive_maximum: Option<u16>) -> (ServerSession, Vec<u8>) {
+        let mut session = ServerSession::new();
+        session.version = ProtocolVersion::V5;
+        let connect = Packet::Connect(Connect {
+            client_id: "dev",
+            keep_alive: 30,
+            clean_start: true,
+            username: None,
+            password: None,
+            will: None,
+            properties: Properties {
+                receive_maximum,
+                session_expiry_interval: Some(60),
+                ..Properties::default()
+            },
+        });
+        let mut out = Vec::new();
+        let event = session.on_packet_v5(connect, &mut out, Instant::now());
+        assert!(matches!(event, Ok(Event::Connected)));
+        assert_eq!(session.keep_for(), Some(Duration::from_secs(60)));
+        (session, out)
+    }
+
+    fn replies(out: &[u8]) -> Vec<Packet<'_>> {
+        let mut rest = out;
+        let mut packets = Vec::new();
+        while let Some((packet, used)) = v5::decode(rest, 1 << 20).expect("valid reply") {
+            packets.push(packet);
+            rest = &rest[used..];
+        }
+        packets
+    }
+
+    fn publish(topic: &str, alias: Option<u16>) -> Packet<'_> {
+        Packet::Publish(v5::Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: 0,
+            properties: Properties {
+                topic_alias: alias,
+                ..Properties::default()
+            },
+            payload: b"x",
+        })
+    }
+
+    #[test]
+    fn topic_aliases_are_set_used_and_bounded() {
+        let (mut s, mut out) = connected(None);
+        let now = Instant::now();
+        let topic = |e: Result<Event<'_>, Violation>| match e {
+            Ok(Event::Publish(p)) => p.topic.as_str().to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            topic(s.on_packet_v5(publish("a/b", Some(7)), &mut out, now)),
+            "a/b"
+        );
+        assert_eq!(
+            topic(s.on_packet_v5(publish("", Some(7)), &mut out, now)),
+            "a/b"
+        );
+        out.clear();
+        let unknown = s.on_packet_v5(publish("", Some(8)), &mut out, now);
+        assert_eq!(unknown.err(), Some(Violation::TopicAliasInvalid));
+        assert_eq!(
+            replies(&out),
+            [Packet::Disconnect(v5::Disconnect::with_reason(
+                ReasonCode::TopicAliasInvalid
+            ))]
+        );
+    }
+
+    #[test]
+    fn the_receive_maximum_holds_deliveries_until_acks() {
+        let (mut s, _) = connected(Some(1));
+        let now = Instant::now();
+        let message = Arc::new(Message {
+            topic: "t".into(),
+            payload: b"p".as_slice().into(),
+            qos: QoS::AtLeastOnce,
+            extra: None,
+        });
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            assert!(s.deliver(&message, QoS::AtLeastOnce, false, &mut out, now));
+        }
+        assert_eq!(replies(&out).len(), 1, "one in flight at most");
+        out.clear();
+        let ack = Packet::PubAck(Ack::success(1));
+        assert!(s.on_packet_v5(ack, &mut out, now).is_ok());
+        let sent = replies(&out);
+        assert!(
+            matches!(&sent[..], [Packet::Publish(p)] if p.packet_id == 2),
+            "{sent:?}"
+        );
+        // Suspended with one held back, resumed: re-sent with DUP, then the held one waits.
+        let mut again = ServerSession::new();
+        again.version = ProtocolVersion::V5;
+        again.v5.client_receive_max = 1;
+        let mut resent = Vec::new();
+        again.resume(s.suspend(), &mut resent, now);
+        let packets = replies(&resent);
+        assert!(
+            matches!(&packets[..], [Packet::Publish(p)] if p.dup && p.packet_id == 2),
+            "{packets:?}"
+        );
+        assert_eq!(again.v5.waiting.len(), 1);
+    }
+
+    #[test]
+    fn pubrel_for_an_unknown_id_and_a_will_kept_by_disconnect_0x04() {
+        let (mut s, _) = connected(None);
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let pubrel = Packet::PubRel(Ack::success(5));
+        assert!(s.on_packet_v5(pubrel, &mut out, now).is_ok());
+        assert!(matches!(
+            &replies(&out)[..],
+            [Packet::PubComp(a)] if a.reason == ReasonCode::PacketIdentifierNotFound
+        ));
+        s.will = Some(Will {
+            topic: "w".into(),
+            payload: Vec::new(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        });
+        let mut goodbye = v5::Disconnect::with_reason(ReasonCode::DisconnectWithWill);
+        goodbye.properties.session_expiry_interval = Some(0);
+        let event = s.on_packet_v5(Packet::Disconnect(goodbye), &mut out, now);
+        assert!(matches!(event, Ok(Event::Disconnect)));
+        assert!(s.will.is_some(), "0x04 keeps the will");
+        assert_eq!(s.keep_for(), None, "session expiry set to 0 by DISCONNECT");
+    }
+
+    /// Feeds bytes as the broker does (decode, hand over, stop at the first violation).
+    fn feed(bytes: &[u8]) -> usize {
+        let mut session = ServerSession::new();
+        session.version = ProtocolVersion::V5;
+        let (mut out, mut rest, mut accepted) = (Vec::new(), bytes, 0);
+        let now = Instant::now();
+        loop {
+            match v5::decode(rest, 1 << 16) {
+                Ok(Some((packet, used))) => {
+                    rest = &rest[used..];
+                    if session.on_packet_v5(packet, &mut out, now).is_err() {
+                        return accepted;
+                    }
+                    accepted += 1;
+                }
+                Ok(None) => return accepted,
+                Err(e) => {
+                    session.on_decode_error(e, &mut out);
+                    return accepted;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_mqtt5_streams_never_panic() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut valid = Vec::new();
+        for packet in [
+            Packet::Connect(Connect {
+                client_id: "id",
+                keep_alive: 10,
+                clean_start: false,
+                username: None,
+                password: None,
+                will: None,
+                properties: Properties {
+                    receive_maximum: Some(3),
+                    ..Properties::default()
+                },
+            }),
+            publish("a/b", Some(2)),
+            publish("", Some(2)),
+            Packet::PubRel(Ack::success(4)),
+            Packet::PingReq,
+            Packet::Disconnect(v5::Disconnect::with_reason(ReasonCode::Success)),
+        ] {
+            packet.encode(&mut valid).expect("encode");
+        }
+        assert_eq!(feed(&valid), 6);
+        let mut rng = StdRng::seed_from_u64(0x6d71_7635);
+        for _ in 0..20_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                bytes[at] = rng.random();
+            }
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+            feed(&bytes);
+        }
+    }
+}
