@@ -295,6 +295,40 @@ fn the_guard_prices_the_whole_profile_and_conflicts_stop_with_exit_2() {
         "{}",
         dry.describe()
     );
+    // AWS's 500 CONNECT/s account quota is checked against the profile's steepest second,
+    // not --spawn-rate: 10 users/s passes, 800 users in the first second does not.
+    let connect_warnings = |out: &common::RunOutput| -> Vec<String> {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("warning: AWS IoT quota") && l.contains("CONNECT"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        connect_warnings(&dry),
+        Vec::<String>::new(),
+        "{}",
+        dry.describe()
+    );
+    let steep = run_mqload(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--no-tls",
+            "--client-id",
+            "s-{i}",
+            "--aws",
+            "--dry-run",
+            "--stages",
+            "1s:800u,10s:800u",
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(steep.code, Some(0), "{}", steep.describe());
+    let warnings = connect_warnings(&steep);
+    assert_eq!(warnings.len(), 1, "{}", steep.describe());
+    assert!(warnings[0].contains("up to 800 CONNECTs/s"), "{warnings:?}");
     for (extra, says) in [
         (
             &["--stages", "10s:5u", "-u", "10"][..],
