@@ -165,6 +165,8 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
     };
     let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
     let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
+    // Before the reporter: a profile's stages are placed in time from it.
+    let epoch = Epoch::now();
     let collector = reporter::spawn_reporter(
         plan.request_names.clone(),
         stats_rx,
@@ -183,6 +185,10 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             run_time: plan.run_time,
             subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
             live_metrics,
+            stage_spans: plan
+                .stages
+                .as_ref()
+                .map(|p| crate::report::stages::stage_spans(p, epoch.unix)),
         },
     );
     let start_unix = unix_now();
@@ -192,7 +198,6 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
         let (stop, finished, run_time) = (Arc::clone(&stop), Arc::clone(&finished), plan.run_time);
         thread::spawn(move || engine::stop_after(run_time, &stop, &finished))
     };
-    let epoch = Epoch::now();
     let reset = cli
         .reset_stats
         .then(|| reset_when_spawned(&plan, &epoch, &stats_tx, &finished));
@@ -248,7 +253,7 @@ fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
             )])
             .chain(embedded.map(|e| crate::report::sections::built_in_broker(&e.broker)))
             .chain(plan.stages.iter().flat_map(|profile| {
-                crate::report::stages::stage_sections(profile, &summary.series, epoch.unix)
+                crate::report::stages::stage_sections(profile, &summary.stages)
             }))
             .collect(),
             find_limit: None,

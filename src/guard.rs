@@ -123,7 +123,7 @@ impl LoadShape {
     pub fn connects(&self) -> ConnectShape {
         ConnectShape {
             users: self.users,
-            spawn_rate: self.spawn_rate,
+            spawn_rate: connect_rate::peak_spawn_rate(self.spawn_rate, self.stages.as_ref()),
             subscribers: self.subscribers,
             lifetime: self.lifetime,
         }

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::metrics::{LoadSnapshot, SnapshotPublisher};
 use crate::report;
-use crate::stats::{Collector, Snapshot, StatsMsg, TimeSeries};
+use crate::stats::{Collector, Snapshot, StageFigures, StageSpans, StatsMsg, TimeSeries};
 
 mod live;
 use live::LiveMetrics;
@@ -45,6 +45,8 @@ pub struct ReportOptions {
     pub subscribers: u64,
     /// `--prometheus`: where to hand live snapshots for `/metrics`.
     pub live_metrics: Option<SnapshotPublisher<LoadSnapshot>>,
+    /// `--stages`: where the stages lie in time, for per-stage figures.
+    pub stage_spans: Option<StageSpans>,
 }
 
 /// The end of a run, as the exit code and later reports need it.
@@ -60,6 +62,8 @@ pub struct RunSummary {
     pub final_stats: Snapshot,
     /// One point per second over the run (downsampled on long runs), for JSON/HTML reports.
     pub series: TimeSeries,
+    /// `--stages`: each stage's figures, in profile order (empty without).
+    pub stages: Vec<StageFigures>,
 }
 
 /// Starts the reporting thread: it merges deltas, prints a table every `print_interval`, and
@@ -84,6 +88,9 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
         .map(|publisher| LiveMetrics::new(publisher, &options.csv_layout));
     let mut collector = Collector::new(names, options.target_users);
     collector.subscribers = options.subscribers;
+    if let Some(spans) = options.stage_spans {
+        collector.track_stages(spans);
+    }
     let mut csv = options.csv_prefix.as_deref().and_then(|prefix| {
         report::csv::CsvFiles::create(prefix, options.csv_layout)
             .map_err(report_csv_error)
@@ -150,12 +157,14 @@ fn run(names: Vec<String>, rx: Receiver<StatsMsg>, options: ReportOptions) -> Ru
     {
         report_csv_error(e);
     }
+    let (series, stages) = collector.finish();
     RunSummary {
         total_requests: last.total.num_requests,
         total_failures: last.total.num_failures,
         send_lag_p99_us: last.send_lag.p99_us,
         final_stats: last,
-        series: collector.finish_series(),
+        series,
+        stages,
     }
 }
 
@@ -201,6 +210,7 @@ mod tests {
                 },
                 subscribers: 0,
                 live_metrics: None,
+                stage_spans: None,
             },
         );
         (tx, handle)

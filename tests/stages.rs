@@ -1,7 +1,8 @@
 //! `--stages` against a real mosquitto: the users mqload runs (its per-second series) and the
 //! publishes the broker counts (`$SYS/broker/publish/messages/received`, read live by
 //! mosquitto_sub) follow the profile within 2 % once each ramp has settled; the report has a
-//! section per stage and the CSV history a Stage column; mistakes stop with exit 2.
+//! section per stage (its own percentiles, never above its worst second's; its requests, which
+//! sum to the run's) and the CSV history a Stage column; mistakes stop with exit 2.
 
 mod common;
 
@@ -156,6 +157,42 @@ fn users_and_broker_counted_rate_follow_the_profile() {
     assert_eq!(stages.len(), 6, "{sections:?}");
     assert_eq!(sections["stage_4"]["target_msg_per_s"], 450.0);
     assert_eq!(sections["stage_6"]["target_users"], 60);
+    // Each stage's own percentiles (merged from its seconds) can never pass its worst
+    // second's, and every request falls in exactly one stage.
+    let figure = |stage: &str, field: &str| {
+        sections[stage][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{stage}.{field}: {:?}", sections[stage]))
+    };
+    let mut requests = 0;
+    for stage in &stages {
+        requests += figure(stage, "requests");
+        assert!(figure(stage, "publishes") > 0, "{:?}", sections[*stage]);
+        let [p50, p90, p99, p999] =
+            ["p50_us", "p90_us", "p99_us", "p999_us"].map(|f| figure(stage, f));
+        assert!(
+            0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= p999,
+            "{stage}: {:?}",
+            sections[*stage]
+        );
+        for (own, worst) in [
+            ("p99_us", "p99_us_worst_second"),
+            ("send_lag_p99_us", "send_lag_p99_us_worst_second"),
+        ] {
+            assert!(
+                figure(stage, own) <= figure(stage, worst),
+                "{stage}: {own} above {worst}: {:?}",
+                sections[*stage]
+            );
+        }
+    }
+    let total = report["stats"]["aggregated"]["num_requests"]
+        .as_u64()
+        .expect("aggregated requests");
+    assert_eq!(
+        requests, total,
+        "requests per stage against the run's total"
+    );
 
     // The HTML page, as headless Chromium draws it: a section per stage, the JSON's figures.
     let chromium = ["chromium", "chromium-browser"]
@@ -187,6 +224,18 @@ fn users_and_broker_counted_rate_follow_the_profile() {
             }
             let cell = "data-json=\"sections/stage_4/target_msg_per_s\">450</td>";
             assert!(dom.stdout.contains(cell), "{cell} missing:\n{}", dom.stdout);
+            // Shown in ms with two decimals.
+            let key = "data-json=\"sections/stage_4/p99_us\">";
+            let shown: Option<f64> = dom
+                .stdout
+                .split_once(key)
+                .and_then(|(_, rest)| rest.split_once('<').and_then(|(text, _)| text.parse().ok()));
+            let p99_ms = figure("stage_4", "p99_us") as f64 / 1000.0;
+            assert!(
+                shown.is_some_and(|ms| (ms - p99_ms).abs() < 0.006),
+                "stage 4's p99 of {p99_ms} ms shown as {shown:?}:\n{}",
+                dom.stdout
+            );
         }
         None if common::in_ci() => {
             panic!("chromium is not installed (scripts/test.sh installs it)")
@@ -246,6 +295,40 @@ fn the_guard_prices_the_whole_profile_and_conflicts_stop_with_exit_2() {
         "{}",
         dry.describe()
     );
+    // AWS's 500 CONNECT/s account quota is checked against the profile's steepest second,
+    // not --spawn-rate: 10 users/s passes, 800 users in the first second does not.
+    let connect_warnings = |out: &common::RunOutput| -> Vec<String> {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("warning: AWS IoT quota") && l.contains("CONNECT"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        connect_warnings(&dry),
+        Vec::<String>::new(),
+        "{}",
+        dry.describe()
+    );
+    let steep = run_mqload(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--no-tls",
+            "--client-id",
+            "s-{i}",
+            "--aws",
+            "--dry-run",
+            "--stages",
+            "1s:800u,10s:800u",
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(steep.code, Some(0), "{}", steep.describe());
+    let warnings = connect_warnings(&steep);
+    assert_eq!(warnings.len(), 1, "{}", steep.describe());
+    assert!(warnings[0].contains("up to 800 CONNECTs/s"), "{warnings:?}");
     for (extra, says) in [
         (
             &["--stages", "10s:5u", "-u", "10"][..],

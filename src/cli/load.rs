@@ -329,7 +329,8 @@ fn apply_host_url(
 }
 
 /// Locust's `{u}`, `{r}`, `{t}` in `--html`: users, spawn rate and run time in seconds
-/// (whole numbers without a fraction, as Locust writes them).
+/// (whole numbers without a fraction, as Locust writes them). With `--stages`, users are the
+/// profile's peak and the run time defaults to the profile's length, as the run's are.
 fn expand_html_tags(cli: &mut Cli) {
     let Some(html) = cli.html.as_ref().and_then(|p| p.to_str()) else {
         return;
@@ -344,14 +345,22 @@ fn expand_html_tags(cli: &mut Cli) {
             format!("{v}")
         }
     };
+    let profile = cli
+        .stages
+        .as_deref()
+        .and_then(|text| crate::stages::parse(text).ok());
+    let users = profile.as_ref().map_or(cli.users, |stages| {
+        stages.iter().map(|s| s.users).max().unwrap_or(0)
+    });
     let mut out = html
-        .replace("{u}", &cli.users.to_string())
+        .replace("{u}", &users.to_string())
         .replace("{r}", &number(cli.spawn_rate));
-    if let Some(t) = cli
+    let run_time = cli
         .run_time
         .as_deref()
         .and_then(crate::duration::parse_duration)
-    {
+        .or_else(|| profile.map(|stages| stages.iter().map(|s| s.duration).sum()));
+    if let Some(t) = run_time {
         out = out.replace("{t}", &number(t.as_secs_f64().floor()));
     }
     cli.html = Some(PathBuf::from(out));
@@ -538,6 +547,19 @@ mod tests {
             cli.html,
             Some(PathBuf::from("r_0.5_{t}.html")),
             "no run time: {{t}} stays"
+        );
+        let mut cli = Cli::parse_from([
+            "mqload",
+            "--stages",
+            "10s:50u,1m:200u,5s:0u",
+            "--html",
+            "s_{u}_{t}.html",
+        ]);
+        expand_html_tags(&mut cli);
+        assert_eq!(
+            cli.html,
+            Some(PathBuf::from("s_200_75.html")),
+            "the profile's peak users and length"
         );
     }
 }

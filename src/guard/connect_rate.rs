@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::stages::Profile;
+
 /// AWS IoT Core's default CONNECT requests per second per account (an adjustable quota).
 pub const AWS_MAX_CONNECTS_PER_ACCOUNT: f64 = 500.0;
 /// AWS IoT Core's CONNECT requests per second per client id (not adjustable).
@@ -21,6 +23,12 @@ pub struct ConnectShape {
     pub subscribers: u64,
     /// `--connection-lifetime`: each client reconnects this long after its CONNACK.
     pub lifetime: Option<Duration>,
+}
+
+/// Users started per second at the steepest: `--spawn-rate`, or with `--stages` the most
+/// users the profile adds within one second (`--spawn-rate` is then only its ramp's pace).
+pub fn peak_spawn_rate(spawn_rate: f64, stages: Option<&Profile>) -> f64 {
+    stages.map_or(spawn_rate, Profile::peak_users_per_sec)
 }
 
 impl ConnectShape {
@@ -81,7 +89,7 @@ impl fmt::Display for ConnectBreach {
         match self {
             ConnectBreach::AccountRate(rate) => write!(
                 f,
-                "up to {} CONNECTs/s (spawn rate plus churn and subscribers) is over AWS IoT's {AWS_MAX_CONNECTS_PER_ACCOUNT} per account (adjustable in Service Quotas): the excess is throttled; lower --spawn-rate, lengthen --connection-lifetime, or raise the quota first",
+                "up to {} CONNECTs/s (spawn rate plus churn and subscribers) is over AWS IoT's {AWS_MAX_CONNECTS_PER_ACCOUNT} per account (adjustable in Service Quotas): the excess is throttled; lower --spawn-rate (or lengthen a --stages ramp), lengthen --connection-lifetime, or raise the quota first",
                 rate_text(*rate)
             ),
             ConnectBreach::ClientIdRate(rate) => write!(
@@ -154,6 +162,29 @@ mod tests {
         let text = fast.breaches()[0].to_string();
         assert!(text.contains("4 times/s"), "{text}");
         assert!(text.contains("--connection-lifetime 1s"), "{text}");
+    }
+
+    #[test]
+    fn a_profile_is_checked_at_its_steepest_ramp_not_the_spawn_rate() {
+        let profile =
+            |text: &str| Profile::new(crate::stages::parse(text).expect("parses"), 1.0, None);
+        // --spawn-rate's default of 1/s would pass; 0 -> 600 users in 1 s does not.
+        let steep = profile("1s:600u,1m:600u");
+        let rate = peak_spawn_rate(1.0, Some(&steep));
+        assert_eq!(rate, 600.0);
+        assert_eq!(
+            shape(steep.peak_users(), rate, None).breaches(),
+            [ConnectBreach::AccountRate(600.0)]
+        );
+        // The same users over 2 s: 300/s, within the quota.
+        let gentle = profile("2s:600u,1m:600u");
+        let rate = peak_spawn_rate(1.0, Some(&gentle));
+        assert_eq!(shape(gentle.peak_users(), rate, None).breaches(), []);
+        assert_eq!(
+            peak_spawn_rate(700.0, None),
+            700.0,
+            "no profile: --spawn-rate"
+        );
     }
 
     #[test]

@@ -1,33 +1,27 @@
 //! `--stages` in the JSON and HTML reports: one section per segment of the profile (its
-//! target, and what the run's per-second series measured while it ran), named `stage_N` so
-//! the sections sort in profile order and the HTML page shows each as a table.
+//! target, and what the run measured in the seconds whose middle falls in it: its own
+//! publish percentiles, merged from those seconds' histograms), named `stage_N` so the
+//! sections sort in profile order and the HTML page shows each as a table.
 
 use serde_json::{Value, json};
 
-use crate::plan::NAME_PUBLISH;
 use crate::stages::{Profile, Stage};
-use crate::stats::{SeriesPoint, TimeSeries};
+use crate::stats::{StageFigures, StageSpans};
 
-/// One section per segment. `start_unix` is when the run (and the profile) started; a
-/// series point belongs to the segment its middle falls in.
-pub fn stage_sections(
-    profile: &Profile,
-    series: &TimeSeries,
-    start_unix: f64,
-) -> Vec<(String, Value)> {
+/// Where `profile`'s segments lie in time for a run that started at `start_unix`, for the
+/// collector's per-stage figures.
+pub fn stage_spans(profile: &Profile, start_unix: f64) -> StageSpans {
+    let ends = (0..profile.stages().len())
+        .map(|i| profile.bounds(i).1.as_secs_f64())
+        .collect();
+    StageSpans::new(start_unix, ends)
+}
+
+/// One section per segment, from the collector's per-stage `figures` (in profile order; a
+/// segment without figures shows zeros).
+pub fn stage_sections(profile: &Profile, figures: &[StageFigures]) -> Vec<(String, Value)> {
     let count = profile.stages().len();
     let width = count.to_string().len();
-    let mut points: Vec<Vec<&SeriesPoint>> = vec![Vec::new(); count];
-    for point in &series.points {
-        let middle = point.start_unix as f64 + f64::from(point.seconds) / 2.0 - start_unix;
-        if middle < 0.0 {
-            continue;
-        }
-        let stage = profile.stage_at(std::time::Duration::from_secs_f64(middle));
-        if let Some(bucket) = points.get_mut(stage) {
-            bucket.push(point);
-        }
-    }
     profile
         .stages()
         .iter()
@@ -36,7 +30,7 @@ pub fn stage_sections(
             let (from, to) = profile.bounds(i);
             let target = profile.at(to);
             let name = format!("stage_{:0width$}", i + 1);
-            let mut section = measured(&points[i]);
+            let mut section = measured(&figures.get(i).copied().unwrap_or_default());
             if let Value::Object(fields) = &mut section {
                 fields.insert("segment".into(), json!(segment_text(stage)));
                 fields.insert("from_s".into(), json!(from.as_secs_f64()));
@@ -53,34 +47,31 @@ pub fn stage_sections(
         .collect()
 }
 
-/// What the series says about one segment's seconds.
-fn measured(points: &[&SeriesPoint]) -> Value {
-    let seconds: u32 = points.iter().map(|p| p.seconds).sum();
-    let publishes: u64 = points
-        .iter()
-        .map(|p| p.requests.get(NAME_PUBLISH).copied().unwrap_or(0))
-        .sum();
-    let failures: u64 = points.iter().map(|p| p.total_failures()).sum();
-    let users_mean = if seconds == 0 {
-        0.0
-    } else {
-        points
-            .iter()
-            .map(|p| p.users as f64 * f64::from(p.seconds))
-            .sum::<f64>()
-            / f64::from(seconds)
+/// What the run measured in one segment.
+fn measured(f: &StageFigures) -> Value {
+    let per_second = |n: u64| {
+        if f.seconds == 0 {
+            0.0
+        } else {
+            n as f64 / f64::from(f.seconds)
+        }
     };
-    let worst = |f: fn(&SeriesPoint) -> u64| points.iter().map(|p| f(p)).max().unwrap_or(0);
+    let [p50, p90, p99, p999] = f.publish_us;
     json!({
-        "seconds_measured": seconds,
-        "users_connected_mean": users_mean,
-        "users_connected_at_end": points.last().map_or(0, |p| p.users),
-        "publishes": publishes,
-        "publish_per_s": if seconds == 0 { 0.0 } else { publishes as f64 / f64::from(seconds) },
-        "failures": failures,
-        "p50_us_worst_second": worst(|p| p.p50_us),
-        "p99_us_worst_second": worst(|p| p.p99_us),
-        "send_lag_p99_us_worst_second": worst(|p| p.send_lag_p99_us),
+        "seconds_measured": f.seconds,
+        "users_connected_mean": f.users_mean,
+        "users_connected_at_end": f.users_at_end,
+        "requests": f.requests,
+        "failures": f.failures,
+        "publishes": f.publishes,
+        "publish_per_s": per_second(f.publishes),
+        "p50_us": p50,
+        "p90_us": p90,
+        "p99_us": p99,
+        "p999_us": p999,
+        "send_lag_p99_us": f.send_lag_p99_us,
+        "p99_us_worst_second": f.p99_us_worst_second,
+        "send_lag_p99_us_worst_second": f.send_lag_p99_us_worst_second,
     })
 }
 
@@ -96,32 +87,28 @@ mod tests {
     use crate::stages::parse;
 
     #[test]
-    fn each_segment_gets_its_seconds_and_its_target() {
+    fn each_segment_gets_its_figures_and_its_target() {
         let profile = Profile::new(parse("2s:10u,3s:10u@2").expect("parses"), 1.0, None);
-        let points: Vec<SeriesPoint> = (0..5)
-            .map(|i| SeriesPoint {
-                start_unix: 1000 + i,
-                seconds: 1,
-                requests: vec![0, 0, 10 * (i as u64 + 1)],
-                failures: vec![0, 0, 0],
-                users: 5 * (i as u64 + 1),
-                p99_us: 100 * (i as u64 + 1),
-                ..SeriesPoint::default()
-            })
-            .collect();
-        let series = TimeSeries {
-            names: vec!["connect".into(), "disconnect".into(), "publish".into()],
-            resolution_s: 1,
-            points,
+        let spans = stage_spans(&profile, 1000.0);
+        assert_eq!(spans, StageSpans::new(1000.0, vec![2.0, 5.0]));
+        let second = StageFigures {
+            seconds: 3,
+            users_at_end: 25,
+            requests: 125,
+            failures: 1,
+            publishes: 120,
+            publish_us: [100, 200, 300, 400],
+            send_lag_p99_us: 50,
+            p99_us_worst_second: 500,
+            ..StageFigures::default()
         };
-        let sections = stage_sections(&profile, &series, 1000.0);
+        let sections = stage_sections(&profile, &[StageFigures::default(), second]);
         assert_eq!(sections.len(), 2);
         let (name, first) = &sections[0];
         assert_eq!(name, "stage_1");
         assert_eq!(first["segment"], "2s:10u");
-        assert_eq!(first["seconds_measured"], 2);
-        assert_eq!(first["publishes"], 30);
-        assert_eq!(first["users_connected_mean"], 7.5);
+        assert_eq!(first["seconds_measured"], 0);
+        assert_eq!(first["publish_per_s"], 0.0);
         assert_eq!(first["target_msg_per_s"], 10.0);
         let (_, second) = &sections[1];
         assert_eq!(second["segment"], "3s:10u@2");
@@ -131,6 +118,20 @@ mod tests {
         );
         assert_eq!(second["publish_per_s"], 40.0);
         assert_eq!(second["users_connected_at_end"], 25);
+        assert_eq!(
+            (second["requests"].clone(), second["failures"].clone()),
+            (json!(125), json!(1))
+        );
+        assert_eq!(
+            [
+                &second["p50_us"],
+                &second["p90_us"],
+                &second["p99_us"],
+                &second["p999_us"]
+            ],
+            [100, 200, 300, 400]
+        );
+        assert_eq!(second["send_lag_p99_us"], 50);
         assert_eq!(second["p99_us_worst_second"], 500);
         assert_eq!(second["target_msg_per_s"], 20.0);
     }

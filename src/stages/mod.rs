@@ -178,6 +178,53 @@ impl Profile {
             .fold(first, f64::max)
     }
 
+    /// The most users the profile adds within any one second: its steepest ramp (capped by
+    /// what that ramp adds in all), a step (a zero-length segment) counted whole, and ramps
+    /// that follow each other within the second summed. What a connect quota must allow.
+    pub fn peak_users_per_sec(&self) -> f64 {
+        // Rising pieces (start, end, users/s) and steps (when, users), seconds from the start.
+        let mut ramps = Vec::new();
+        let mut steps = Vec::new();
+        for (i, stage) in self.stages.iter().enumerate() {
+            let start = self.bounds(i).0.as_secs_f64();
+            let from = self.starts[i].users;
+            let rise = self.within(i, stage.duration).users - from;
+            if rise <= 0.0 {
+                continue;
+            }
+            let reach = match self.spawn_rate {
+                Some(rate) => rise / rate,
+                None => stage.duration.as_secs_f64(),
+            };
+            if reach > 0.0 {
+                ramps.push((start, start + reach, rise / reach));
+            } else {
+                steps.push((start, rise));
+            }
+        }
+        // Users added in [t, t + 1] is piecewise linear in t: its peak is at a window
+        // whose start or end meets a piece's start or end, or a step.
+        let added = |t: f64| {
+            let ramped: f64 = ramps
+                .iter()
+                .map(|&(a, b, slope)| (b.min(t + 1.0) - a.max(t)).max(0.0) * slope)
+                .sum();
+            let stepped: f64 = steps
+                .iter()
+                .filter(|(at, _)| (t..=t + 1.0).contains(at))
+                .map(|(_, rise)| rise)
+                .sum();
+            ramped + stepped
+        };
+        ramps
+            .iter()
+            .flat_map(|&(a, b, _)| [a, b])
+            .chain(steps.iter().map(|&(at, _)| at))
+            .flat_map(|edge| [edge, edge - 1.0])
+            .map(added)
+            .fold(0.0, f64::max)
+    }
+
     /// Start and end of segment `i`, from the start of the run.
     pub fn bounds(&self, i: usize) -> (Duration, Duration) {
         let start: Duration = self.stages.iter().take(i).map(|s| s.duration).sum();

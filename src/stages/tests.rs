@@ -175,3 +175,20 @@ fn the_driver_orders_whole_users_spread_over_each_tick_and_rate_changes_once() {
         })
     );
 }
+
+#[test]
+fn the_steepest_second_of_users_is_what_a_connect_quota_must_allow() {
+    let peak = |text: &str, spawn_rate: Option<f64>| {
+        Profile::new(parse(text).expect("parses"), 1.0, spawn_rate).peak_users_per_sec()
+    };
+    // 0 -> 100 over 10 s (10/s), then 100 -> 1000 over 5 s (180/s); falling adds nobody.
+    assert_eq!(peak("10s:100u,5s:1000u,5s:0u", None), 180.0);
+    // --spawn-rate: 50/s whatever the segment's length, while the ramp lasts.
+    assert_eq!(peak("10s:100u,5s:1000u", Some(50.0)), 50.0);
+    // A ramp of half a second adds its 40 users within one second.
+    assert_eq!(peak("500ms:40u,10s:40u", None), 40.0);
+    // A step counts whole, with the ramp that follows it in the same second.
+    assert_eq!(peak("0s:300u,2s:500u", None), 400.0);
+    // Two short ramps back to back fall in one second: 100 + 100.
+    assert_eq!(peak("500ms:100u,500ms:200u,10s:200u", None), 200.0);
+}

@@ -11,6 +11,7 @@ use super::recorder::{FlowGauges, StatsDelta};
 use super::series::Timeline;
 use super::series::{SeriesPoint, TimeSeries};
 use super::snapshot::{AGGREGATED, ErrorRow, LagStats, PERCENTILES, RowStats, Snapshot};
+use super::stage_totals::{StageFigures, StageSpans};
 use super::{
     ConnectCounts, ConnectionCounts, DeliveryCounts, DeliveryStats, METHOD, NameId, RequestKind,
 };
@@ -240,7 +241,6 @@ impl Collector {
         self.end_unix.map(|e| e.floor() as i64)
     }
 
-    /// The run as it stands, for the report writers.
     /// The latest closed second of the time series, with the kind of each name, for a live
     /// rate.
     pub fn latest_point(&self) -> Option<(&SeriesPoint, &[RequestKind])> {
@@ -249,8 +249,20 @@ impl Collector {
             .map(|(point, _)| (point, self.kinds.as_slice()))
     }
 
+    /// `--stages`: from now on each closed second of the time series is also merged into the
+    /// stage of `spans` it falls in (see [`Collector::finish`]).
+    pub fn track_stages(&mut self, spans: StageSpans) {
+        self.timeline.track_stages(spans);
+    }
+
     /// Closes the time series at the end of the run.
     pub fn finish_series(self) -> TimeSeries {
+        self.finish().0
+    }
+
+    /// Closes the time series at the end of the run, with each stage's figures when
+    /// [`Collector::track_stages`] was called (empty otherwise).
+    pub fn finish(self) -> (TimeSeries, Vec<StageFigures>) {
         self.timeline.finish()
     }
 

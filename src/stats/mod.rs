@@ -13,6 +13,7 @@ mod recorder;
 mod request_kind;
 mod series;
 mod snapshot;
+mod stage_totals;
 
 pub use collector::Collector;
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use snapshot::{
     AGGREGATED, ErrorRow, LagStats, PERCENTILE_LABELS, PERCENTILES, RowStats,
     SEND_LAG_BOTTLENECK_US, Snapshot,
 };
+pub use stage_totals::{STAGE_QUANTILES, StageFigures, StageSpans};
 
 /// Locust's request type for every row mqload reports.
 pub const METHOD: &str = "MQTT";

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use super::RequestKind;
 use super::entry::quantile_in;
 use super::recorder::StatsDelta;
+use super::stage_totals::{ClosedSecond, StageFigures, StageSpans, StageTotals};
 
 /// Most points kept: 30 minutes at one point per second. Past that, adjacent points merge
 /// pairwise and the resolution doubles (2 s, 4 s, ...), so a 24 h run keeps at most this many.
@@ -89,6 +91,10 @@ struct Open {
     latency: Option<Histogram<u64>>,
     send_lag: Option<Histogram<u64>>,
     users: u64,
+    /// Publish requests, failures included.
+    publishes: u64,
+    /// Publish response times, kept only with `--stages` (for the per-stage percentiles).
+    publish: Option<Histogram<u64>>,
 }
 
 /// Adds `source` into `slot`, or starts it with a copy: cheaper than a zeroed histogram plus
@@ -111,6 +117,10 @@ pub(crate) struct Timeline {
     /// Latest users-connected gauge per thread.
     gauges: BTreeMap<usize, u64>,
     max_points: usize,
+    /// Whether each name is a publish row.
+    publish_names: Vec<bool>,
+    /// `--stages`: each closed second also goes to its stage.
+    stages: Option<StageTotals>,
 }
 
 impl Timeline {
@@ -120,6 +130,11 @@ impl Timeline {
 
     pub(crate) fn with_max_points(names: Vec<String>, max_points: usize) -> Self {
         Timeline {
+            publish_names: names
+                .iter()
+                .map(|n| RequestKind::of_name(n) == RequestKind::Publish)
+                .collect(),
+            stages: None,
             series: TimeSeries {
                 names,
                 resolution_s: 1,
@@ -129,6 +144,11 @@ impl Timeline {
             gauges: BTreeMap::new(),
             max_points: max_points.max(2),
         }
+    }
+
+    /// Merges each second closed from now on into the stage of `spans` it falls in.
+    pub(crate) fn track_stages(&mut self, spans: StageSpans) {
+        self.stages = Some(StageTotals::new(spans));
     }
 
     /// Adds one thread's delta to the second it belongs to, and closes seconds that are final.
@@ -150,12 +170,21 @@ impl Timeline {
             latency: None,
             send_lag: None,
             users: 0,
+            publishes: 0,
+            publish: None,
         });
+        let by_stage = self.stages.is_some();
         for (i, entry) in delta.entries.iter().enumerate().take(names) {
             if let Some(e) = entry {
                 open.requests[i] += e.num_requests;
                 open.failures[i] += e.num_failures;
                 add_into(&mut open.latency, &e.histogram);
+                if self.publish_names[i] {
+                    open.publishes += e.num_requests;
+                    if by_stage {
+                        add_into(&mut open.publish, &e.histogram);
+                    }
+                }
             }
         }
         if let Some(lag) = delta.send_lag.take() {
@@ -184,18 +213,31 @@ impl Timeline {
             .map(|p| (p, self.series.names.as_slice()))
     }
 
-    /// Closes every open second: the run is over.
-    pub(crate) fn finish(mut self) -> TimeSeries {
+    /// Closes every open second: the run is over. With `--stages`, each stage's figures too
+    /// (empty without).
+    pub(crate) fn finish(mut self) -> (TimeSeries, Vec<StageFigures>) {
         while let Some(oldest) = self.open.keys().next().copied() {
             self.close(oldest);
         }
-        self.series
+        let stages = self.stages.as_ref().map(StageTotals::figures);
+        (self.series, stages.unwrap_or_default())
     }
 
     fn close(&mut self, second: i64) {
         let Some(open) = self.open.remove(&second) else {
             return;
         };
+        if let Some(stages) = self.stages.as_mut() {
+            stages.add(ClosedSecond {
+                second,
+                requests: open.requests.iter().sum(),
+                failures: open.failures.iter().sum(),
+                publishes: open.publishes,
+                users: open.users,
+                publish: open.publish.as_ref().filter(|h| !h.is_empty()),
+                send_lag: open.send_lag.as_ref().filter(|h| !h.is_empty()),
+            });
+        }
         let q = |f: f64| match &open.latency {
             Some(h) if !h.is_empty() => quantile_in(h, f, h.min(), h.max()),
             _ => 0,
@@ -283,7 +325,7 @@ mod tests {
         assert!(t.series.points.is_empty(), "second 100 is not settled yet");
         t.absorb(&mut delta(0, 102, 10, 0, 5), 102);
         assert_eq!(t.series.points.len(), 1, "second 100 closed");
-        let s = t.finish();
+        let (s, _) = t.finish();
         assert_eq!(s.points.len(), 3);
         let p = &s.points[0];
         assert_eq!((p.start_unix, p.seconds), (100, 1));
@@ -303,7 +345,7 @@ mod tests {
         t.absorb(&mut delta(0, 100, 5, 0, 1), 100);
         t.absorb(&mut delta(0, 103, 5, 0, 1), 103);
         t.absorb(&mut delta(1, 100, 7, 0, 1), 100);
-        let s = t.finish();
+        let (s, _) = t.finish();
         let total: u64 = s.points.iter().map(SeriesPoint::total_requests).sum();
         assert_eq!(total, 17);
         assert_eq!(s.points[0].total_requests(), 5);
@@ -315,7 +357,7 @@ mod tests {
         for s in 0..1000 {
             t.absorb(&mut delta(0, s, 2, 1, 1), s);
         }
-        let s = t.finish();
+        let (s, _) = t.finish();
         assert!(s.points.len() <= 16, "{} points", s.points.len());
         assert!(s.resolution_s >= 64, "resolution {}", s.resolution_s);
         let covered: u32 = s.points.iter().map(|p| p.seconds).sum();
