@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::broker::Embedded;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TransportArg};
 use crate::engine::{self, Epoch};
 use crate::guard::{self, GuardError, LoadShape};
 use crate::metrics::{
@@ -76,6 +76,7 @@ pub fn run(cli: &Cli) -> u8 {
         None => match Embedded::start(
             crate::broker::embedded_threads(cli.broker_threads),
             cli.no_tls,
+            cli.transport == TransportArg::Websockets,
         ) {
             Ok(embedded) => Some(embedded),
             Err(e) => {
@@ -97,9 +98,13 @@ pub fn run(cli: &Cli) -> u8 {
         }
     };
     if let Some(embedded) = &embedded {
+        let over = match embedded.broker.ws_addr {
+            Some(_) => " (WebSocket)",
+            None => "",
+        };
         eprintln!(
-            "no --host given: testing the built-in broker on {}",
-            embedded.broker.addr
+            "no --host given: testing the built-in broker on {}{over}",
+            embedded.run_addr()
         );
     }
     let code = if matches!(cli.command, Some(Command::FindLimit)) {
@@ -120,9 +125,10 @@ fn plan_for(cli: &Cli, embedded: Option<&Embedded>) -> Result<RunPlan, PlanError
     let Some(embedded) = embedded else {
         return RunPlan::from_cli(cli);
     };
+    let addr = embedded.run_addr();
     let target = Target {
-        host: embedded.broker.addr.ip().to_string(),
-        port: embedded.broker.addr.port(),
+        host: addr.ip().to_string(),
+        port: addr.port(),
         tls: embedded
             .client_config(&cli.alpn)
             .transpose()

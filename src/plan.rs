@@ -648,17 +648,9 @@ impl RunPlan {
             Some(_) => host.clone(),
             None => cli.server_name.clone().unwrap_or_else(|| host.clone()),
         };
-        let websocket = match target {
-            Some(_) if cli.transport != crate::cli::TransportArg::Tcp => {
-                return Err(PlanError::Transport(TransportPlanError::WebSocketNeedsHost));
-            }
-            Some(_) => None,
-            None => {
-                let now = crate::unix_time::unix_now() as u64;
-                transport::websocket_plan(cli, &name_text, port, tls.is_some(), now)
-                    .map_err(PlanError::Transport)?
-            }
-        };
+        let now = crate::unix_time::unix_now() as u64;
+        let websocket = transport::websocket_plan(cli, &name_text, port, tls.is_some(), now)
+            .map_err(PlanError::Transport)?;
         let tls = match tls {
             Some(config) => {
                 let config = scale.attach_tickets(config, cli.users);

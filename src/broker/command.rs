@@ -226,8 +226,9 @@ pub fn embedded_threads(option: Option<usize>) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
 }
 
-/// The broker a run starts for itself when no host is given: 127.0.0.1 on a free port, with
-/// a CA, server and client certificate made in memory (never written anywhere).
+/// The broker a run starts for itself when no host is given: 127.0.0.1 on a free port (and a
+/// WebSocket listener on another when the run speaks WebSocket), with a CA, server and client
+/// certificate made in memory (never written anywhere).
 #[derive(Debug)]
 pub struct Embedded {
     /// The running broker.
@@ -236,8 +237,10 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Starts it with `threads` workers; TLS with mutual authentication unless `no_tls`.
-    pub fn start(threads: usize, no_tls: bool) -> Result<Embedded, BrokerError> {
+    /// Starts it with `threads` workers; TLS with mutual authentication unless `no_tls` (on
+    /// both listeners); with a WebSocket listener too when `websocket`.
+    pub fn start(threads: usize, no_tls: bool, websocket: bool) -> Result<Embedded, BrokerError> {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let pki = if no_tls {
             None
         } else {
@@ -245,14 +248,19 @@ impl Embedded {
         };
         let tls = pki.as_ref().map(MemoryPki::server_config).transpose()?;
         let broker = RunningBroker::start(&BrokerConfig {
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            addr: SocketAddr::new(loopback, 0),
             tls,
             threads,
             max_packet: DEFAULT_MAX_PACKET,
             max_msg_rate: None,
-            ws_addr: None,
+            ws_addr: websocket.then(|| SocketAddr::new(loopback, 0)),
         })?;
         Ok(Embedded { broker, pki })
+    }
+
+    /// Where the run connects: the WebSocket listener when there is one, else the TCP one.
+    pub fn run_addr(&self) -> SocketAddr {
+        self.broker.ws_addr.unwrap_or(self.broker.addr)
     }
 
     /// The client configuration that trusts this broker and presents the generated client

@@ -32,8 +32,6 @@ pub enum TransportPlanError {
     Upgrade(HandshakeError),
     /// The upgrade cannot be signed (a region or host SigV4 refuses).
     Signing(SigningError),
-    /// WebSocket without `--host`: the built-in broker listens for MQTT over TCP only.
-    WebSocketNeedsHost,
 }
 
 impl fmt::Display for TransportPlanError {
@@ -58,9 +56,6 @@ impl fmt::Display for TransportPlanError {
             TransportPlanError::Authorizer(e) => write!(f, "{e}"),
             TransportPlanError::Upgrade(e) => write!(f, "--ws-path/--host: {e}"),
             TransportPlanError::Signing(e) => write!(f, "--aws-sigv4: {e}"),
-            TransportPlanError::WebSocketNeedsHost => f.write_str(
-                "--transport websockets needs --host: the built-in broker takes MQTT over TCP only",
-            ),
         }
     }
 }
