@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::message::Message;
-pub use super::v5_state::{Incoming, V5State};
+pub use super::v5_state::{Encoded, Incoming, V5State};
 pub use super::violation::{MAX_QOS2_PENDING, Violation};
 use crate::mqtt::v5::SubscriptionOptions;
 use crate::mqtt::{
@@ -310,9 +310,12 @@ impl ServerSession {
                 id
             }
         };
-        // Fails (appending nothing) only for a message no valid PUBLISH brought in.
-        if !self.encode_delivery(message, qos, retain, false, packet_id, out, now) {
-            return false;
+        match self.encode_delivery(message, qos, retain, false, packet_id, out, now) {
+            Encoded::Written => {}
+            // Never sent, so never acknowledged: it must not hold a Receive Maximum slot.
+            Encoded::TooLargeForClient => return true,
+            // Only a message no valid PUBLISH brought in (nothing appended).
+            Encoded::Invalid => return false,
         }
         if qos != QoS::AtMostOnce {
             self.inflight.push_back(InFlight {
@@ -325,7 +328,7 @@ impl ServerSession {
         true
     }
 
-    /// Appends one PUBLISH of `message` in this client's MQTT; `false` when it does not encode.
+    /// Appends one PUBLISH of `message` in this client's MQTT (MQTT 5: unless too large for it).
     #[allow(clippy::too_many_arguments)]
     fn encode_delivery(
         &self,
@@ -336,7 +339,7 @@ impl ServerSession {
         packet_id: u16,
         out: &mut Vec<u8>,
         now: Instant,
-    ) -> bool {
+    ) -> Encoded {
         if self.version == ProtocolVersion::V5 {
             return self
                 .v5
@@ -350,7 +353,10 @@ impl ServerSession {
             packet_id,
             payload: &message.payload,
         };
-        crate::mqtt::encode_publish_into(&publish, out).is_ok()
+        match crate::mqtt::encode_publish_into(&publish, out) {
+            Ok(()) => Encoded::Written,
+            Err(_) => Encoded::Invalid,
+        }
     }
 
     /// Where an unacknowledged message is (acks mostly come in order: found at the front).
@@ -378,8 +384,10 @@ impl ServerSession {
                 self.put_pubrel(sent.id, out);
                 return true;
             }
-            // Sent once already, so it encodes; one that did not is not kept waiting for an ack.
+            // Sent once already, so it encodes; one that did not, or is too large for the
+            // client's new connection, is not kept waiting for an ack.
             self.encode_delivery(&sent.message, sent.qos, false, true, sent.id, out, now)
+                == Encoded::Written
         });
         self.inflight = inflight;
         self.next_packet_id = suspended.next_packet_id.max(1);

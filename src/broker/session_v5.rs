@@ -344,6 +344,30 @@ mod tests {
         assert_eq!(s.keep_for(), None, "session expiry set to 0 by DISCONNECT");
     }
 
+    #[test]
+    fn a_delivery_too_large_for_the_client_takes_no_receive_maximum_slot() {
+        let (mut s, _) = connected(Some(1));
+        s.v5.client_max_packet = 64;
+        let now = Instant::now();
+        let message = |payload: &[u8]| {
+            Arc::new(Message {
+                topic: "t".into(),
+                payload: payload.into(),
+                qos: QoS::AtLeastOnce,
+                extra: None,
+            })
+        };
+        let mut out = Vec::new();
+        assert!(s.deliver(&message(&[0; 200]), QoS::AtLeastOnce, false, &mut out, now));
+        assert!(out.is_empty(), "too large for the client: skipped");
+        assert!(s.deliver(&message(b"small"), QoS::AtLeastOnce, false, &mut out, now));
+        assert!(
+            matches!(&replies(&out)[..], [Packet::Publish(p)] if p.payload == b"small"),
+            "the skipped one must not hold the only slot: {:?}",
+            replies(&out)
+        );
+    }
+
     /// Feeds bytes as the broker does (decode, hand over, stop at the first violation).
     fn feed(bytes: &[u8]) -> usize {
         let mut session = ServerSession::new();
