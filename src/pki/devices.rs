@@ -42,7 +42,7 @@ pub enum DevicePkiError {
     /// A device key given is not an unencrypted PKCS#8 key ring can read.
     BadDeviceKey,
     /// `openssl` could not make an RSA key.
-    RsaKey(String),
+    RsaKey(super::rsa::RsaKeyError),
     /// Zero devices asked for.
     NoDevices,
     /// A file could not be written.
