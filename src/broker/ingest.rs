@@ -61,9 +61,8 @@ pub fn ingest_wire(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> 
     match unwrapped {
         Ok(()) => result,
         Err(WsEnd::Closed) => result.and(Err(Close::Gone)),
-        Err(WsEnd::BadUpgrade(why) | WsEnd::BadFrame(why)) => {
-            result.and(Err(Close::Bad(format!("WebSocket: {why}"))))
-        }
+        Err(WsEnd::BadUpgrade(why)) => result.and(Err(Close::Bad(format!("WebSocket: {why}")))),
+        Err(WsEnd::BadFrame(why)) => result.and(Err(Close::Bad(format!("WebSocket: {why}")))),
     }
 }
 
