@@ -7,6 +7,20 @@ use super::properties::{
 };
 use super::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
 
+/// Calls `visit` with each property of `properties` that is present, its value wrapped as
+/// its wire type.
+fn visit_present<'a, T: Copy>(
+    properties: &[(u8, Option<T>)],
+    wrap: impl Fn(T) -> Value<'a>,
+    visit: &mut impl FnMut(u8, Value<'a>),
+) {
+    for &(property, value) in properties {
+        if let Some(value) = value {
+            visit(property, wrap(value));
+        }
+    }
+}
+
 impl<'a> Properties<'a> {
     /// Calls `visit` with every present property, scalars first, user properties last.
     fn for_each(&self, mut visit: impl FnMut(u8, Value<'a>)) {
@@ -61,31 +75,11 @@ impl<'a> Properties<'a> {
             (CORRELATION_DATA, self.correlation_data),
             (AUTHENTICATION_DATA, self.authentication_data),
         ];
-        for (property, value) in bytes {
-            if let Some(v) = value {
-                visit(property, Value::Byte(v));
-            }
-        }
-        for (property, value) in u16s {
-            if let Some(v) = value {
-                visit(property, Value::U16(v));
-            }
-        }
-        for (property, value) in u32s {
-            if let Some(v) = value {
-                visit(property, Value::U32(v));
-            }
-        }
-        for (property, value) in strings {
-            if let Some(v) = value {
-                visit(property, Value::Str(v));
-            }
-        }
-        for (property, value) in binaries {
-            if let Some(v) = value {
-                visit(property, Value::Binary(v));
-            }
-        }
+        visit_present(&bytes, Value::Byte, &mut visit);
+        visit_present(&u16s, Value::U16, &mut visit);
+        visit_present(&u32s, Value::U32, &mut visit);
+        visit_present(&strings, Value::Str, &mut visit);
+        visit_present(&binaries, Value::Binary, &mut visit);
         for n in self.subscription_ids.iter() {
             visit(SUBSCRIPTION_IDENTIFIER, Value::Varint(n));
         }
