@@ -2,6 +2,7 @@
 //! before a byte is written, with the decoder's own rules.
 
 use super::EncodeError;
+use super::encode::put_field;
 use super::properties::{
     Properties, UserProperties, Value, allowed_contexts, id, raw_entries, value_in_range,
 };
@@ -242,9 +243,4 @@ fn put_value(value: Value<'_>, out: &mut Vec<u8>) {
             put_field(text.as_bytes(), out);
         }
     }
-}
-
-fn put_field(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    out.extend_from_slice(bytes);
 }
