@@ -205,19 +205,7 @@ impl V5State {
         } else {
             (topic, None)
         };
-        v5::encode_publish_into(
-            &Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: wire_topic,
-                packet_id,
-                properties: self.publish_properties(alias),
-                payload,
-            },
-            out,
-        )
-        .map_err(SessionError::Encode)?;
+        self.encode_publish(wire_topic, alias, payload, qos, packet_id, out)?;
         if alias.is_some() && self.alias_topic.is_empty() {
             self.alias_topic.push_str(topic);
         }
@@ -233,13 +221,26 @@ impl V5State {
         packet_id: u16,
         out: &mut Vec<u8>,
     ) -> Result<(), SessionError> {
+        self.encode_publish(topic, None, payload, qos, packet_id, out)
+    }
+
+    /// Appends a PUBLISH to `topic` (empty with an alias set before) with the run's properties.
+    fn encode_publish(
+        &self,
+        topic: &str,
+        alias: Option<u16>,
+        payload: &[u8],
+        qos: QoS,
+        packet_id: u16,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SessionError> {
         let publish = Publish {
             dup: false,
             qos,
             retain: false,
             topic,
             packet_id,
-            properties: self.publish_properties(None),
+            properties: self.publish_properties(alias),
             payload,
         };
         v5::encode_publish_into(&publish, out).map_err(SessionError::Encode)

@@ -213,8 +213,7 @@ fn decode_disconnect<'a>(
 fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, wire::SUBSCRIBE)?;
-    let mut filters = Vec::new();
-    while !reader.is_empty() {
+    let filters = read_list(reader, "SUBSCRIBE without topic filters", |reader| {
         let filter = read_filter(reader)?;
         let options = SubscriptionOptions::from_byte(reader.u8("subscription options")?)?;
         if options.no_local && topic::shared_parts(filter).is_some() {
@@ -222,13 +221,8 @@ fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, Decode
                 "no local on a shared subscription",
             ));
         }
-        filters.push((filter, options));
-    }
-    if filters.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "SUBSCRIBE without topic filters",
-        ));
-    }
+        Ok((filter, options))
+    })?;
     Ok(Subscribe {
         packet_id,
         properties,
@@ -239,15 +233,7 @@ fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, Decode
 fn decode_unsubscribe<'a>(reader: &mut Reader<'a>) -> Result<Unsubscribe<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, wire::UNSUBSCRIBE)?;
-    let mut filters = Vec::new();
-    while !reader.is_empty() {
-        filters.push(read_filter(reader)?);
-    }
-    if filters.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "UNSUBSCRIBE without topic filters",
-        ));
-    }
+    let filters = read_list(reader, "UNSUBSCRIBE without topic filters", read_filter)?;
     Ok(Unsubscribe {
         packet_id,
         properties,
@@ -259,15 +245,9 @@ fn decode_unsubscribe<'a>(reader: &mut Reader<'a>) -> Result<Unsubscribe<'a>, De
 fn decode_suback<'a>(packet_type: u8, reader: &mut Reader<'a>) -> Result<SubAck<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, packet_type)?;
-    let mut reasons = Vec::new();
-    while !reader.is_empty() {
-        reasons.push(reason(packet_type, reader)?);
-    }
-    if reasons.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "acknowledgement without reason codes",
-        ));
-    }
+    let reasons = read_list(reader, "acknowledgement without reason codes", |reader| {
+        reason(packet_type, reader)
+    })?;
     Ok(SubAck {
         packet_id,
         properties,
@@ -281,4 +261,20 @@ fn read_filter<'a>(reader: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
         return Err(DecodeError::InvalidTopicFilter);
     }
     Ok(filter)
+}
+
+/// Reads items with `read` until the packet's end; none at all is the violation `empty`.
+fn read_list<'a, T>(
+    reader: &mut Reader<'a>,
+    empty: &'static str,
+    mut read: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut items = Vec::new();
+    while !reader.is_empty() {
+        items.push(read(reader)?);
+    }
+    match items.is_empty() {
+        true => Err(DecodeError::ProtocolViolation(empty)),
+        false => Ok(items),
+    }
 }
