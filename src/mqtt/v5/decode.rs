@@ -4,7 +4,7 @@ use super::{
     Ack, ConnAck, Connect, Disconnect, Packet, Publish, ReasonCode, SubAck, Subscribe,
     SubscriptionOptions, Unsubscribe, Will,
 };
-use crate::mqtt::decode::{FixedHeader, check_publish_flags, fixed_header};
+use crate::mqtt::decode::{FixedHeader, check_publish_flags, decode_whole, fixed_header};
 use crate::mqtt::properties::{Properties, WILL};
 use crate::mqtt::reader::Reader;
 use crate::mqtt::{DecodeError, QoS, topic, wire};
@@ -23,15 +23,7 @@ pub fn decode(
     buf: &[u8],
     max_packet_size: usize,
 ) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some(header) = decode_fixed_header(buf, max_packet_size)? else {
-        return Ok(None);
-    };
-    let packet_len = header.packet_len();
-    let Some(body) = buf.get(header.header_len..packet_len) else {
-        return Ok(None);
-    };
-    let packet = decode_body(header.first_byte, body)?;
-    Ok(Some((packet, packet_len)))
+    decode_whole(buf, max_packet_size, true, decode_body)
 }
 
 fn decode_body(first_byte: u8, body: &[u8]) -> Result<Packet<'_>, DecodeError> {
