@@ -153,10 +153,7 @@ impl V5State {
     /// topic, payload and forwarded properties, plus headers).
     fn fits(&self, message: &Message) -> bool {
         let extra = message.extra.as_ref().map_or(0, |e| {
-            e.user
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 5)
-                .sum::<usize>()
+            e.user.len()
                 + e.content_type.as_ref().map_or(0, |t| t.len() + 3)
                 + e.response_topic.as_ref().map_or(0, |t| t.len() + 3)
                 + e.correlation_data.as_ref().map_or(0, |t| t.len() + 3)
@@ -182,12 +179,10 @@ impl V5State {
         if !self.fits(message) {
             return Encoded::TooLargeForClient;
         }
-        let extra = message.extra.as_deref();
-        // Empty (no allocation) unless the publisher sent user properties.
-        let pairs: Vec<(&str, &str)> = extra.map_or_else(Vec::new, |e| {
-            e.user.iter().map(|(k, v)| (&**k, &**v)).collect()
-        });
-        let properties = extra.map_or_else(Properties::default, |e| e.properties(now, &pairs));
+        let properties = message
+            .extra
+            .as_deref()
+            .map_or_else(Properties::default, |e| e.properties(now));
         let publish = v5::Publish {
             dup,
             qos,

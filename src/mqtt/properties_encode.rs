@@ -185,6 +185,24 @@ impl UserProperties<'_> {
         });
         Ok(out)
     }
+
+    /// These user properties as owned property bytes, to keep and send later as
+    /// [`UserProperties::Wire`]: decoded ones are copied entry by entry, unread (one
+    /// allocation, none when there are none); a list is checked as [`UserProperties::to_wire`].
+    pub fn to_owned_wire(&self) -> Result<Box<[u8]>, EncodeError> {
+        let block = match *self {
+            UserProperties::Wire(block) => block,
+            UserProperties::List(pairs) => return Ok(Self::to_wire(pairs)?.into_boxed_slice()),
+        };
+        let entries = || {
+            raw_entries(block)
+                .filter(|&(property, _)| property == id::USER_PROPERTY)
+                .map(|(_, entry)| entry)
+        };
+        let mut out = Vec::with_capacity(entries().map(<[u8]>::len).sum());
+        entries().for_each(|entry| out.extend_from_slice(entry));
+        Ok(out.into_boxed_slice())
+    }
 }
 
 /// Checks one property for `context` and returns its value's wire length.
