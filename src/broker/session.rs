@@ -214,24 +214,7 @@ impl ServerSession {
             return Ok(Event::Connected);
         }
         match packet {
-            Packet::Publish(publish) => {
-                match publish.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => FixedPacket::PubAck(publish.packet_id).encode(out),
-                    QoS::ExactlyOnce => {
-                        FixedPacket::PubRec(publish.packet_id).encode(out);
-                        if self.qos2_pending.contains(&publish.packet_id) {
-                            // A re-sent QoS 2 message already routed: acknowledge only.
-                            return Ok(Event::Nothing);
-                        }
-                        if self.qos2_pending.len() >= MAX_QOS2_PENDING {
-                            return Err(Violation::TooManyQos2);
-                        }
-                        self.qos2_pending.push(publish.packet_id);
-                    }
-                }
-                Ok(Event::Publish(Incoming::from_v311(publish)))
-            }
+            Packet::Publish(publish) => self.publish_v311(publish, out),
             Packet::PubRel(id) => {
                 self.qos2_pending.retain(|pending| *pending != id);
                 FixedPacket::PubComp(id).encode(out);
@@ -273,6 +256,31 @@ impl ServerSession {
             Packet::Connect(_) => Err(Violation::SecondConnect),
             other => Err(Violation::ServerOnlyPacket(other.name())),
         }
+    }
+
+    /// A 3.1.1 PUBLISH: acknowledged before routing; a QoS 2 one is routed once however
+    /// often the client re-sends it before PUBREL.
+    fn publish_v311<'a>(
+        &mut self,
+        publish: Publish<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Event<'a>, Violation> {
+        match publish.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => FixedPacket::PubAck(publish.packet_id).encode(out),
+            QoS::ExactlyOnce => {
+                FixedPacket::PubRec(publish.packet_id).encode(out);
+                if self.qos2_pending.contains(&publish.packet_id) {
+                    // A re-sent QoS 2 message already routed: acknowledge only.
+                    return Ok(Event::Nothing);
+                }
+                if self.qos2_pending.len() >= MAX_QOS2_PENDING {
+                    return Err(Violation::TooManyQos2);
+                }
+                self.qos2_pending.push(publish.packet_id);
+            }
+        }
+        Ok(Event::Publish(Incoming::from_v311(publish)))
     }
 
     /// Appends a message for this client at `qos`; at QoS 1/2 with a fresh packet id, kept
