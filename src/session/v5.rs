@@ -90,6 +90,9 @@ pub(super) struct V5State {
     alias_topic: String,
     /// The broker's Maximum Packet Size from CONNACK (`usize::MAX`: no limit given).
     broker_max_packet: usize,
+    /// Bytes of the properties every PUBLISH carries, with a topic alias (the most they
+    /// take), worked out once so the size check per publish is arithmetic.
+    publish_properties_len: usize,
 }
 
 /// Queues the MQTT 5 CONNECT and returns the session's MQTT 5 state.
@@ -125,12 +128,15 @@ pub(super) fn connect(
     })
     .encode(out)
     .map_err(SessionError::Encode)?;
-    Ok(Box::new(V5State {
+    let mut state = V5State {
         options: Arc::clone(options),
         alias_max: 0,
         alias_topic: String::new(),
         broker_max_packet: usize::MAX,
-    }))
+        publish_properties_len: 0,
+    };
+    state.publish_properties_len = state.publish_properties(Some(1)).wire_len_unchecked();
+    Ok(Box::new(state))
 }
 
 /// Queues an MQTT 5 SUBSCRIBE to one filter.
@@ -167,8 +173,8 @@ impl V5State {
         if self.broker_max_packet == usize::MAX {
             return Ok(());
         }
-        let properties = self.publish_properties(Some(1)).wire_len_unchecked();
-        let remaining = (2 + topic_len + 2 + properties).saturating_add(payload_len);
+        let remaining =
+            (2 + topic_len + 2 + self.publish_properties_len).saturating_add(payload_len);
         match remaining.saturating_add(5) <= self.broker_max_packet {
             true => Ok(()),
             false => Err(SessionError::OverBrokerMaximum),
