@@ -10,6 +10,7 @@ use rand::distr::Alphanumeric;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
+use crate::cli::mqtt5::Mqtt5OptionError;
 use crate::cli::{Cli, PayloadFormatArg};
 pub use crate::duration::{MAX_DURATION, parse_duration};
 use crate::mqtt::{self, Publish, QoS};
@@ -133,8 +134,8 @@ pub enum PlanError {
         /// Why, and what to do.
         fix: &'static str,
     },
-    /// An MQTT 5 option that is wrong or given without `--mqtt-version 5`; the text names the fix.
-    Mqtt5(String),
+    /// An MQTT 5 option that is wrong or given without `--mqtt-version 5`.
+    Mqtt5(Mqtt5OptionError),
     /// `--transport`, `--aws-sigv4` or a custom authorizer's options cannot work.
     Transport(TransportPlanError),
     /// A client id, topic or credential the MQTT encoder refuses (bad characters, too long, ...).
@@ -247,7 +248,7 @@ impl fmt::Display for PlanError {
             PlanError::StagesConflict { option, fix } => {
                 write!(f, "--stages with --{option}: {fix}")
             }
-            PlanError::Mqtt5(fix) => f.write_str(fix),
+            PlanError::Mqtt5(e) => e.fmt(f),
             PlanError::Transport(e) => write!(f, "{e}"),
             PlanError::InvalidMqtt { option, reason } => {
                 write!(f, "--{option} cannot be sent over MQTT ({reason}): fix --{option}")

@@ -820,3 +820,72 @@ fn a_stored_session_gets_back_what_it_never_acknowledged() {
     );
     assert_eq!(&again[9..], b"hello");
 }
+
+#[test]
+fn retained_messages_sent_at_subscribe_are_bounded_like_any_delivery() {
+    const COUNT: usize = 24;
+    const PAYLOAD: usize = 100_000;
+    let broker = OurBroker::plain();
+    // 24 retained messages of 100 kB (2.4 MB): more than a connection's 1 MiB output cap.
+    let mut publisher = Raw::mqtt_connect(&broker, "retainer", 0);
+    let payload = vec![b'x'; PAYLOAD];
+    let mut packet_len = 0;
+    for n in 0..COUNT {
+        let topic = format!("big/{n:02}");
+        let mut packet = Vec::new();
+        let publish = mqload::mqtt::Publish {
+            dup: false,
+            qos: mqload::mqtt::QoS::AtMostOnce,
+            retain: true,
+            topic: &topic,
+            packet_id: 0,
+            payload: &payload,
+        };
+        mqload::mqtt::encode_publish_into(&publish, &mut packet).expect("encode");
+        packet_len = packet.len();
+        publisher.send(&packet);
+    }
+    publisher.ping();
+    // A subscriber to all of them at once: the broker must not queue 2.4 MB for it.
+    let mut greedy = Raw::mqtt_connect(&broker, "greedy", 0);
+    greedy.send(b"\x82\x0a\x00\x01\x00\x05big/#\x00");
+    assert_eq!(greedy.read_exact(5), [0x90, 3, 0, 1, 0], "SUBACK QoS 0");
+    greedy
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match greedy.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert_eq!(
+        received % packet_len,
+        0,
+        "whole PUBLISH packets: {received} bytes"
+    );
+    let delivered = received / packet_len;
+    let exit = broker.stop();
+    assert!(
+        (1..COUNT).contains(&delivered),
+        "{delivered} of {COUNT} retained messages sent at once; {exit}"
+    );
+    assert_eq!(
+        counter(&exit, "dropped"),
+        (COUNT - delivered) as u64,
+        "the rest counted as dropped: {exit}"
+    );
+    drop((publisher, greedy));
+}

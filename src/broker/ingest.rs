@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::conn::{Close, Conn};
+use super::conn::{Close, Conn, MAX_OUTGOING};
 use super::hub::{ConnRef, Delivery, Hub, Mail, Message};
 use super::message::Extra;
 use super::session::{Event, V5State};
@@ -61,9 +61,8 @@ pub fn ingest_wire(conn: &mut Conn, data: &[u8], ctx: &mut Ctx, me: ConnRef) -> 
     match unwrapped {
         Ok(()) => result,
         Err(WsEnd::Closed) => result.and(Err(Close::Gone)),
-        Err(WsEnd::BadUpgrade(why) | WsEnd::BadFrame(why)) => {
-            result.and(Err(Close::Bad(format!("WebSocket: {why}"))))
-        }
+        Err(WsEnd::BadUpgrade(why)) => result.and(Err(Close::Bad(format!("WebSocket: {why}")))),
+        Err(WsEnd::BadFrame(why)) => result.and(Err(Close::Bad(format!("WebSocket: {why}")))),
     }
 }
 
@@ -225,9 +224,15 @@ fn connected(conn: &mut Conn, ctx: &mut Ctx, me: ConnRef) {
     }
 }
 
-/// Retained messages matching a new subscription's `filter`, at most at `granted`.
+/// Retained messages matching a new subscription's `filter`, at most at `granted`. Bounded
+/// like any delivery: past [`MAX_OUTGOING`] waiting bytes the rest are dropped and counted
+/// (a `#` over a large store would otherwise queue all of it for one connection at once).
 fn send_retained(conn: &mut Conn, ctx: &mut Ctx, filter: &str, granted: QoS) {
     for message in ctx.hub.retained_matching(filter) {
+        if conn.pending() > MAX_OUTGOING {
+            ctx.counts.dropped += 1;
+            continue;
+        }
         let qos = message.qos.min(granted);
         match conn
             .session

@@ -34,18 +34,16 @@ pub struct Extra {
     pub response_topic: Option<Box<str>>,
     /// Correlation Data.
     pub correlation_data: Option<Box<[u8]>>,
-    /// User properties, in order.
-    pub user: Box<[(Box<str>, Box<str>)]>,
+    /// User properties, in order, as property bytes (checked when decoded), so a delivery
+    /// sends them as they are.
+    pub user: Box<[u8]>,
 }
 
 impl Extra {
     /// What of `props` travels with the message, received at `now`; `None` when nothing does.
     pub fn from_properties(props: &Properties<'_>, now: Instant) -> Option<Box<Extra>> {
-        let user: Box<[(Box<str>, Box<str>)]> = props
-            .user
-            .iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        // Decoded properties always re-encode; were they not, the message goes on without.
+        let user = props.user.to_owned_wire().unwrap_or_default();
         let nothing = props.message_expiry_interval.is_none()
             && props.payload_format_indicator.is_none()
             && props.content_type.is_none()
@@ -71,13 +69,8 @@ impl Extra {
         self.expires_at.is_some_and(|at| now >= at)
     }
 
-    /// The PUBLISH properties to send at `now` (expiry as what is left of it), borrowing
-    /// `pairs`, which the caller fills with the user properties.
-    pub fn properties<'a>(
-        &'a self,
-        now: Instant,
-        pairs: &'a [(&'a str, &'a str)],
-    ) -> Properties<'a> {
+    /// The PUBLISH properties to send at `now` (expiry as what is left of it).
+    pub fn properties(&self, now: Instant) -> Properties<'_> {
         let left = self.expires_at.map(|at| {
             u32::try_from(at.saturating_duration_since(now).as_secs()).unwrap_or(u32::MAX)
         });
@@ -87,7 +80,7 @@ impl Extra {
             content_type: self.content_type.as_deref(),
             response_topic: self.response_topic.as_deref(),
             correlation_data: self.correlation_data.as_deref(),
-            user: UserProperties::List(pairs),
+            user: UserProperties::Wire(&self.user),
             ..Properties::default()
         }
     }
@@ -97,5 +90,55 @@ impl Message {
     /// Whether the message expired by `now` (MQTT 5 Message Expiry Interval).
     pub fn expired(&self, now: Instant) -> bool {
         self.extra.as_ref().is_some_and(|extra| extra.expired(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::v5::{self, Packet, Publish};
+
+    #[test]
+    fn user_properties_are_kept_as_their_wire_entries_and_forwarded_in_order() {
+        let pairs = [("site", "lab"), ("k", ""), ("site", "two")];
+        let sent = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "t",
+            packet_id: 0,
+            properties: Properties {
+                content_type: Some("text/plain"),
+                user: UserProperties::List(&pairs),
+                ..Properties::default()
+            },
+            payload: b"p",
+        };
+        let mut bytes = Vec::new();
+        Packet::Publish(sent).encode(&mut bytes).expect("encode");
+        let Some((Packet::Publish(received), _)) = v5::decode(&bytes, 1 << 16).expect("decode")
+        else {
+            panic!("not a PUBLISH");
+        };
+        let now = Instant::now();
+        let extra = Extra::from_properties(&received.properties, now).expect("properties kept");
+        let forwarded = extra.properties(now);
+        assert_eq!(forwarded.user.iter().collect::<Vec<_>>(), pairs);
+        assert_eq!(forwarded.content_type, Some("text/plain"));
+        // Only the user property entries are kept: 3 ids, 3 names, 3 values.
+        let expected: usize = pairs
+            .iter()
+            .map(|(k, v)| 1 + 2 + k.len() + 2 + v.len())
+            .sum();
+        assert_eq!(extra.user.len(), expected);
+        let mut again = Vec::new();
+        let publish = Publish {
+            properties: forwarded,
+            ..received
+        };
+        Packet::Publish(publish)
+            .encode(&mut again)
+            .expect("re-encode");
+        assert_eq!(again, bytes, "forwarded byte for byte");
     }
 }

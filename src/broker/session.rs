@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::message::Message;
-pub use super::v5_state::{Incoming, V5State};
+pub use super::v5_state::{Encoded, Incoming, V5State};
 pub use super::violation::{MAX_QOS2_PENDING, Violation};
 use crate::mqtt::v5::SubscriptionOptions;
 use crate::mqtt::{
@@ -214,24 +214,7 @@ impl ServerSession {
             return Ok(Event::Connected);
         }
         match packet {
-            Packet::Publish(publish) => {
-                match publish.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => FixedPacket::PubAck(publish.packet_id).encode(out),
-                    QoS::ExactlyOnce => {
-                        FixedPacket::PubRec(publish.packet_id).encode(out);
-                        if self.qos2_pending.contains(&publish.packet_id) {
-                            // A re-sent QoS 2 message already routed: acknowledge only.
-                            return Ok(Event::Nothing);
-                        }
-                        if self.qos2_pending.len() >= MAX_QOS2_PENDING {
-                            return Err(Violation::TooManyQos2);
-                        }
-                        self.qos2_pending.push(publish.packet_id);
-                    }
-                }
-                Ok(Event::Publish(Incoming::from_v311(publish)))
-            }
+            Packet::Publish(publish) => self.publish_v311(publish, out),
             Packet::PubRel(id) => {
                 self.qos2_pending.retain(|pending| *pending != id);
                 FixedPacket::PubComp(id).encode(out);
@@ -275,6 +258,31 @@ impl ServerSession {
         }
     }
 
+    /// A 3.1.1 PUBLISH: acknowledged before routing; a QoS 2 one is routed once however
+    /// often the client re-sends it before PUBREL.
+    fn publish_v311<'a>(
+        &mut self,
+        publish: Publish<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Event<'a>, Violation> {
+        match publish.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => FixedPacket::PubAck(publish.packet_id).encode(out),
+            QoS::ExactlyOnce => {
+                FixedPacket::PubRec(publish.packet_id).encode(out);
+                if self.qos2_pending.contains(&publish.packet_id) {
+                    // A re-sent QoS 2 message already routed: acknowledge only.
+                    return Ok(Event::Nothing);
+                }
+                if self.qos2_pending.len() >= MAX_QOS2_PENDING {
+                    return Err(Violation::TooManyQos2);
+                }
+                self.qos2_pending.push(publish.packet_id);
+            }
+        }
+        Ok(Event::Publish(Incoming::from_v311(publish)))
+    }
+
     /// Appends a message for this client at `qos`; at QoS 1/2 with a fresh packet id, kept
     /// until acknowledged. `false` (nothing appended) when [`MAX_INFLIGHT`] are unacknowledged,
     /// or for a message no valid PUBLISH could have brought in (it does not encode). MQTT 5:
@@ -310,9 +318,12 @@ impl ServerSession {
                 id
             }
         };
-        // Fails (appending nothing) only for a message no valid PUBLISH brought in.
-        if !self.encode_delivery(message, qos, retain, false, packet_id, out, now) {
-            return false;
+        match self.encode_delivery(message, qos, retain, false, packet_id, out, now) {
+            Encoded::Written => {}
+            // Never sent, so never acknowledged: it must not hold a Receive Maximum slot.
+            Encoded::TooLargeForClient => return true,
+            // Only a message no valid PUBLISH brought in (nothing appended).
+            Encoded::Invalid => return false,
         }
         if qos != QoS::AtMostOnce {
             self.inflight.push_back(InFlight {
@@ -325,7 +336,7 @@ impl ServerSession {
         true
     }
 
-    /// Appends one PUBLISH of `message` in this client's MQTT; `false` when it does not encode.
+    /// Appends one PUBLISH of `message` in this client's MQTT (MQTT 5: unless too large for it).
     #[allow(clippy::too_many_arguments)]
     fn encode_delivery(
         &self,
@@ -336,7 +347,7 @@ impl ServerSession {
         packet_id: u16,
         out: &mut Vec<u8>,
         now: Instant,
-    ) -> bool {
+    ) -> Encoded {
         if self.version == ProtocolVersion::V5 {
             return self
                 .v5
@@ -350,7 +361,10 @@ impl ServerSession {
             packet_id,
             payload: &message.payload,
         };
-        crate::mqtt::encode_publish_into(&publish, out).is_ok()
+        match crate::mqtt::encode_publish_into(&publish, out) {
+            Ok(()) => Encoded::Written,
+            Err(_) => Encoded::Invalid,
+        }
     }
 
     /// Where an unacknowledged message is (acks mostly come in order: found at the front).
@@ -378,8 +392,10 @@ impl ServerSession {
                 self.put_pubrel(sent.id, out);
                 return true;
             }
-            // Sent once already, so it encodes; one that did not is not kept waiting for an ack.
+            // Sent once already, so it encodes; one that did not, or is too large for the
+            // client's new connection, is not kept waiting for an ack.
             self.encode_delivery(&sent.message, sent.qos, false, true, sent.id, out, now)
+                == Encoded::Written
         });
         self.inflight = inflight;
         self.next_packet_id = suspended.next_packet_id.max(1);
@@ -468,320 +484,7 @@ fn refuse(code: ConnectReturnCode, out: &mut Vec<u8>) {
 
 /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62), PUBCOMP (0x70), UNSUBACK (0xB0).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mqtt::{Connect, decode};
-
-    fn now() -> Instant {
-        Instant::now()
-    }
-
-    fn connect(id: &str, clean: bool) -> Packet<'_> {
-        Packet::Connect(Connect {
-            client_id: id,
-            keep_alive: 30,
-            clean_session: clean,
-            username: None,
-            password: None,
-            will: None,
-        })
-    }
-
-    fn replies(out: &[u8]) -> Vec<Packet<'_>> {
-        let mut rest = out;
-        let mut packets = Vec::new();
-        while let Some((packet, used)) = decode(rest, 1 << 20).expect("valid reply") {
-            packets.push(packet);
-            rest = &rest[used..];
-        }
-        assert!(rest.is_empty());
-        packets
-    }
-
-    #[test]
-    fn connect_then_acks_for_each_qos() {
-        let mut s = ServerSession::new();
-        let mut out = Vec::new();
-        assert!(matches!(
-            s.on_packet(connect("dev", true), &mut out),
-            Ok(Event::Connected)
-        ));
-        put_connack(false, &mut out);
-        for (qos, id) in [
-            (QoS::AtMostOnce, 0),
-            (QoS::AtLeastOnce, 7),
-            (QoS::ExactlyOnce, 8),
-        ] {
-            let p = Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: "t",
-                packet_id: id,
-                payload: b"x",
-            };
-            assert!(matches!(
-                s.on_packet(Packet::Publish(p), &mut out),
-                Ok(Event::Publish(_))
-            ));
-        }
-        // The QoS 2 message re-sent before PUBREL is acknowledged, not routed again.
-        let again = Publish {
-            dup: true,
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            topic: "t",
-            packet_id: 8,
-            payload: b"x",
-        };
-        assert!(matches!(
-            s.on_packet(Packet::Publish(again), &mut out),
-            Ok(Event::Nothing)
-        ));
-        assert!(matches!(
-            s.on_packet(Packet::PubRel(8), &mut out),
-            Ok(Event::Nothing)
-        ));
-        assert!(matches!(
-            s.on_packet(Packet::PingReq, &mut out),
-            Ok(Event::Nothing)
-        ));
-        assert_eq!(
-            replies(&out),
-            vec![
-                Packet::ConnAck {
-                    session_present: false,
-                    code: ConnectReturnCode::Accepted
-                },
-                Packet::PubAck(7),
-                Packet::PubRec(8),
-                Packet::PubRec(8),
-                Packet::PubComp(8),
-                Packet::PingResp,
-            ]
-        );
-    }
-
-    #[test]
-    fn client_id_rules() {
-        let mut out = Vec::new();
-        let mut s = ServerSession::new();
-        assert_eq!(
-            s.on_packet(connect("", false), &mut out).err(),
-            Some(Violation::Refused(ConnectReturnCode::IdentifierRejected))
-        );
-        assert_eq!(
-            replies(&out),
-            vec![Packet::ConnAck {
-                session_present: false,
-                code: ConnectReturnCode::IdentifierRejected
-            }]
-        );
-        let mut s = ServerSession::new();
-        assert!(s.on_packet(connect("", true), &mut Vec::new()).is_ok());
-        assert!(s.client_id.starts_with("mqload-auto-"));
-    }
-
-    #[test]
-    fn protocol_abuse_is_a_violation() {
-        let mut s = ServerSession::new();
-        assert_eq!(
-            s.on_packet(Packet::PingReq, &mut Vec::new()).err(),
-            Some(Violation::NotConnectFirst("PINGREQ"))
-        );
-        let mut s = ServerSession::new();
-        assert!(s.on_packet(connect("a", true), &mut Vec::new()).is_ok());
-        assert_eq!(
-            s.on_packet(connect("a", true), &mut Vec::new()).err(),
-            Some(Violation::SecondConnect)
-        );
-        assert_eq!(
-            s.on_packet(Packet::PingResp, &mut Vec::new()).err(),
-            Some(Violation::ServerOnlyPacket("PINGRESP"))
-        );
-        let mut out = Vec::new();
-        let v = ServerSession::new()
-            .on_decode_error(DecodeError::UnsupportedProtocolLevel(5), &mut out);
-        assert_eq!(
-            v,
-            Violation::Decode(DecodeError::UnsupportedProtocolLevel(5))
-        );
-        assert_eq!(out, [0x20, 0x02, 0x00, 0x01]);
-    }
-
-    fn message(payload: &[u8]) -> Arc<Message> {
-        Arc::new(Message {
-            topic: "a/b".into(),
-            payload: payload.into(),
-            qos: QoS::ExactlyOnce,
-            extra: None,
-        })
-    }
-
-    #[test]
-    fn a_delivery_that_does_not_encode_is_neither_sent_nor_kept_in_flight() {
-        let mut s = ServerSession::new();
-        let mut out = Vec::new();
-        assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
-        out.clear();
-        // A topic name with a wildcard is no valid PUBLISH's: the encoder refuses it.
-        let bad = Arc::new(Message {
-            topic: "a/+".into(),
-            payload: b"x".as_slice().into(),
-            qos: QoS::AtLeastOnce,
-            extra: None,
-        });
-        assert!(!s.deliver(&bad, QoS::AtLeastOnce, false, &mut out, now()));
-        assert!(out.is_empty(), "nothing appended");
-        assert!(s.suspend().inflight.is_empty(), "no ack awaited for it");
-        assert!(s.deliver(&message(b"ok"), QoS::AtLeastOnce, false, &mut out, now()));
-        assert!(!out.is_empty());
-    }
-
-    #[test]
-    fn unacknowledged_deliveries_are_kept_and_bounded() {
-        let mut s = ServerSession::new();
-        let mut out = Vec::new();
-        assert!(s.on_packet(connect("sub", true), &mut out).is_ok());
-        for n in 0..3u8 {
-            assert!(s.deliver(&message(&[n]), QoS::AtLeastOnce, false, &mut out, now()));
-        }
-        assert!(s.deliver(&message(b"q2"), QoS::ExactlyOnce, false, &mut out, now()));
-        assert!(s.on_packet(Packet::PubAck(2), &mut out).is_ok());
-        assert!(s.on_packet(Packet::PubRec(4), &mut out).is_ok());
-        let suspended = s.suspend();
-        let kept: Vec<_> = suspended
-            .inflight
-            .iter()
-            .map(|f| (f.id, f.received))
-            .collect();
-        assert_eq!(
-            kept,
-            [(1, false), (3, false), (4, true)],
-            "PUBACK'd 2 is gone"
-        );
-        let mut again = ServerSession::new();
-        let mut resent = Vec::new();
-        again.resume(suspended, &mut resent, now());
-        let packets: Vec<_> = replies(&resent)
-            .into_iter()
-            .map(|p| match p {
-                Packet::Publish(p) => (p.packet_id, p.dup, p.payload.to_vec()),
-                Packet::PubRel(id) => (id, false, b"PUBREL".to_vec()),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(
-            packets,
-            [
-                (1, true, vec![0]),
-                (3, true, vec![2]),
-                (4, false, b"PUBREL".to_vec())
-            ]
-        );
-        assert_eq!(again.next_packet_id, 5);
-        // An inbound QoS 2 message re-sent after the reconnect is acknowledged, not routed again.
-        let mut s = ServerSession::new();
-        assert!(s.on_packet(connect("pub", false), &mut out).is_ok());
-        let q2 = Publish {
-            dup: false,
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            topic: "t",
-            packet_id: 9,
-            payload: b"x",
-        };
-        assert!(matches!(
-            s.on_packet(Packet::Publish(q2.clone()), &mut out),
-            Ok(Event::Publish(_))
-        ));
-        let mut back = ServerSession::new();
-        assert!(back.on_packet(connect("pub", false), &mut out).is_ok());
-        back.resume(s.suspend(), &mut out, now());
-        let again = Publish { dup: true, ..q2 };
-        assert!(matches!(
-            back.on_packet(Packet::Publish(again), &mut out),
-            Ok(Event::Nothing)
-        ));
-        for _ in 0..MAX_INFLIGHT {
-            assert!(s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out, now()));
-        }
-        assert!(!s.deliver(&message(b"x"), QoS::AtLeastOnce, false, &mut out, now()));
-        assert!(
-            s.deliver(&message(b"x"), QoS::AtMostOnce, false, &mut out, now()),
-            "QoS 0 is not held"
-        );
-    }
-
-    #[test]
-    fn deliveries_number_their_packets() {
-        let mut s = ServerSession::new();
-        let mut out = Vec::new();
-        s.deliver(&message(b"1"), QoS::AtLeastOnce, false, &mut out, now());
-        s.deliver(&message(b"2"), QoS::AtMostOnce, true, &mut out, now());
-        s.deliver(&message(b"3"), QoS::ExactlyOnce, false, &mut out, now());
-        let ids: Vec<_> = replies(&out)
-            .into_iter()
-            .map(|p| match p {
-                Packet::Publish(p) => (p.packet_id, p.retain),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(ids, vec![(1, false), (0, true), (2, false)]);
-    }
-}
+mod tests;
 
 #[cfg(test)]
-mod robustness {
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-
-    use super::*;
-
-    /// Feeds a byte stream the way the broker does: decode, hand over, stop at the first
-    /// violation. Returns (normally, whatever the bytes are) how many packets were accepted.
-    fn feed(bytes: &[u8]) -> usize {
-        let mut session = ServerSession::new();
-        let mut out = Vec::new();
-        let mut rest = bytes;
-        let mut accepted = 0;
-        loop {
-            match crate::mqtt::decode(rest, 1 << 16) {
-                Ok(Some((packet, used))) => {
-                    rest = &rest[used..];
-                    if session.on_packet(packet, &mut out).is_err() {
-                        return accepted;
-                    }
-                    accepted += 1;
-                }
-                Ok(None) => return accepted,
-                Err(e) => {
-                    session.on_decode_error(e, &mut out);
-                    return accepted;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn random_and_mutated_streams_never_panic() {
-        let mut rng = StdRng::seed_from_u64(0x6d71_6c6f_6164);
-        // A valid session: CONNECT, SUBSCRIBE, PUBLISH QoS 2, PUBREL, PINGREQ, DISCONNECT.
-        let valid: &[u8] = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02id\
-            \x82\x08\x00\x01\x00\x03a/#\x02\
-            \x34\x09\x00\x03a/b\x00\x05hi\
-            \x62\x02\x00\x05\xc0\x00\xe0\x00";
-        assert_eq!(feed(valid), 6);
-        for _ in 0..20_000 {
-            let mut bytes = valid.to_vec();
-            for _ in 0..rng.random_range(1..4) {
-                let at = rng.random_range(0..bytes.len());
-                bytes[at] = rng.random();
-            }
-            bytes.truncate(rng.random_range(0..=bytes.len()));
-            feed(&bytes);
-            let noise: Vec<u8> = (0..rng.random_range(0..64)).map(|_| rng.random()).collect();
-            feed(&noise);
-        }
-    }
-}
+mod robustness;

@@ -67,6 +67,18 @@ impl<'a> Incoming<'a> {
     }
 }
 
+/// What became of one PUBLISH the broker tried to write for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoded {
+    /// Appended to the output.
+    Written,
+    /// Larger than the client's Maximum Packet Size: skipped, nothing appended
+    /// (MQTT-3.1.2-25), so it must not wait for an acknowledgement either.
+    TooLargeForClient,
+    /// Does not encode (no valid PUBLISH could have brought it in); nothing appended.
+    Invalid,
+}
+
 /// What an MQTT 5 connection adds to the session.
 #[derive(Debug)]
 pub struct V5State {
@@ -141,10 +153,7 @@ impl V5State {
     /// topic, payload and forwarded properties, plus headers).
     fn fits(&self, message: &Message) -> bool {
         let extra = message.extra.as_ref().map_or(0, |e| {
-            e.user
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 5)
-                .sum::<usize>()
+            e.user.len()
                 + e.content_type.as_ref().map_or(0, |t| t.len() + 3)
                 + e.response_topic.as_ref().map_or(0, |t| t.len() + 3)
                 + e.correlation_data.as_ref().map_or(0, |t| t.len() + 3)
@@ -155,8 +164,7 @@ impl V5State {
     }
 
     /// Appends an MQTT 5 PUBLISH of `message` with its forwarded properties (expiry as
-    /// what is left at `now`); `false` when it does not encode. One too large for the client
-    /// is skipped (`true`, nothing appended), as MQTT-3.1.2-25 asks.
+    /// what is left at `now`). One too large for the client is skipped, as MQTT-3.1.2-25 asks.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_publish(
         &self,
@@ -167,16 +175,14 @@ impl V5State {
         packet_id: u16,
         out: &mut Vec<u8>,
         now: Instant,
-    ) -> bool {
+    ) -> Encoded {
         if !self.fits(message) {
-            return true;
+            return Encoded::TooLargeForClient;
         }
-        let extra = message.extra.as_deref();
-        // Empty (no allocation) unless the publisher sent user properties.
-        let pairs: Vec<(&str, &str)> = extra.map_or_else(Vec::new, |e| {
-            e.user.iter().map(|(k, v)| (&**k, &**v)).collect()
-        });
-        let properties = extra.map_or_else(Properties::default, |e| e.properties(now, &pairs));
+        let properties = message
+            .extra
+            .as_deref()
+            .map_or_else(Properties::default, |e| e.properties(now));
         let publish = v5::Publish {
             dup,
             qos,
@@ -186,7 +192,10 @@ impl V5State {
             properties,
             payload: &message.payload,
         };
-        v5::encode_publish_into(&publish, out).is_ok()
+        match v5::encode_publish_into(&publish, out) {
+            Ok(()) => Encoded::Written,
+            Err(_) => Encoded::Invalid,
+        }
     }
 
     /// Answers bytes that did not decode: CONNACK 0x81 before CONNECT, else DISCONNECT with

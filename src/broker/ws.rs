@@ -3,16 +3,17 @@
 //! answered, and the broker's MQTT bytes wrapped into (unmasked) binary frames.
 
 use crate::net::websocket::{
-    Control, FrameDecoder, FramesFrom, Opcode, accept_upgrade, encode_bad_request, encode_frame,
+    Control, FrameDecoder, FrameError, FramesFrom, Opcode, UpgradeRequestError, accept_upgrade,
+    encode_bad_request, encode_frame,
 };
 
 /// Why a WebSocket connection ends (the loop closes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsEnd {
     /// The upgrade request was refused (400 already queued).
-    BadUpgrade(String),
+    BadUpgrade(UpgradeRequestError),
     /// A frame broke RFC 6455.
-    BadFrame(String),
+    BadFrame(FrameError),
     /// The client sent a close frame (answered already).
     Closed,
 }
@@ -55,15 +56,12 @@ impl WsLink {
                 }
                 Err(e) => {
                     encode_bad_request(&mut self.wire);
-                    return Err(WsEnd::BadUpgrade(e.to_string()));
+                    return Err(WsEnd::BadUpgrade(e));
                 }
             }
         }
         while !input.is_empty() {
-            let decoded = self
-                .decoder
-                .decode(input, mqtt)
-                .map_err(|e| WsEnd::BadFrame(e.to_string()))?;
+            let decoded = self.decoder.decode(input, mqtt).map_err(WsEnd::BadFrame)?;
             input = input.get(decoded.consumed..).unwrap_or_default();
             match decoded.control {
                 None | Some(Control::Pong) => {}

@@ -1,12 +1,13 @@
 //! The MQTT 5 options (`--mqtt-version 5` and what only MQTT 5 can carry), and their check.
 
+use std::fmt;
 use std::sync::Arc;
 
 use clap::Args;
 
 use crate::duration::parse_duration;
 use crate::mqtt::v5::{RetainHandling, SubscriptionOptions};
-use crate::mqtt::{ProtocolVersion, QoS, topic};
+use crate::mqtt::{EncodeError, ProtocolVersion, QoS, topic};
 use crate::session::Mqtt5Options;
 
 /// MQTT version and MQTT 5 properties; flattened into [`super::Cli`].
@@ -60,35 +61,98 @@ pub struct Mqtt5Args {
     pub retain_handling: Option<u8>,
 }
 
+/// Why the MQTT version or an MQTT 5 option cannot be used; `Display` names the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mqtt5OptionError {
+    /// `--mqtt-version` names a version mqload does not speak.
+    UnknownVersion(String),
+    /// An MQTT 5 option given without `--mqtt-version 5` (the option's name).
+    NeedsMqtt5(&'static str),
+    /// `--receive-maximum 0`, which MQTT 5 forbids.
+    ZeroReceiveMaximum,
+    /// `--max-packet-size 0`, which MQTT 5 forbids.
+    ZeroMaxPacketSize,
+    /// A `--user-property` without `=`.
+    UserPropertyWithoutValue(String),
+    /// A `--user-property` MQTT cannot carry (U+0000, longer than 65,535 bytes).
+    UserPropertyNotEncodable(EncodeError),
+    /// A duration option that is not a duration of whole seconds that fits four bytes.
+    BadDuration {
+        /// The option, without `--`.
+        option: &'static str,
+        /// What was given.
+        given: String,
+    },
+    /// `--retain-handling` other than 0, 1 or 2.
+    BadRetainHandling(u8),
+    /// `--no-local` on a shared subscription, a protocol error.
+    NoLocalOnSharedSubscription,
+}
+
+impl fmt::Display for Mqtt5OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mqtt5OptionError::UnknownVersion(given) => write!(
+                f,
+                "--mqtt-version {given} is not a version mqload speaks: use 3.1.1 or 5"
+            ),
+            Mqtt5OptionError::NeedsMqtt5(option) => {
+                write!(f, "--{option} is an MQTT 5 property: add --mqtt-version 5")
+            }
+            Mqtt5OptionError::ZeroReceiveMaximum => {
+                f.write_str("--receive-maximum 0 is not allowed: give 1 to 65535")
+            }
+            Mqtt5OptionError::ZeroMaxPacketSize => {
+                f.write_str("--max-packet-size 0 is not allowed: give a size in bytes")
+            }
+            Mqtt5OptionError::UserPropertyWithoutValue(pair) => {
+                write!(f, "--user-property {pair}: write it as NAME=VALUE")
+            }
+            Mqtt5OptionError::UserPropertyNotEncodable(e) => {
+                write!(f, "--user-property cannot be sent over MQTT ({e}): fix it")
+            }
+            Mqtt5OptionError::BadDuration { option, given } => {
+                write!(
+                    f,
+                    "--{option} {given} is not a duration: write 300, 30s or 1h"
+                )
+            }
+            Mqtt5OptionError::BadRetainHandling(given) => write!(
+                f,
+                "--retain-handling {given} is not a retain handling: give 0, 1 or 2"
+            ),
+            Mqtt5OptionError::NoLocalOnSharedSubscription => f.write_str(
+                "--no-local is a protocol error on a shared subscription ($share/...): drop one",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Mqtt5OptionError {}
+
 impl Mqtt5Args {
-    /// The MQTT 5 options, `None` for MQTT 3.1.1. The error is one line naming the fix.
-    pub fn options(&self) -> Result<Option<Arc<Mqtt5Options>>, String> {
-        let version = ProtocolVersion::parse(&self.mqtt_version).ok_or_else(|| {
-            format!(
-                "--mqtt-version {} is not a version mqload speaks: use 3.1.1 or 5",
-                self.mqtt_version
-            )
-        })?;
+    /// The MQTT 5 options, `None` for MQTT 3.1.1.
+    pub fn options(&self) -> Result<Option<Arc<Mqtt5Options>>, Mqtt5OptionError> {
+        let version = ProtocolVersion::parse(&self.mqtt_version)
+            .ok_or_else(|| Mqtt5OptionError::UnknownVersion(self.mqtt_version.clone()))?;
         if version == ProtocolVersion::V311 {
             return match self.first_v5_only_option() {
-                Some(option) => Err(format!(
-                    "--{option} is an MQTT 5 property: add --mqtt-version 5"
-                )),
+                Some(option) => Err(Mqtt5OptionError::NeedsMqtt5(option)),
                 None => Ok(None),
             };
         }
         if self.receive_maximum == Some(0) {
-            return Err("--receive-maximum 0 is not allowed: give 1 to 65535".into());
+            return Err(Mqtt5OptionError::ZeroReceiveMaximum);
         }
         if self.max_packet_size == Some(0) {
-            return Err("--max-packet-size 0 is not allowed: give a size in bytes".into());
+            return Err(Mqtt5OptionError::ZeroMaxPacketSize);
         }
         let pairs = self
             .user_property
             .iter()
             .map(|pair| match pair.split_once('=') {
                 Some((name, value)) => Ok((name.to_owned(), value.to_owned())),
-                None => Err(format!("--user-property {pair}: write it as NAME=VALUE")),
+                None => Err(Mqtt5OptionError::UserPropertyWithoutValue(pair.clone())),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let options = Mqtt5Options {
@@ -102,7 +166,7 @@ impl Mqtt5Args {
         };
         let options = options
             .with_user_properties(pairs)
-            .map_err(|e| format!("--user-property cannot be sent over MQTT ({e}): fix it"))?;
+            .map_err(Mqtt5OptionError::UserPropertyNotEncodable)?;
         Ok(Some(Arc::new(options)))
     }
 
@@ -131,23 +195,16 @@ impl Mqtt5Args {
         &self,
         filter: &str,
         qos: QoS,
-    ) -> Result<SubscriptionOptions, String> {
+    ) -> Result<SubscriptionOptions, Mqtt5OptionError> {
         let retain_handling = match self.retain_handling.unwrap_or(0) {
             0 => RetainHandling::SendAtSubscribe,
             1 => RetainHandling::SendIfNew,
             2 => RetainHandling::DoNotSend,
-            other => {
-                return Err(format!(
-                    "--retain-handling {other} is not a retain handling: give 0, 1 or 2"
-                ));
-            }
+            other => return Err(Mqtt5OptionError::BadRetainHandling(other)),
         };
         let no_local = self.no_local.unwrap_or(false);
         if no_local && topic::shared_parts(filter).is_some() {
-            return Err(
-                "--no-local is a protocol error on a shared subscription ($share/...): drop one"
-                    .into(),
-            );
+            return Err(Mqtt5OptionError::NoLocalOnSharedSubscription);
         }
         Ok(SubscriptionOptions {
             qos,
@@ -159,13 +216,16 @@ impl Mqtt5Args {
 }
 
 /// A duration option as whole seconds (MQTT 5 intervals are four-byte seconds).
-fn seconds(option: &str, text: Option<&str>) -> Result<Option<u32>, String> {
+fn seconds(option: &'static str, text: Option<&str>) -> Result<Option<u32>, Mqtt5OptionError> {
     let Some(text) = text else {
         return Ok(None);
     };
     let secs = parse_duration(text)
         .and_then(|d| u32::try_from(d.as_secs()).ok())
-        .ok_or_else(|| format!("--{option} {text} is not a duration: write 300, 30s or 1h"))?;
+        .ok_or_else(|| Mqtt5OptionError::BadDuration {
+            option,
+            given: text.to_owned(),
+        })?;
     Ok(Some(secs))
 }
 
@@ -185,12 +245,12 @@ mod tests {
         assert_eq!(args("3.1.1").options(), Ok(None));
         let five = args("5").options().expect("valid").expect("MQTT 5");
         assert_eq!(*five, Mqtt5Options::default());
-        let bad = args("4.0").options().unwrap_err();
+        let bad = args("4.0").options().unwrap_err().to_string();
         assert!(bad.contains("use 3.1.1 or 5"), "{bad}");
         let mut v311 = args("3.1.1");
         v311.session_expiry = Some("60".into());
         assert_eq!(
-            v311.options().unwrap_err(),
+            v311.options().unwrap_err().to_string(),
             "--session-expiry is an MQTT 5 property: add --mqtt-version 5"
         );
     }
@@ -211,10 +271,20 @@ mod tests {
             [("site", "lab"), ("k", "")]
         );
         five.user_property = vec!["novalue".into()];
-        assert!(five.options().unwrap_err().contains("NAME=VALUE"));
+        assert!(
+            five.options()
+                .unwrap_err()
+                .to_string()
+                .contains("NAME=VALUE")
+        );
         five.user_property.clear();
         five.receive_maximum = Some(0);
-        assert!(five.options().unwrap_err().contains("1 to 65535"));
+        assert!(
+            five.options()
+                .unwrap_err()
+                .to_string()
+                .contains("1 to 65535")
+        );
     }
 
     #[test]
@@ -228,11 +298,21 @@ mod tests {
         assert!(options.no_local);
         assert_eq!(options.retain_handling, RetainHandling::DoNotSend);
         let shared = five.subscription_options("$share/g/a/#", QoS::AtLeastOnce);
-        assert!(shared.unwrap_err().contains("shared subscription"));
+        assert!(
+            shared
+                .unwrap_err()
+                .to_string()
+                .contains("shared subscription")
+        );
         five.retain_handling = Some(3);
         assert!(five.subscription_options("a", QoS::AtMostOnce).is_err());
         let mut v311 = args("3.1.1");
         v311.no_local = Some(false);
-        assert!(v311.options().unwrap_err().contains("--no-local"));
+        assert!(
+            v311.options()
+                .unwrap_err()
+                .to_string()
+                .contains("--no-local")
+        );
     }
 }

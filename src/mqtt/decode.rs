@@ -85,7 +85,18 @@ pub fn decode(
     buf: &[u8],
     max_packet_size: usize,
 ) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some(header) = decode_fixed_header(buf, max_packet_size)? else {
+    decode_whole(buf, max_packet_size, false, decode_body)
+}
+
+/// Decodes the packet at the front of `buf` with `decode_body` (given the first byte and the
+/// body) once all of it is buffered, in MQTT 5 when `v5`; returns it and the bytes it took.
+pub(crate) fn decode_whole<'a, P>(
+    buf: &'a [u8],
+    max_packet_size: usize,
+    v5: bool,
+    decode_body: impl FnOnce(u8, &'a [u8]) -> Result<P, DecodeError>,
+) -> Result<Option<(P, usize)>, DecodeError> {
+    let Some(header) = fixed_header(buf, max_packet_size, v5)? else {
         return Ok(None);
     };
     let packet_len = header.packet_len();

@@ -333,7 +333,8 @@ fn list_len<'s>(
     Ok(len)
 }
 
-fn check_packet_id(id: u16) -> Result<(), EncodeError> {
+/// Refuses packet id 0, which MQTT reserves.
+pub(super) fn check_packet_id(id: u16) -> Result<(), EncodeError> {
     match id {
         0 => Err(EncodeError::ZeroPacketId),
         _ => Ok(()),
@@ -348,7 +349,7 @@ fn check_topic_name(topic: &str) -> Result<(), EncodeError> {
 }
 
 /// Wire bytes of a string field; rejects U+0000 and overlong strings.
-fn string_len(text: &str) -> Result<usize, EncodeError> {
+pub(super) fn string_len(text: &str) -> Result<usize, EncodeError> {
     if text.contains('\0') {
         return Err(EncodeError::NullCharacter);
     }
@@ -356,7 +357,7 @@ fn string_len(text: &str) -> Result<usize, EncodeError> {
 }
 
 /// Wire bytes of a length-prefixed field.
-fn binary_len(bytes: &[u8]) -> Result<usize, EncodeError> {
+pub(super) fn binary_len(bytes: &[u8]) -> Result<usize, EncodeError> {
     if bytes.len() > MAX_FIELD_LEN {
         return Err(EncodeError::FieldTooLong);
     }
@@ -364,7 +365,7 @@ fn binary_len(bytes: &[u8]) -> Result<usize, EncodeError> {
 }
 
 /// Appends a length-prefixed field whose length was checked.
-fn put_field(bytes: &[u8], out: &mut Vec<u8>) {
+pub(super) fn put_field(bytes: &[u8], out: &mut Vec<u8>) {
     debug_assert!(bytes.len() <= MAX_FIELD_LEN);
     out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
     out.extend_from_slice(bytes);

@@ -2,10 +2,25 @@
 //! before a byte is written, with the decoder's own rules.
 
 use super::EncodeError;
+use super::encode::put_field;
 use super::properties::{
     Properties, UserProperties, Value, allowed_contexts, id, raw_entries, value_in_range,
 };
 use super::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
+
+/// Calls `visit` with each property of `properties` that is present, its value wrapped as
+/// its wire type.
+fn visit_present<'a, T: Copy>(
+    properties: &[(u8, Option<T>)],
+    wrap: impl Fn(T) -> Value<'a>,
+    visit: &mut impl FnMut(u8, Value<'a>),
+) {
+    for &(property, value) in properties {
+        if let Some(value) = value {
+            visit(property, wrap(value));
+        }
+    }
+}
 
 impl<'a> Properties<'a> {
     /// Calls `visit` with every present property, scalars first, user properties last.
@@ -61,31 +76,11 @@ impl<'a> Properties<'a> {
             (CORRELATION_DATA, self.correlation_data),
             (AUTHENTICATION_DATA, self.authentication_data),
         ];
-        for (property, value) in bytes {
-            if let Some(v) = value {
-                visit(property, Value::Byte(v));
-            }
-        }
-        for (property, value) in u16s {
-            if let Some(v) = value {
-                visit(property, Value::U16(v));
-            }
-        }
-        for (property, value) in u32s {
-            if let Some(v) = value {
-                visit(property, Value::U32(v));
-            }
-        }
-        for (property, value) in strings {
-            if let Some(v) = value {
-                visit(property, Value::Str(v));
-            }
-        }
-        for (property, value) in binaries {
-            if let Some(v) = value {
-                visit(property, Value::Binary(v));
-            }
-        }
+        visit_present(&bytes, Value::Byte, &mut visit);
+        visit_present(&u16s, Value::U16, &mut visit);
+        visit_present(&u32s, Value::U32, &mut visit);
+        visit_present(&strings, Value::Str, &mut visit);
+        visit_present(&binaries, Value::Binary, &mut visit);
         for n in self.subscription_ids.iter() {
             visit(SUBSCRIPTION_IDENTIFIER, Value::Varint(n));
         }
@@ -190,6 +185,24 @@ impl UserProperties<'_> {
         });
         Ok(out)
     }
+
+    /// These user properties as owned property bytes, to keep and send later as
+    /// [`UserProperties::Wire`]: decoded ones are copied entry by entry, unread (one
+    /// allocation, none when there are none); a list is checked as [`UserProperties::to_wire`].
+    pub fn to_owned_wire(&self) -> Result<Box<[u8]>, EncodeError> {
+        let block = match *self {
+            UserProperties::Wire(block) => block,
+            UserProperties::List(pairs) => return Ok(Self::to_wire(pairs)?.into_boxed_slice()),
+        };
+        let entries = || {
+            raw_entries(block)
+                .filter(|&(property, _)| property == id::USER_PROPERTY)
+                .map(|(_, entry)| entry)
+        };
+        let mut out = Vec::with_capacity(entries().map(<[u8]>::len).sum());
+        entries().for_each(|entry| out.extend_from_slice(entry));
+        Ok(out.into_boxed_slice())
+    }
 }
 
 /// Checks one property for `context` and returns its value's wire length.
@@ -248,9 +261,4 @@ fn put_value(value: Value<'_>, out: &mut Vec<u8>) {
             put_field(text.as_bytes(), out);
         }
     }
-}
-
-fn put_field(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    out.extend_from_slice(bytes);
 }

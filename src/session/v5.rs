@@ -90,6 +90,9 @@ pub(super) struct V5State {
     alias_topic: String,
     /// The broker's Maximum Packet Size from CONNACK (`usize::MAX`: no limit given).
     broker_max_packet: usize,
+    /// Bytes of the properties every PUBLISH carries, with a topic alias (the most they
+    /// take), worked out once so the size check per publish is arithmetic.
+    publish_properties_len: usize,
 }
 
 /// Queues the MQTT 5 CONNECT and returns the session's MQTT 5 state.
@@ -125,12 +128,15 @@ pub(super) fn connect(
     })
     .encode(out)
     .map_err(SessionError::Encode)?;
-    Ok(Box::new(V5State {
+    let mut state = V5State {
         options: Arc::clone(options),
         alias_max: 0,
         alias_topic: String::new(),
         broker_max_packet: usize::MAX,
-    }))
+        publish_properties_len: 0,
+    };
+    state.publish_properties_len = state.publish_properties(Some(1)).wire_len_unchecked();
+    Ok(Box::new(state))
 }
 
 /// Queues an MQTT 5 SUBSCRIBE to one filter.
@@ -167,8 +173,8 @@ impl V5State {
         if self.broker_max_packet == usize::MAX {
             return Ok(());
         }
-        let properties = self.publish_properties(Some(1)).wire_len_unchecked();
-        let remaining = (2 + topic_len + 2 + properties).saturating_add(payload_len);
+        let remaining =
+            (2 + topic_len + 2 + self.publish_properties_len).saturating_add(payload_len);
         match remaining.saturating_add(5) <= self.broker_max_packet {
             true => Ok(()),
             false => Err(SessionError::OverBrokerMaximum),
@@ -205,19 +211,7 @@ impl V5State {
         } else {
             (topic, None)
         };
-        v5::encode_publish_into(
-            &Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: wire_topic,
-                packet_id,
-                properties: self.publish_properties(alias),
-                payload,
-            },
-            out,
-        )
-        .map_err(SessionError::Encode)?;
+        self.encode_publish(wire_topic, alias, payload, qos, packet_id, out)?;
         if alias.is_some() && self.alias_topic.is_empty() {
             self.alias_topic.push_str(topic);
         }
@@ -233,13 +227,26 @@ impl V5State {
         packet_id: u16,
         out: &mut Vec<u8>,
     ) -> Result<(), SessionError> {
+        self.encode_publish(topic, None, payload, qos, packet_id, out)
+    }
+
+    /// Appends a PUBLISH to `topic` (empty with an alias set before) with the run's properties.
+    fn encode_publish(
+        &self,
+        topic: &str,
+        alias: Option<u16>,
+        payload: &[u8],
+        qos: QoS,
+        packet_id: u16,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SessionError> {
         let publish = Publish {
             dup: false,
             qos,
             retain: false,
             topic,
             packet_id,
-            properties: self.publish_properties(None),
+            properties: self.publish_properties(alias),
             payload,
         };
         v5::encode_publish_into(&publish, out).map_err(SessionError::Encode)

@@ -4,7 +4,7 @@ use super::{
     Ack, ConnAck, Connect, Disconnect, Packet, Publish, ReasonCode, SubAck, Subscribe,
     SubscriptionOptions, Unsubscribe, Will,
 };
-use crate::mqtt::decode::{FixedHeader, check_publish_flags, fixed_header};
+use crate::mqtt::decode::{FixedHeader, check_publish_flags, decode_whole, fixed_header};
 use crate::mqtt::properties::{Properties, WILL};
 use crate::mqtt::reader::Reader;
 use crate::mqtt::{DecodeError, QoS, topic, wire};
@@ -23,15 +23,7 @@ pub fn decode(
     buf: &[u8],
     max_packet_size: usize,
 ) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some(header) = decode_fixed_header(buf, max_packet_size)? else {
-        return Ok(None);
-    };
-    let packet_len = header.packet_len();
-    let Some(body) = buf.get(header.header_len..packet_len) else {
-        return Ok(None);
-    };
-    let packet = decode_body(header.first_byte, body)?;
-    Ok(Some((packet, packet_len)))
+    decode_whole(buf, max_packet_size, true, decode_body)
 }
 
 fn decode_body(first_byte: u8, body: &[u8]) -> Result<Packet<'_>, DecodeError> {
@@ -213,8 +205,7 @@ fn decode_disconnect<'a>(
 fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, wire::SUBSCRIBE)?;
-    let mut filters = Vec::new();
-    while !reader.is_empty() {
+    let filters = read_list(reader, "SUBSCRIBE without topic filters", |reader| {
         let filter = read_filter(reader)?;
         let options = SubscriptionOptions::from_byte(reader.u8("subscription options")?)?;
         if options.no_local && topic::shared_parts(filter).is_some() {
@@ -222,13 +213,8 @@ fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, Decode
                 "no local on a shared subscription",
             ));
         }
-        filters.push((filter, options));
-    }
-    if filters.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "SUBSCRIBE without topic filters",
-        ));
-    }
+        Ok((filter, options))
+    })?;
     Ok(Subscribe {
         packet_id,
         properties,
@@ -239,15 +225,7 @@ fn decode_subscribe<'a>(reader: &mut Reader<'a>) -> Result<Subscribe<'a>, Decode
 fn decode_unsubscribe<'a>(reader: &mut Reader<'a>) -> Result<Unsubscribe<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, wire::UNSUBSCRIBE)?;
-    let mut filters = Vec::new();
-    while !reader.is_empty() {
-        filters.push(read_filter(reader)?);
-    }
-    if filters.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "UNSUBSCRIBE without topic filters",
-        ));
-    }
+    let filters = read_list(reader, "UNSUBSCRIBE without topic filters", read_filter)?;
     Ok(Unsubscribe {
         packet_id,
         properties,
@@ -259,15 +237,9 @@ fn decode_unsubscribe<'a>(reader: &mut Reader<'a>) -> Result<Unsubscribe<'a>, De
 fn decode_suback<'a>(packet_type: u8, reader: &mut Reader<'a>) -> Result<SubAck<'a>, DecodeError> {
     let packet_id = reader.packet_id()?;
     let properties = Properties::read(reader, packet_type)?;
-    let mut reasons = Vec::new();
-    while !reader.is_empty() {
-        reasons.push(reason(packet_type, reader)?);
-    }
-    if reasons.is_empty() {
-        return Err(DecodeError::ProtocolViolation(
-            "acknowledgement without reason codes",
-        ));
-    }
+    let reasons = read_list(reader, "acknowledgement without reason codes", |reader| {
+        reason(packet_type, reader)
+    })?;
     Ok(SubAck {
         packet_id,
         properties,
@@ -281,4 +253,20 @@ fn read_filter<'a>(reader: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
         return Err(DecodeError::InvalidTopicFilter);
     }
     Ok(filter)
+}
+
+/// Reads items with `read` until the packet's end; none at all is the violation `empty`.
+fn read_list<'a, T>(
+    reader: &mut Reader<'a>,
+    empty: &'static str,
+    mut read: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut items = Vec::new();
+    while !reader.is_empty() {
+        items.push(read(reader)?);
+    }
+    match items.is_empty() {
+        true => Err(DecodeError::ProtocolViolation(empty)),
+        false => Ok(items),
+    }
 }

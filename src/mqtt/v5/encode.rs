@@ -6,8 +6,9 @@
 use super::{
     Ack, ConnAck, Connect, Disconnect, Packet, Publish, ReasonCode, SubAck, Subscribe, Unsubscribe,
 };
+use crate::mqtt::encode::{binary_len, check_packet_id, put_field, string_len};
 use crate::mqtt::properties::{Properties, WILL};
-use crate::mqtt::wire::{self, MAX_FIELD_LEN, MAX_REMAINING_LENGTH};
+use crate::mqtt::wire::{self, MAX_REMAINING_LENGTH};
 use crate::mqtt::{EncodeError, QoS, topic};
 
 impl Packet<'_> {
@@ -330,30 +331,4 @@ fn check_filter(filter: &str) -> Result<(), EncodeError> {
         true => Ok(()),
         false => Err(EncodeError::InvalidTopicFilter),
     }
-}
-
-fn check_packet_id(id: u16) -> Result<(), EncodeError> {
-    match id {
-        0 => Err(EncodeError::ZeroPacketId),
-        _ => Ok(()),
-    }
-}
-
-fn string_len(text: &str) -> Result<usize, EncodeError> {
-    if text.contains('\0') {
-        return Err(EncodeError::NullCharacter);
-    }
-    binary_len(text.as_bytes())
-}
-
-fn binary_len(bytes: &[u8]) -> Result<usize, EncodeError> {
-    if bytes.len() > MAX_FIELD_LEN {
-        return Err(EncodeError::FieldTooLong);
-    }
-    Ok(2 + bytes.len())
-}
-
-fn put_field(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    out.extend_from_slice(bytes);
 }
