@@ -1,6 +1,7 @@
 //! One level of the capacity search: a fresh engine run at the level's rate, its statistics
-//! split into the warm-up (connects, first messages), the steady window the search judges,
-//! and the drain (which only counts toward loss).
+//! split into the warm-up (connects, first messages; or a connect-rate level's first second),
+//! the steady window the search judges, and the drain (which only counts toward loss, or
+//! toward the connects a connect-rate level offered and mqload never started).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use crate::engine::{self, Epoch};
-use crate::find_limit::LevelResult;
+use crate::find_limit::{LevelResult, SearchMode};
 use crate::plan::{NAME_CONNECT, RunPlan};
 use crate::stats::{Collector, ConnectionCounts, DeliveryCounts, Snapshot, StatsMsg, TimeSeries};
 use crate::unix_time::unix_now;
@@ -21,6 +22,9 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// Deltas come every second; the window closes one interval after its nominal end so that
 /// the last full interval of each thread falls inside it.
 const DELTA_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a connect-rate level runs on after its window closed (well under the one second
+/// of connects `CONNECT_TAIL` leaves due after it).
+const CUT_OFF_AFTER_WINDOW: Duration = Duration::from_millis(500);
 
 /// What one level measured.
 #[derive(Debug)]
@@ -43,11 +47,21 @@ pub struct LevelRun {
     pub interrupted: bool,
 }
 
-/// Runs `plan` (whose throughput is already the level's) and measures `level_time` of it
-/// once every user is connected and publishing.
-pub fn run_level(plan: &Arc<RunPlan>, offered_per_s: f64, level_time: Duration) -> LevelRun {
+/// Runs `plan` (whose throughput, or spawn rate for a connect-rate level, is already the
+/// level's) and measures `level_time` of it once every user is connected and publishing (a
+/// connect-rate level: after `connect_lead`, while connects keep falling due).
+pub fn run_level(
+    plan: &Arc<RunPlan>,
+    mode: SearchMode,
+    offered_per_s: f64,
+    level_time: Duration,
+    connect_lead: Duration,
+) -> LevelRun {
     let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
-    let warm_up = Duration::from_secs_f64(last_start.min(3600.0)) + SETTLE;
+    let warm_up = match mode {
+        SearchMode::Messages => Duration::from_secs_f64(last_start.min(3600.0)) + SETTLE,
+        SearchMode::Connects => connect_lead,
+    };
     let (tx, rx) = crossbeam_channel::unbounded();
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Epoch::now();
@@ -65,9 +79,18 @@ pub fn run_level(plan: &Arc<RunPlan>, offered_per_s: f64, level_time: Duration) 
     let mut connections = ConnectionCounts::default();
     let mut first_connect_error = None;
     let mut interrupted = false;
+    let mut stopped_at = stop_at;
+    // A connect-rate level goes on a little after its window closed, so the attempts the stop
+    // cuts off (counted then as failed connects) fall outside the window.
+    let engine_stop_at = match mode {
+        SearchMode::Messages => stop_at,
+        SearchMode::Connects => stop_at + CUT_OFF_AFTER_WINDOW,
+    };
     loop {
         let deadline = if stop.load(Ordering::Relaxed) {
             Instant::now() + Duration::from_secs(3600)
+        } else if window_end.is_finite() {
+            engine_stop_at
         } else {
             stop_at
         };
@@ -93,9 +116,13 @@ pub fn run_level(plan: &Arc<RunPlan>, offered_per_s: f64, level_time: Duration) 
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let signalled = crate::signals::received();
-        if !stop.load(Ordering::Relaxed) && (Instant::now() >= stop_at || signalled) {
-            interrupted = signalled;
+        let now = Instant::now();
+        if window_end.is_infinite() && (now >= stop_at || signalled) {
             window_end = unix_now();
+        }
+        if !stop.load(Ordering::Relaxed) && (now >= engine_stop_at || signalled) {
+            interrupted = signalled;
+            stopped_at = now;
             stop.store(true, Ordering::Relaxed);
         }
     }
@@ -114,8 +141,21 @@ pub fn run_level(plan: &Arc<RunPlan>, offered_per_s: f64, level_time: Duration) 
     } else {
         0
     };
+    let seconds = span.1 - span.0;
+    let result = match mode {
+        SearchMode::Messages => LevelResult::from_snapshot(offered_per_s, seconds, &snapshot, lost),
+        SearchMode::Connects => {
+            // User `i` falls due at `i / rate`: those due before the stop, and every attempt
+            // that ended (answered, failed, or cut off by the stop and counted failed then).
+            let elapsed = stopped_at.saturating_duration_since(epoch.instant);
+            let due =
+                ((elapsed.as_secs_f64() * plan.spawn_rate).floor() as u64 + 1).min(plan.users);
+            let attempts = connections.connects + connections.failed_attempts;
+            LevelResult::from_connect_snapshot(offered_per_s, seconds, &snapshot, attempts, due)
+        }
+    };
     LevelRun {
-        result: LevelResult::from_snapshot(offered_per_s, span.1 - span.0, &snapshot, lost),
+        result,
         series: steady.finish_series(),
         steady: snapshot,
         window_unix: span,
