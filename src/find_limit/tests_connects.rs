@@ -151,3 +151,43 @@ fn each_connect_limit_breaks_a_level_on_its_own() {
     };
     assert_eq!(judge(&messages, &unanswered), Judgement::Held);
 }
+
+#[test]
+fn a_connect_levels_figures_come_from_the_connect_row_and_the_whole_level() {
+    use crate::stats::{RequestKind, RowStats, Snapshot};
+    let connect = RowStats {
+        name: "connect".to_owned(),
+        kind: Some(RequestKind::Connect),
+        num_requests: 790,
+        num_failures: 4,
+        median_us: 300,
+        percentiles_us: [0, 0, 0, 0, 0, 0, 0, 2_500, 0, 0, 0],
+        ..RowStats::default()
+    };
+    let disconnect = RowStats {
+        name: "disconnect".to_owned(),
+        kind: Some(RequestKind::Disconnect),
+        num_requests: 50,
+        percentiles_us: [900_000; 11],
+        ..RowStats::default()
+    };
+    let steady = Snapshot {
+        rows: vec![disconnect, connect],
+        ..Snapshot::default()
+    };
+    // 200/s for 4 s: 800 due in the window, 790 answered in it; 1,300 due before the stop,
+    // 1,290 attempts made.
+    let level = LevelResult::from_connect_snapshot(200.0, 4.0, &steady, 1_290, 1_300);
+    assert_eq!(
+        (level.requests, level.failures),
+        (790, 4),
+        "the connect row only"
+    );
+    assert_eq!(level.acked_per_s, 786.0 / 4.0);
+    assert_eq!((level.p50_us, level.p99_us), (300, 2_500));
+    assert_eq!(
+        (level.unanswered, level.not_started, level.due_in_level),
+        (10, 10, 1_300)
+    );
+    assert_eq!(judge(&LIMITS, &level), Judgement::Held);
+}

@@ -278,3 +278,75 @@ pub fn settings(cli: &Cli, plan: &RunPlan, embedded: bool) -> Result<Settings, S
         open_file_cap,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mistake_is_one_line_naming_the_fix() {
+        let mistakes = [
+            SettingsError::Refused("--dry-run"),
+            SettingsError::AwsIot,
+            SettingsError::NoPublishers,
+            SettingsError::RefusedForConnects("--subscribers (a level only opens connections)"),
+            SettingsError::BadP99 {
+                option: "slo-connect-p99",
+                value: "soon".to_owned(),
+            },
+            SettingsError::BadLevelTime("0s".to_owned()),
+            SettingsError::BadFailures(120.0),
+            SettingsError::BadPrecision(0.0),
+            SettingsError::MaxBelowStart {
+                max: 10.0,
+                start: 100.0,
+                unit: "connections/s",
+            },
+            SettingsError::TooFewFiles {
+                start: 5_000.0,
+                cap: 3_290.0,
+                limit: 20_000,
+            },
+        ];
+        for mistake in mistakes {
+            let line = mistake.to_string();
+            assert!(!line.contains('\n'), "{line}");
+            assert!(
+                [
+                    "drop it",
+                    "give",
+                    "test a broker",
+                    "lower",
+                    "--search connect-rate"
+                ]
+                .iter()
+                .any(|fix| line.contains(fix)),
+                "names no fix: {line}"
+            );
+        }
+        assert_eq!(
+            SettingsError::BadP99 {
+                option: "slo-connect-p99",
+                value: "soon".to_owned()
+            }
+            .to_string(),
+            "--slo-connect-p99 \"soon\": give a duration such as 20ms"
+        );
+    }
+
+    #[test]
+    fn the_open_file_cap_leaves_room_for_the_whole_level() {
+        let level = Duration::from_secs(5);
+        let (alone, limit) = connect_rate_cap(level, false);
+        let (embedded, _) = connect_rate_cap(level, true);
+        let span = (CONNECT_LEAD + level + CONNECT_TAIL).as_secs_f64();
+        assert!(
+            alone * span <= (limit - RESERVED_FDS) as f64,
+            "{alone} over {span} s"
+        );
+        assert!(
+            (embedded - (alone / 2.0).floor()).abs() <= 1.0,
+            "{embedded} vs {alone}"
+        );
+    }
+}
