@@ -83,6 +83,10 @@ pub fn mqload_bound_text(judgement: &Judgement) -> Option<String> {
             thousands(i128::from(not_started)),
             thousands(i128::from(due))
         )),
+        Judgement::MqloadOutOfResources { failures } => Some(format!(
+            "{} connects failed for want of mqload's own local ports or open files",
+            thousands(i128::from(failures))
+        )),
         Judgement::Held | Judgement::Broke(_) => None,
     }
 }

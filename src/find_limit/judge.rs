@@ -96,6 +96,12 @@ pub enum Judgement {
         /// Connects due before the level stopped.
         due: u64,
     },
+    /// Connects failed because this host ran out of local ports or open files: mqload's
+    /// limit, not the broker's.
+    MqloadOutOfResources {
+        /// Connects that failed so in the window.
+        failures: u64,
+    },
 }
 
 impl Judgement {
@@ -108,7 +114,9 @@ impl Judgement {
     pub fn mqload_bound(&self) -> bool {
         matches!(
             self,
-            Judgement::MqloadBound { .. } | Judgement::MqloadSlowStart { .. }
+            Judgement::MqloadBound { .. }
+                | Judgement::MqloadSlowStart { .. }
+                | Judgement::MqloadOutOfResources { .. }
         )
     }
 
@@ -117,7 +125,9 @@ impl Judgement {
         match self {
             Judgement::Held => "held",
             Judgement::Broke(_) => "broke",
-            Judgement::MqloadBound { .. } | Judgement::MqloadSlowStart { .. } => "mqload_limit",
+            Judgement::MqloadBound { .. }
+            | Judgement::MqloadSlowStart { .. }
+            | Judgement::MqloadOutOfResources { .. } => "mqload_limit",
         }
     }
 }
@@ -184,8 +194,13 @@ fn over_tolerance(count: u64, of: u64) -> bool {
 /// a growing backlog: connect p99 climbs and connects stay unanswered. When mqload itself did
 /// not start the connects that fell due (more than [`CONNECT_TOLERANCE`] never began before
 /// the level stopped), the broker never saw the offered rate: the level is mqload's, whatever
-/// else it shows.
+/// else it shows. So is a level where connects failed for want of local ports or open files.
 pub fn judge_connects(limits: &Limits, level: &LevelResult) -> Judgement {
+    if level.local_failures > 0 {
+        return Judgement::MqloadOutOfResources {
+            failures: level.local_failures,
+        };
+    }
     if over_tolerance(level.not_started, level.due_in_level) {
         return Judgement::MqloadSlowStart {
             not_started: level.not_started,

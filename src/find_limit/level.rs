@@ -44,7 +44,14 @@ pub struct LevelResult {
     pub not_started: u64,
     /// Connect-rate search: connects due before the level stopped, over the whole level.
     pub due_in_level: u64,
+    /// Connect-rate search: connects in the window that failed for want of mqload's own
+    /// resources (local ports, open files), not for anything the broker did.
+    pub local_failures: u64,
 }
+
+/// OS errors that mean this host ran out, not the broker: no local port left
+/// (EADDRNOTAVAIL, 99), too many open files in the process (EMFILE, 24) or system (ENFILE, 23).
+const LOCAL_ERRORS: [&str; 3] = ["(os error 99)", "(os error 24)", "(os error 23)"];
 
 impl LevelResult {
     /// The figures of a level offered at `offered_per_s`: `steady` holds only the steady
@@ -85,6 +92,7 @@ impl LevelResult {
             unanswered: 0,
             not_started: 0,
             due_in_level: 0,
+            local_failures: 0,
         }
     }
 
@@ -111,6 +119,19 @@ impl LevelResult {
             p50_us = p50_us.max(row.median_us);
             p99_us = p99_us.max(row.percentiles_us[P99]);
         }
+        let connect_names: Vec<&str> = steady
+            .rows
+            .iter()
+            .filter(|r| r.kind == Some(RequestKind::Connect))
+            .map(|r| r.name.as_str())
+            .collect();
+        let local_failures = steady
+            .errors
+            .iter()
+            .filter(|e| connect_names.contains(&e.name.as_str()))
+            .filter(|e| LOCAL_ERRORS.iter().any(|code| e.error.contains(code)))
+            .map(|e| e.occurrences)
+            .sum();
         let due_in_window = (offered_per_s * seconds).round() as u64;
         let connected = answered - failures;
         LevelResult {
@@ -132,6 +153,7 @@ impl LevelResult {
             unanswered: due_in_window.saturating_sub(answered),
             not_started: due_in_level.saturating_sub(attempts_in_level),
             due_in_level,
+            local_failures,
         }
     }
 

@@ -171,8 +171,15 @@ fn a_connect_levels_figures_come_from_the_connect_row_and_the_whole_level() {
         percentiles_us: [900_000; 11],
         ..RowStats::default()
     };
-    let steady = Snapshot {
+    let error = |error: &str, occurrences: u64| crate::stats::ErrorRow {
+        name: "connect".to_owned(),
+        error: error.to_owned(),
+        occurrences,
+        ..crate::stats::ErrorRow::default()
+    };
+    let mut steady = Snapshot {
         rows: vec![disconnect, connect],
+        errors: vec![error("no CONNACK: connection reset by the broker", 4)],
         ..Snapshot::default()
     };
     // 200/s for 4 s: 800 due in the window, 790 answered in it; 1,300 due before the stop,
@@ -190,4 +197,17 @@ fn a_connect_levels_figures_come_from_the_connect_row_and_the_whole_level() {
         (10, 10, 1_300)
     );
     assert_eq!(judge(&LIMITS, &level), Judgement::Held);
+    // Out of local ports: this host's limit, however few, and never the broker's.
+    steady.errors.push(error(
+        "TCP connect: Cannot assign requested address (os error 99)",
+        3,
+    ));
+    let level = LevelResult::from_connect_snapshot(200.0, 4.0, &steady, 1_290, 1_300);
+    let judgement = judge(&LIMITS, &level);
+    assert_eq!(judgement, Judgement::MqloadOutOfResources { failures: 3 });
+    assert!(judgement.mqload_bound());
+    assert_eq!(
+        mqload_bound_text(&judgement).as_deref(),
+        Some("3 connects failed for want of mqload's own local ports or open files")
+    );
 }

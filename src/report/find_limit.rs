@@ -33,6 +33,9 @@ fn row(number: usize, level: &Level, mode: SearchMode) -> Value {
         Judgement::MqloadSlowStart { not_started, due } => vec![format!(
             "mqload never started {not_started} of {due} connects due"
         )],
+        Judgement::MqloadOutOfResources { failures } => vec![format!(
+            "{failures} connects failed for want of mqload's local ports or open files"
+        )],
     };
     let mut row = json!({
         "level": number,
@@ -64,6 +67,7 @@ fn row(number: usize, level: &Level, mode: SearchMode) -> Value {
             "unanswered": r.unanswered,
             "not_started": r.not_started,
             "due_in_level": r.due_in_level,
+            "local_failures": r.local_failures,
         }),
     };
     if let (Value::Object(row), Value::Object(own)) = (&mut row, own) {
