@@ -458,6 +458,25 @@ pub struct Cli {
     #[arg(long, env = "MQLOAD_BROKER_THREADS", help_heading = "Built-in broker")]
     pub broker_threads: Option<usize>,
     // --- capacity search: `mqload find-limit` (issue 12) ---
+    /// find-limit: the load raised, `msg-rate` (msg/s over the users) or `connect-rate` (new
+    /// connections a second from --spawn-rate up, each held to the level's end).
+    #[arg(
+        long,
+        value_enum,
+        env = "MQLOAD_SEARCH",
+        default_value_t = SearchArg::MsgRate,
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub search: SearchArg,
+    /// find-limit --search connect-rate: a level holds while its connect p99 (TCP + TLS +
+    /// CONNACK) stays at or under this (`100ms`).
+    #[arg(
+        long,
+        env = "MQLOAD_SLO_CONNECT_P99",
+        default_value = "100ms",
+        help_heading = "Capacity search (mqload find-limit)"
+    )]
+    pub slo_connect_p99: String,
     /// find-limit: a level holds while its publish p99 stays at or under this (`20ms`).
     #[arg(
         long,
@@ -483,7 +502,8 @@ pub struct Cli {
         help_heading = "Capacity search (mqload find-limit)"
     )]
     pub level_time: String,
-    /// find-limit: the highest load tried, messages per second over every user.
+    /// find-limit: the highest load tried, messages per second over every user (connections
+    /// per second with --search connect-rate).
     #[arg(
         long,
         env = "MQLOAD_MAX_RATE",
@@ -538,6 +558,15 @@ pub enum TransportArg {
     Tcp,
     /// MQTT over WebSocket (wss, or ws with --no-tls).
     Websockets,
+}
+
+/// `--search` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchArg {
+    /// Raise the publish rate (msg/s over the same users).
+    MsgRate,
+    /// Raise the connect rate (new connections a second).
+    ConnectRate,
 }
 
 /// `--tls-tickets` values.

@@ -1,6 +1,7 @@
 //! `mqload broker --max-msg-rate N`: an honest stand-in for a broker at capacity. Real clients
 //! (mosquitto_pub/mosquitto_sub, and mqload with its own delivery check) offer more than N a
-//! second; the acked rate must be N within a few percent, with nothing lost or reordered.
+//! second; the acked rate must be N within a few percent, with nothing lost or reordered. And
+//! `--max-connect-rate N`: a storm of connects is answered at N a second, none refused.
 
 mod common;
 
@@ -22,9 +23,14 @@ struct Throttled {
 
 impl Throttled {
     fn start(rate: u64) -> Throttled {
+        Throttled::with("--max-msg-rate", rate, "msg/s")
+    }
+
+    /// The broker with `limit` at `rate`; its first line must say `at most {rate} {unit}`.
+    fn with(limit: &str, rate: u64, unit: &str) -> Throttled {
         let mut child = Command::new(mqload_bin())
             .args(["broker", "--no-tls", "--port", "0", "--threads", "2"])
-            .args(["--run-time", "120s", "--max-msg-rate", &rate.to_string()])
+            .args(["--run-time", "120s", limit, &rate.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -35,7 +41,7 @@ impl Throttled {
         stdout
             .read_line(&mut line)
             .expect("the broker's first line");
-        assert!(line.contains(&format!("at most {rate} msg/s")), "{line}");
+        assert!(line.contains(&format!("at most {rate} {unit}")), "{line}");
         let addr = line
             .split_whitespace()
             .find_map(|word| word.parse::<SocketAddr>().ok())
@@ -271,4 +277,76 @@ fn a_zero_rate_is_refused_with_exit_2() {
     );
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert!(out.stderr.contains("--max-msg-rate"), "{}", out.describe());
+}
+
+/// mqload opens 900 connections at 1,000 a second (no --max-connecting queue) against a
+/// broker answering 300 CONNECTs a second on two threads: every connect succeeds, and each
+/// full second after the first answers 300 within 5 %.
+#[test]
+fn a_connect_storm_is_answered_at_the_connect_rate_and_none_refused() {
+    if !require_broker_tools() {
+        return;
+    }
+    let _one = serial();
+    const RATE: u64 = 300;
+    let broker = Throttled::with("--max-connect-rate", RATE, "connects/s");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("report.json");
+    let port = broker.port();
+    let mut args: Vec<String> = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--no-tls",
+        "--connect-only",
+        "-u",
+        "900",
+        "-r",
+        "1000",
+        "--max-connecting",
+        "0",
+        "--connect-timeout",
+        "30s",
+        "-t",
+        "5s",
+        "--only-summary",
+        "--report-json",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(json.display().to_string());
+    let out = run_mqload(&args, &[], Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let names = report["series"]["names"].as_array().expect("names");
+    let connect = names
+        .iter()
+        .position(|n| n == "connect")
+        .expect("a connect row");
+    let per_second: Vec<u64> = report["series"]["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["requests"][connect].as_u64().unwrap_or(0))
+        .collect();
+    eprintln!("connects answered per second at --max-connect-rate {RATE}: {per_second:?}");
+    assert!(per_second.len() >= 3, "{per_second:?}");
+    for (second, answered) in per_second.iter().enumerate().take(3).skip(1) {
+        assert_near(
+            &format!("second {second} of {per_second:?}"),
+            *answered as f64,
+            RATE as f64,
+            0.05,
+        );
+    }
+    let all_connected = "Connections: 900 connects (0 reconnects), 0 failed attempts";
+    assert!(
+        out.stdout.contains(all_connected) || out.stderr.contains(all_connected),
+        "{}",
+        out.describe()
+    );
+    let exit = broker.stop();
+    assert_eq!(counter(&exit, "connections accepted"), 900, "{exit}");
 }

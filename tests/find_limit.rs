@@ -1,7 +1,8 @@
 //! `mqload find-limit` against brokers of known capacity: the built-in broker throttled with
 //! `--max-msg-rate N` for two values of N (the search must find N within ±10 %, confirmed, with
 //! its evidence, rows in the JSON report, and a chart Chromium draws with one vertex per
-//! level); and the search's options refused where they do not belong.
+//! level); with `--max-connect-rate N` for `--search connect-rate` (N within ±10 %, in
+//! connections/s, with its chart); and the search's options refused where they do not belong.
 
 mod common;
 
@@ -23,9 +24,14 @@ struct Throttled {
 
 impl Throttled {
     fn start(rate: u64) -> Throttled {
+        Throttled::with("--max-msg-rate", rate)
+    }
+
+    /// The broker with `limit` (`--max-msg-rate` or `--max-connect-rate`) at `rate`.
+    fn with(limit: &str, rate: u64) -> Throttled {
         let mut child = Command::new(mqload_bin())
             .args(["broker", "--no-tls", "--port", "0", "--threads", "1"])
-            .args(["--run-time", "150s", "--max-msg-rate", &rate.to_string()])
+            .args(["--run-time", "150s", limit, &rate.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -134,7 +140,73 @@ fn the_search_finds_a_throttled_brokers_rate_within_ten_percent_for_two_rates() 
     let json_path = dir.path().join("limit-1000.json");
     let found = search(1_000, &json_path, Some(&html));
     search(2_000, &dir.path().join("limit-2000.json"), None);
-    check_chart(&html, &found);
+    check_chart(&html, &found, "offered_messages_per_s", "msg/s");
+}
+
+/// A broker answering 200 CONNECTs a second: the connect-rate search, from 140 connections/s,
+/// must find 200 within ±10 %, held twice, with a level above it broken, and state it in
+/// connections/s; the JSON rows and the chart (axis in connections/s) follow.
+#[test]
+fn the_connect_rate_search_finds_a_brokers_connect_rate_within_ten_percent() {
+    let _one = serial();
+    const RATE: u64 = 200;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (report, html) = (
+        dir.path().join("connect.json"),
+        dir.path().join("connect.html"),
+    );
+    let broker = Throttled::with("--max-connect-rate", RATE);
+    let args: Vec<String> = [
+        "find-limit",
+        "--search",
+        "connect-rate",
+        "-H",
+        &format!("mqtt://{}", broker.addr),
+        "--spawn-rate",
+        "140",
+        "--level-time",
+        "3s",
+        "--report-json",
+        &report.display().to_string(),
+        "--html",
+        &html.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run_mqload(&args, &[], Duration::from_secs(150));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let found = read_json(&report)["find_limit"].clone();
+    assert_eq!(found["search"], "connect_rate");
+    assert_eq!(found["verdict"]["kind"], "found", "{}", out.describe());
+    let text = found["verdict"]["text"].as_str().expect("verdict text");
+    assert!(out.stdout.contains(&format!("mqload: find-limit: {text}")));
+    let limit = found["limit_connections_per_s"].as_f64().expect("a limit");
+    eprintln!("find-limit --search connect-rate against --max-connect-rate {RATE}: {limit}");
+    let n = RATE as f64;
+    assert!(
+        (0.9 * n..=1.1 * n).contains(&limit),
+        "limit {limit} for a broker of {RATE} connects/s\n{}",
+        out.describe()
+    );
+    assert!(
+        text.starts_with(&format!("held {limit} connections/s for "))
+            && text.contains(", twice; at ")
+            && !text.contains("msg/s"),
+        "{text}"
+    );
+    let levels = found["levels"].as_array().expect("levels");
+    let last = levels.last().expect("a level");
+    assert_eq!(last["outcome"], "held");
+    assert_eq!(last["confirmation"], true, "the answer was held twice");
+    assert_eq!(last["not_started"], 0, "mqload started every connect due");
+    let broke_above = levels.iter().any(|l| {
+        l["outcome"] == "broke"
+            && l["offered_connections_per_s"]
+                .as_f64()
+                .is_some_and(|o| o > limit)
+    });
+    assert!(broke_above, "a level above the limit broke: {levels:#?}");
+    check_chart(&html, &found, "offered_connections_per_s", "connections/s");
 }
 
 /// Headless Chromium, or `None` (a skip outside CI; a failure under `CI=true`).
@@ -162,9 +234,9 @@ fn attr<'a>(tag: &'a str, attr: &str) -> Option<&'a str> {
     Some(&head[start..start + head[start..].find('"')?])
 }
 
-/// Chromium renders the page: both search charts, one vertex per level on every line, and
-/// the level table's numbers equal to the JSON rows.
-fn check_chart(html: &Path, found: &Value) {
+/// Chromium renders the page: both search charts (x axis in `unit`), one vertex per level on
+/// every line, and the level table's numbers (`offered_key` and p99) equal to the JSON rows.
+fn check_chart(html: &Path, found: &Value, offered_key: &str, unit: &str) {
     let Some(chromium) = chromium() else { return };
     let profile = tempfile::tempdir().expect("profile dir");
     let mut dump = Command::new(chromium);
@@ -195,6 +267,10 @@ fn check_chart(html: &Path, found: &Value) {
         let svg = &dom[dom[..at].rfind("<svg").expect("svg start")..];
         let svg = &svg[..svg.find("</svg>").expect("svg end")];
         assert_eq!(attr(svg, "data-points"), Some(n.as_str()), "{id}");
+        assert!(
+            svg.contains(&format!(">offered {unit}</text>")),
+            "{id}: axis in {unit}"
+        );
         let lines: Vec<&str> = svg
             .match_indices("<polyline")
             .map(|(i, _)| &svg[i..])
@@ -206,7 +282,7 @@ fn check_chart(html: &Path, found: &Value) {
         }
     }
     for (i, level) in levels.iter().enumerate() {
-        for (key, scale) in [("offered_messages_per_s", 1.0), ("p99_us", 1000.0)] {
+        for (key, scale) in [(offered_key, 1.0), ("p99_us", 1000.0)] {
             let path = format!("find_limit/levels/{i}/{key}");
             let at = dom
                 .find(&format!("data-json=\"{path}\""))
@@ -302,7 +378,7 @@ fn against_a_single_core_mosquitto_it_reports_a_knee_and_the_limit_that_broke() 
 
 #[test]
 fn search_options_are_refused_where_they_do_not_belong() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["-H", "mqtt://127.0.0.1:9", "--slo-p99", "20ms"],
             "--slo-p99 is an option of the capacity search",
@@ -330,6 +406,18 @@ fn search_options_are_refused_where_they_do_not_belong() {
                 "0s",
             ],
             "--level-time \"0s\": give 1s or more",
+        ),
+        (
+            &[
+                "find-limit",
+                "--search",
+                "connect-rate",
+                "-H",
+                "mqtt://127.0.0.1:9",
+                "--connection-lifetime",
+                "5s",
+            ],
+            "find-limit --search connect-rate does not take --connection-lifetime",
         ),
     ];
     for (args, want) in cases {

@@ -3,34 +3,35 @@
 //! its evidence, and writes the JSON and HTML reports with one row per level.
 
 mod level_run;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::Embedded;
 use crate::cli::Cli;
-use crate::duration::parse_duration;
-use crate::find_limit::{Judgement, Level, Limits, Search, SearchConfig, Step, Verdict};
-use crate::find_limit::{breach_text, verdict_sentence};
+use crate::find_limit::{Judgement, Level, Search, SearchConfig, SearchMode, Step, Verdict};
+use crate::find_limit::{breach_text, mqload_bound_text, verdict_sentence};
 use crate::guard::thousands;
 use crate::plan::RunPlan;
 use crate::report::find_limit::FindLimitReport;
 use crate::report::json::{ReportData, RunParameters, StopReason};
 use crate::report::output::ReportFiles;
 use level_run::{LevelRun, run_level};
+use settings::{CONNECT_LEAD, CONNECT_TAIL, Settings, settings};
 
 use super::EXIT_CONFIG;
 
 /// Clap ids of the search's own options.
-const SEARCH_OPTIONS: [&str; 5] = [
+const SEARCH_OPTIONS: [&str; 7] = [
+    "search",
     "slo_p99",
+    "slo_connect_p99",
     "slo_failures",
     "level_time",
     "max_rate",
     "precision",
 ];
-/// Shortest `--level-time`: under a few seconds a p99 is a handful of messages.
-const MIN_LEVEL_TIME: Duration = Duration::from_secs(1);
 
 /// For a run that is not `find-limit`: the line refusing a search option it was given.
 pub(super) fn misplaced_option(cli: &Cli) -> Option<String> {
@@ -43,94 +44,22 @@ pub(super) fn misplaced_option(cli: &Cli) -> Option<String> {
     ))
 }
 
-/// The search's settings from the options, or the line naming the fix.
-fn settings(cli: &Cli, plan: &RunPlan) -> Result<(SearchConfig, Duration), String> {
-    let refused = [
-        (
-            cli.run_time.is_some(),
-            "--run-time (each level lasts --level-time)",
-        ),
-        (cli.csv.is_some(), "--csv (use --report-json or --html)"),
-        (
-            cli.json || cli.json_file.is_some(),
-            "--json/--json-file (use --report-json)",
-        ),
-        (
-            cli.reset_stats,
-            "--reset-stats (levels are measured after their warm-up)",
-        ),
-        (cli.dry_run, "--dry-run"),
-        (
-            cli.stages.is_some(),
-            "--stages (the search sets each level's load itself)",
-        ),
-    ];
-    if let Some((_, what)) = refused.iter().find(|(set, _)| *set) {
-        return Err(format!("find-limit does not take {what}: drop it"));
-    }
-    if cli.aws || crate::guard::is_aws_iot_host(&plan.host) {
-        return Err(
-            "find-limit raises the load until the broker breaks, which AWS IoT Core \
-             bills and throttles per account: test a broker of your own"
-                .to_owned(),
-        );
-    }
-    if plan.users == 0 || cli.connect_only {
-        return Err("find-limit raises the publish rate: give publishers (-u 1 or more) and drop --connect-only".to_owned());
-    }
-    let p99 = parse_duration(&cli.slo_p99)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("--slo-p99 {:?}: give a duration such as 20ms", cli.slo_p99))?;
-    let level_time = parse_duration(&cli.level_time)
-        .filter(|d| *d >= MIN_LEVEL_TIME)
-        .ok_or_else(|| {
-            format!(
-                "--level-time {:?}: give 1s or more, such as 10s",
-                cli.level_time
-            )
-        })?;
-    if !(0.0..=100.0).contains(&cli.slo_failures) {
-        return Err(format!(
-            "--slo-failures {}: give a percentage from 0 to 100",
-            cli.slo_failures
-        ));
-    }
-    if !(cli.precision > 0.0 && cli.precision <= 100.0) {
-        return Err(format!(
-            "--precision {}: give a percentage above 0, such as 5",
-            cli.precision
-        ));
-    }
-    let start = plan.users as f64 * plan.throughput;
-    if let Some(max) = cli.max_rate
-        && !(max.is_finite() && max >= start)
-    {
-        return Err(format!(
-            "--max-rate {max}: give at least the starting load, {start} msg/s (-u x --throughput)"
-        ));
-    }
-    let config = SearchConfig {
-        start_per_s: start,
-        max_per_s: cli.max_rate,
-        precision: cli.precision / 100.0,
-        limits: Limits {
-            p99_us: u64::try_from(p99.as_micros()).unwrap_or(u64::MAX),
-            failure_percent: cli.slo_failures,
-        },
-    };
-    Ok((config, level_time))
-}
-
 /// Runs the search; the exit code is 0 when it found the limit (or held `--max-rate`), 1
 /// when it could not (mqload the bottleneck, nothing held, unsteady, interrupted, an error).
 pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 {
-    let (config, level_time) = match settings(cli, plan) {
+    let settings = match settings(cli, plan, embedded.is_some()) {
         Ok(settings) => settings,
-        Err(line) => {
-            eprintln!("mqload: error: {line}");
+        Err(mistake) => {
+            eprintln!("mqload: error: {mistake}");
             return EXIT_CONFIG;
         }
     };
+    let Settings {
+        config,
+        level_time,
+        open_file_cap,
+    } = settings;
+    let mode = config.limits.mode;
     let files = ReportFiles {
         json: cli.report_json.clone(),
         html: cli.html.clone(),
@@ -142,6 +71,13 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         return EXIT_CONFIG;
     }
     print_header(plan, &config, level_time);
+    if let Some((cap, limit)) = open_file_cap {
+        eprintln!(
+            "mqload: find-limit: at most {} connections/s: each level holds its connections \
+             open, and the open-file limit is {limit}",
+            thousands(cap as i128)
+        );
+    }
     crate::signals::install();
     let mut search = Search::new(config);
     let mut runs: Vec<LevelRun> = Vec::new();
@@ -150,7 +86,8 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
             Step::Done(verdict) => break verdict,
             Step::Run(rate) => rate,
         };
-        let run = run_level(&Arc::new(plan_at(plan, rate)), rate, level_time);
+        let level = Arc::new(plan_at(plan, mode, rate, level_time));
+        let run = run_level(&level, mode, rate, level_time, CONNECT_LEAD);
         if let Some(line) = level_error(&run) {
             eprintln!("mqload: error: {line}");
             return 1;
@@ -161,20 +98,25 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
         }
         search.record(run.result);
         if let Some(level) = search.levels().last() {
-            eprintln!("{}", level_line(search.levels().len(), level));
+            eprintln!("{}", level_line(search.levels().len(), level, mode));
         }
         runs.push(run);
     };
     println!(
         "mqload: find-limit: {}",
-        verdict_sentence(&verdict, search.levels())
+        verdict_sentence(&verdict, search.levels(), mode)
     );
     let report = FindLimitReport {
         levels: search.levels(),
         verdict,
         limits: config.limits,
     };
-    if !write_reports(&files, plan, &runs, &report, embedded) {
+    let shown = Shown {
+        plan,
+        level_time,
+        runs: &runs,
+    };
+    if !write_reports(&files, &shown, &report, embedded) {
         return 1;
     }
     match verdict {
@@ -185,12 +127,8 @@ pub(super) fn run(cli: &Cli, plan: &RunPlan, embedded: Option<&Embedded>) -> u8 
 
 /// The search's plan in two lines at most: target, start, level time, limits.
 fn print_header(plan: &RunPlan, config: &SearchConfig, level_time: Duration) {
-    eprintln!(
-        "mqload: find-limit: {} users on {} threads -> {}:{} ({}), QoS {}, run id {}; from {} \
-         msg/s, {} s a level; a level holds while publish p99 <= {} ms, failures <= {} %, \
-         nothing is lost and at most 0.1 % is held back",
-        plan.users,
-        plan.threads,
+    let target = format!(
+        "{}:{} ({})",
         plan.host,
         plan.addrs.first().map_or(0, |a| a.port()),
         if plan.tls.is_some() {
@@ -198,12 +136,25 @@ fn print_header(plan: &RunPlan, config: &SearchConfig, level_time: Duration) {
         } else {
             "plain TCP"
         },
-        plan.qos as u8,
-        plan.run_id,
-        thousands(config.start_per_s.round() as i128),
-        level_time.as_secs_f64(),
-        config.limits.p99_us as f64 / 1000.0,
-        config.limits.failure_percent,
+    );
+    let limits = &config.limits;
+    let start = thousands(config.start_per_s.round() as i128);
+    let (p99_ms, level_s) = (limits.p99_us as f64 / 1000.0, level_time.as_secs_f64());
+    if limits.mode == SearchMode::Connects {
+        eprintln!(
+            "mqload: find-limit: new connections on {} threads -> {target}, run id {}; from \
+             {start} connections/s, {level_s} s a level (after 1 s), each connection held to \
+             the level's end; a level holds while connect p99 <= {p99_ms} ms, failures <= {} \
+             %, and at most 2 % of its connects go unanswered",
+            plan.threads, plan.run_id, limits.failure_percent,
+        );
+        return;
+    }
+    eprintln!(
+        "mqload: find-limit: {} users on {} threads -> {target}, QoS {}, run id {}; from {start} \
+         msg/s, {level_s} s a level; a level holds while publish p99 <= {p99_ms} ms, failures \
+         <= {} %, nothing is lost and at most 0.1 % is held back",
+        plan.users, plan.threads, plan.qos as u8, plan.run_id, limits.failure_percent,
     );
     if plan.qos == crate::mqtt::QoS::AtMostOnce {
         eprintln!(
@@ -214,10 +165,23 @@ fn print_header(plan: &RunPlan, config: &SearchConfig, level_time: Duration) {
     }
 }
 
-/// The plan of one level: the same users at `rate` msg/s over all of them.
-fn plan_at(plan: &RunPlan, rate: f64) -> RunPlan {
+/// The plan of one level. Raising msg/s: the same users at `rate` msg/s over all of them.
+/// Raising connects: `rate` new connections a second, open-loop (user `i` connects at
+/// `i / rate` whatever the broker answered), each held to the level's end, for the whole
+/// level (lead, window and tail), with no `--max-connecting` queue inside mqload.
+fn plan_at(plan: &RunPlan, mode: SearchMode, rate: f64, level_time: Duration) -> RunPlan {
     let mut level = plan.clone();
-    level.throughput = rate / plan.users as f64;
+    match mode {
+        SearchMode::Messages => level.throughput = rate / plan.users as f64,
+        SearchMode::Connects => {
+            let span = (CONNECT_LEAD + level_time + CONNECT_TAIL).as_secs_f64();
+            level.users = (rate * span).ceil() as u64;
+            level.spawn_rate = rate;
+            level.scale.connect_only = true;
+            level.scale.max_connecting = 0;
+            level.scale.lifetime = None;
+        }
+    }
     level
 }
 
@@ -238,7 +202,7 @@ fn level_error(run: &LevelRun) -> Option<String> {
 }
 
 /// One line per level: rate, outcome, and the figures behind it.
-fn level_line(number: usize, level: &Level) -> String {
+fn level_line(number: usize, level: &Level, mode: SearchMode) -> String {
     let r = &level.result;
     let outcome = match &level.judgement {
         Judgement::Held => "held".to_owned(),
@@ -250,28 +214,52 @@ fn level_line(number: usize, level: &Level) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Judgement::MqloadBound { send_lag_p99_us } => format!(
-            "mqload's own limit: send-lag p99 {:.1} ms",
-            *send_lag_p99_us as f64 / 1000.0
+        other => format!(
+            "mqload's own limit: {}",
+            mqload_bound_text(other).unwrap_or_default()
+        ),
+    };
+    let figures = match mode {
+        SearchMode::Messages => format!(
+            "acked {} msg/s, p50 {:.1} ms, p99 {:.1} ms, failures {:.2} %, held back {}, \
+             send-lag p99 {:.1} ms",
+            thousands(r.acked_per_s.round() as i128),
+            r.p50_us as f64 / 1000.0,
+            r.p99_us as f64 / 1000.0,
+            r.failure_percent(),
+            r.held_back,
+            r.send_lag_p99_us as f64 / 1000.0,
+        ),
+        SearchMode::Connects => format!(
+            "connected {} connections/s, connect p50 {:.1} ms, p99 {:.1} ms, failures {:.2} \
+             %, unanswered {}, not started by mqload {} of {}",
+            thousands(r.acked_per_s.round() as i128),
+            r.p50_us as f64 / 1000.0,
+            r.p99_us as f64 / 1000.0,
+            r.failure_percent(),
+            r.unanswered,
+            r.not_started,
+            r.due_in_level,
         ),
     };
     format!(
-        "mqload: find-limit: level {number}{}: {} msg/s for {:.1} s: {outcome} (acked {} msg/s, \
-         p50 {:.1} ms, p99 {:.1} ms, failures {:.2} %, held back {}, send-lag p99 {:.1} ms)",
+        "mqload: find-limit: level {number}{}: {} {} for {:.1} s: {outcome} ({figures})",
         if level.confirmation {
             " (confirming)"
         } else {
             ""
         },
         thousands(r.offered_per_s.round() as i128),
+        mode.unit(),
         r.seconds,
-        thousands(r.acked_per_s.round() as i128),
-        r.p50_us as f64 / 1000.0,
-        r.p99_us as f64 / 1000.0,
-        r.failure_percent(),
-        r.held_back,
-        r.send_lag_p99_us as f64 / 1000.0,
     )
+}
+
+/// What the report shows of the search's runs.
+struct Shown<'a> {
+    plan: &'a RunPlan,
+    level_time: Duration,
+    runs: &'a [LevelRun],
 }
 
 /// Writes `--report-json`/`--html`: the answer level's steady window (the last level when
@@ -279,16 +267,22 @@ fn level_line(number: usize, level: &Level) -> String {
 /// find-limit rows. False on an error.
 fn write_reports(
     files: &ReportFiles,
-    plan: &RunPlan,
-    runs: &[LevelRun],
+    shown: &Shown,
     report: &FindLimitReport,
     embedded: Option<&Embedded>,
 ) -> bool {
-    let shown = report.verdict.held().or(runs.len().checked_sub(1));
-    let (Some(run), true) = (shown.and_then(|i| runs.get(i)), files.any()) else {
+    let runs = shown.runs;
+    let answer = report.verdict.held().or(runs.len().checked_sub(1));
+    let (Some(run), true) = (answer.and_then(|i| runs.get(i)), files.any()) else {
         return true;
     };
-    let mut parameters = RunParameters::from_plan(&plan_at(plan, run.result.offered_per_s));
+    let level = plan_at(
+        shown.plan,
+        report.limits.mode,
+        run.result.offered_per_s,
+        shown.level_time,
+    );
+    let mut parameters = RunParameters::from_plan(&level);
     parameters.run_time_s = Some(run.result.seconds);
     let data = ReportData {
         parameters,

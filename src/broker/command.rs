@@ -60,6 +60,11 @@ pub struct BrokerArgs {
     /// rest wait their turn in order, none dropped. A stand-in for a broker at capacity.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_msg_rate: Option<u64>,
+    /// Answer at most this many CONNECT packets a second (whole broker, paced evenly); the
+    /// rest wait their turn in order, none refused. A stand-in for a broker at its connect
+    /// capacity.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connect_rate: Option<u64>,
     /// Also take MQTT over WebSocket (subprotocol `mqtt`, path any) on this port, TLS unless
     /// --no-tls (0: a free one, printed at start).
     #[arg(long)]
@@ -131,6 +136,7 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
         threads,
         max_packet: DEFAULT_MAX_PACKET,
         max_msg_rate: args.max_msg_rate,
+        max_connect_rate: args.max_connect_rate,
         ws_addr: args.ws_port.map(|port| SocketAddr::new(args.bind, port)),
     })?;
     // Before the first line: whoever reads it may send SIGTERM at once.
@@ -138,12 +144,15 @@ fn serve(args: &BrokerArgs) -> Result<BrokerStats, BrokerError> {
     let limit = args
         .max_msg_rate
         .map_or(String::new(), |n| format!(", at most {n} msg/s"));
+    let connect_limit = args
+        .max_connect_rate
+        .map_or(String::new(), |n| format!(", at most {n} connects/s"));
     let ws = broker.ws_addr.map_or(String::new(), |addr| {
         let scheme = if args.no_tls { "ws" } else { "wss" };
         format!("; WebSocket ({scheme}) on {addr}")
     });
     println!(
-        "mqload broker: listening on {} ({tls_text}, {threads} threads{limit}){ws}",
+        "mqload broker: listening on {} ({tls_text}, {threads} threads{limit}{connect_limit}){ws}",
         broker.addr
     );
     let deadline = run_time.map(|t| Instant::now() + t);
@@ -253,6 +262,7 @@ impl Embedded {
             threads,
             max_packet: DEFAULT_MAX_PACKET,
             max_msg_rate: None,
+            max_connect_rate: None,
             ws_addr: websocket.then(|| SocketAddr::new(loopback, 0)),
         })?;
         Ok(Embedded { broker, pki })

@@ -1,6 +1,7 @@
 //! What a broker thread does with the bytes a client sent: decode every complete packet in
 //! place, let the session answer, and act on its events (route, subscribe, connect), with
-//! `--max-msg-rate` holding a PUBLISH (and all that follows it) until its turn.
+//! `--max-msg-rate` holding a PUBLISH (and all that follows it) until its turn, and
+//! `--max-connect-rate` a CONNECT.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,6 +43,8 @@ pub struct Ctx {
     pub(super) max_packet: usize,
     /// The broker-wide publish rate limit, if any.
     pub(super) throttle: Option<Arc<Throttle>>,
+    /// The broker-wide connect rate limit, if any.
+    pub(super) connect_throttle: Option<Arc<Throttle>>,
     /// When the current wakeup began (the throttle's clock).
     pub(super) now: Instant,
     /// MQTT bytes unwrapped from a WebSocket read (reused).
@@ -115,7 +118,7 @@ fn decode<'a>(
 }
 
 /// Handles the packets at the front of `buf`; returns the bytes they took. Stops before a
-/// PUBLISH the throttle has no turn for, marking the connection held.
+/// PUBLISH (or a CONNECT) its throttle has no turn for, marking the connection held.
 fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Result<usize, Close> {
     let mut pos = 0;
     loop {
@@ -132,10 +135,16 @@ fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Re
             packet,
             Decoded::V311(Packet::Publish(_)) | Decoded::V5(v5::Packet::Publish(_))
         );
-        if publish
-            && conn.session.is_connected()
-            && ctx.throttle.as_ref().is_some_and(|t| !t.try_take(ctx.now))
-        {
+        let connect = matches!(
+            packet,
+            Decoded::V311(Packet::Connect(_)) | Decoded::V5(v5::Packet::Connect(_))
+        );
+        let throttle = match conn.session.is_connected() {
+            true if publish => ctx.throttle.as_ref(),
+            false if connect => ctx.connect_throttle.as_ref(),
+            _ => None,
+        };
+        if throttle.is_some_and(|t| !t.try_take(ctx.now)) {
             conn.held = true;
             return Ok(pos);
         }

@@ -6,14 +6,15 @@
 //! `v5_state`, and `violation` for what closes a connection), `message` (a published message),
 //! `hub` (subscriptions matched with [`crate::mqtt::topic`], retained store, client ids,
 //! mailboxes, counters), `conn` (socket + rustls server side + bounded buffers), `ingest`
-//! (packets in, events acted on), `throttle` (`--max-msg-rate`), `reactor` (the mio loop per
+//! (packets in, events acted on), `throttle` (`--max-msg-rate`, `--max-connect-rate`), `reactor` (the mio loop per
 //! thread), `pki` (in-memory CA and certificates with rcgen, or PEM files), `command` (the
 //! subcommand and the embedded mode), `ws` (WebSocket framing for `--ws-port`).
 //!
 //! Throttle: with `--max-msg-rate N`, at most N PUBLISH packets a second are taken in (acked,
 //! routed, counted), paced evenly over the whole broker. A PUBLISH past the rate waits, with
 //! everything its connection sent after it, and the socket is not read meanwhile (TCP pushes
-//! back on the client); nothing is dropped or reordered.
+//! back on the client); nothing is dropped or reordered. `--max-connect-rate N` does the same
+//! for CONNECT (a second, separate pace): a CONNECT past the rate waits, unanswered, in order.
 //!
 //! WebSocket: with `--ws-port`, a second listener on the same threads takes MQTT over
 //! WebSocket (RFC 6455, subprotocol `mqtt`; TLS when the broker has it), framed by `ws`.
@@ -98,6 +99,9 @@ pub struct BrokerConfig {
     /// Most PUBLISH packets taken in per second, whole broker (`None`: no limit). Past it,
     /// publishes wait their turn in order (see [`throttle`]).
     pub max_msg_rate: Option<u64>,
+    /// Most CONNECT packets answered per second, whole broker (`None`: no limit). Past it,
+    /// connects wait their turn in order (see [`throttle`]).
+    pub max_connect_rate: Option<u64>,
     /// Where to listen for MQTT over WebSocket (subprotocol `mqtt`, TLS as `tls` says), if
     /// anywhere (port 0: a free one).
     pub ws_addr: Option<SocketAddr>,
@@ -165,6 +169,9 @@ impl RunningBroker {
         let throttle = config
             .max_msg_rate
             .map(|rate| Arc::new(throttle::Throttle::new(rate, std::time::Instant::now())));
+        let connect_throttle = config
+            .max_connect_rate
+            .map(|rate| Arc::new(throttle::Throttle::new(rate, std::time::Instant::now())));
         let mut setups = Vec::new();
         let mut mailboxes = Vec::new();
         for index in 0..config.threads {
@@ -186,6 +193,7 @@ impl RunningBroker {
                 tls: config.tls.clone(),
                 max_packet: config.max_packet,
                 throttle: throttle.clone(),
+                connect_throttle: connect_throttle.clone(),
             });
         }
         let hub = Arc::new(Hub::new(mailboxes));

@@ -53,6 +53,16 @@ pub struct WorkerSetup {
     pub max_packet: usize,
     /// The broker-wide publish rate limit (`--max-msg-rate`), if any.
     pub throttle: Option<Arc<Throttle>>,
+    /// The broker-wide connect rate limit (`--max-connect-rate`), if any.
+    pub connect_throttle: Option<Arc<Throttle>>,
+}
+
+/// Which throttle holds a connection: a PUBLISH waits for the publish rate, a CONNECT for the
+/// connect rate. Each has its own queue, in the order its connections were held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    Publish,
+    Connect,
 }
 
 struct Worker {
@@ -65,8 +75,10 @@ struct Worker {
     free: Vec<usize>,
     next_generation: u64,
     dirty: Vec<usize>,
-    /// Connections held by the throttle (slot, generation), in the order they were held.
+    /// Connections held by the publish throttle (slot, generation), in the order they were held.
     held: VecDeque<(usize, u64)>,
+    /// Connections whose CONNECT the connect throttle holds, likewise.
+    held_connects: VecDeque<(usize, u64)>,
     net: Box<[u8]>,
     plain: Box<[u8]>,
     ctx: Ctx,
@@ -85,6 +97,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
             counts: Local::default(),
             max_packet: setup.max_packet,
             throttle: setup.throttle.clone(),
+            connect_throttle: setup.connect_throttle.clone(),
             now: Instant::now(),
             unwrapped: Vec::new(),
         },
@@ -96,6 +109,7 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         next_generation: 1,
         dirty: Vec::new(),
         held: VecDeque::new(),
+        held_connects: VecDeque::new(),
         net: vec![0; READ_CHUNK].into_boxed_slice(),
         plain: vec![0; READ_CHUNK].into_boxed_slice(),
     };
@@ -120,16 +134,20 @@ pub fn run(setup: WorkerSetup, hub: Arc<Hub>, stop: &AtomicBool) {
         let now = Instant::now();
         worker.ctx.now = now;
         // Held connections first: they have waited longest for a turn.
-        worker.release_held(now);
+        worker.release_held(now, Pace::Connect);
+        worker.release_held(now, Pace::Publish);
         for event in events.iter() {
             match event.token() {
                 LISTENER => worker.accept(now, false),
                 WS_LISTENER => worker.accept(now, true),
                 WAKER => worker.read_mailbox(),
                 Token(token) => {
-                    let readable =
-                        event.is_readable() || event.is_read_closed() || event.is_error();
+                    let closed = event.is_read_closed() || event.is_error();
+                    let readable = event.is_readable() || closed;
                     worker.on_ready(token - FIRST_CONN, readable, now);
+                    if closed {
+                        worker.drop_unanswered(token - FIRST_CONN);
+                    }
                 }
             }
         }
@@ -233,6 +251,14 @@ impl Worker {
         }
     }
 
+    /// A client whose CONNECT waits for a turn hung up: it is gone and wants no CONNACK, so it
+    /// leaves the queue without spending a turn meant for clients still waiting.
+    fn drop_unanswered(&mut self, slot: usize) {
+        if matches!(self.conns.get(slot), Some(Some(c)) if c.held && !c.session.is_connected()) {
+            self.close(slot, Some(Close::Gone));
+        }
+    }
+
     /// Reads and handles what a connection sent until its socket would block, or until the
     /// throttle holds it (then it queues for a turn).
     fn read(&mut self, slot: usize, now: Instant) {
@@ -260,27 +286,46 @@ impl Worker {
                 ingest_wire(conn, data, ctx, me)
             })
         });
+        // Only a PUBLISH is held on a connected session, only a CONNECT before.
+        let pace = match conn.session.is_connected() {
+            true => Pace::Publish,
+            false => Pace::Connect,
+        };
         let held = conn.held.then_some((slot, conn.generation));
         match result {
             Ok(()) => self.mark_dirty(slot),
             Err(why) => return self.close(slot, Some(why)),
         }
         if let Some(entry) = held {
-            self.held.push_back(entry);
+            self.queue(pace).push_back(entry);
         }
     }
 
-    /// Takes up held connections in order while the throttle gives turns.
-    fn release_held(&mut self, now: Instant) {
-        let Some(throttle) = &self.ctx.throttle else {
+    fn queue(&mut self, pace: Pace) -> &mut VecDeque<(usize, u64)> {
+        match pace {
+            Pace::Publish => &mut self.held,
+            Pace::Connect => &mut self.held_connects,
+        }
+    }
+
+    fn throttle(&self, pace: Pace) -> Option<&Arc<Throttle>> {
+        match pace {
+            Pace::Publish => self.ctx.throttle.as_ref(),
+            Pace::Connect => self.ctx.connect_throttle.as_ref(),
+        }
+    }
+
+    /// Takes up connections held for `pace` in order while its throttle gives turns.
+    fn release_held(&mut self, now: Instant, pace: Pace) {
+        let Some(throttle) = self.throttle(pace) else {
             return;
         };
         if throttle.wait(now) > Duration::ZERO {
             return;
         }
-        let queued = self.held.len();
+        let queued = self.queue(pace).len();
         for _ in 0..queued {
-            let Some((slot, generation)) = self.held.pop_front() else {
+            let Some((slot, generation)) = self.queue(pace).pop_front() else {
                 break;
             };
             let Some(Some(conn)) = self.conns.get_mut(slot) else {
@@ -292,22 +337,28 @@ impl Worker {
             conn.held = false;
             conn.last_heard = now;
             self.read(slot, now);
-            if matches!(self.conns.get(slot), Some(Some(c)) if c.held) {
-                // Out of turns: it went back in the queue; the rest keep their places.
-                if let Some(again) = self.held.pop_back() {
-                    self.held.push_front(again);
+            // Out of turns: it went back at the end of this queue; it goes first again and the
+            // rest keep their places. (A CONNECT let through may be held at a PUBLISH that
+            // followed it: that is the other queue, and this one goes on.)
+            if self.queue(pace).back() == Some(&(slot, generation)) {
+                if let Some(again) = self.queue(pace).pop_back() {
+                    self.queue(pace).push_front(again);
                 }
                 break;
             }
         }
     }
 
-    /// How long to sleep: until the throttle's next turn when a connection is held.
+    /// How long to sleep: until a throttle's next turn when a connection waits for it.
     fn sleep(&self) -> Duration {
-        match &self.ctx.throttle {
-            Some(throttle) if !self.held.is_empty() => throttle.wait(self.ctx.now).min(TICK),
+        let wait = |queue: &VecDeque<(usize, u64)>, throttle: Option<&Arc<Throttle>>| match throttle
+        {
+            Some(throttle) if !queue.is_empty() => throttle.wait(self.ctx.now),
             _ => TICK,
-        }
+        };
+        let publish = wait(&self.held, self.ctx.throttle.as_ref());
+        let connect = wait(&self.held_connects, self.ctx.connect_throttle.as_ref());
+        publish.min(connect).min(TICK)
     }
 
     fn mark_dirty(&mut self, slot: usize) {

@@ -1,4 +1,5 @@
-//! `--max-msg-rate`: one pace for the whole broker, shared by its threads. A generic cell
+//! `--max-msg-rate` and `--max-connect-rate`: one pace for the whole broker, shared by its
+//! threads (one `Throttle` per limit). A generic cell
 //! rate algorithm (a token bucket kept as one "theoretical arrival time"), so publishes are
 //! let through evenly within each second, with a burst of at most [`BURST`] of the rate.
 //!
@@ -15,7 +16,7 @@ const PS_PER_SECOND: u64 = 1_000_000_000_000;
 /// a second's rate (10 ms worth), so the pace is smooth within the second.
 pub const BURST: Duration = Duration::from_millis(10);
 
-/// A broker-wide publish rate limit.
+/// A broker-wide rate limit (of publishes, or of connects).
 #[derive(Debug)]
 pub struct Throttle {
     start: Instant,
@@ -28,7 +29,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// A limit of `per_second` publishes a second (at least 1), starting at `start`.
+    /// A limit of `per_second` turns a second (at least 1), starting at `start`.
     pub fn new(per_second: u64, start: Instant) -> Throttle {
         let interval_ps = PS_PER_SECOND / per_second.max(1);
         Throttle {
@@ -40,7 +41,7 @@ impl Throttle {
     }
 
     /// Takes one turn at `now` (the caller's wakeup time); `false` when the rate is used up
-    /// and the publish must wait (see [`Throttle::wait`]).
+    /// and the packet must wait (see [`Throttle::wait`]).
     pub fn try_take(&self, now: Instant) -> bool {
         let at = duration_ps(now.saturating_duration_since(self.start));
         let mut due = self.next_due_ps.load(Ordering::Relaxed);

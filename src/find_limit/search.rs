@@ -21,9 +21,10 @@ const LOWEST_FRACTION: f64 = 1.0 / 64.0;
 /// How the search moves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchConfig {
-    /// The first level, messages per second.
+    /// The first level, messages (or connections) per second.
     pub start_per_s: f64,
-    /// The highest level tried, messages per second (`--max-rate`).
+    /// The highest level tried, messages (or connections) per second (`--max-rate`; for
+    /// connections, also what the open-file limit lets mqload hold open over a level).
     pub max_per_s: Option<f64>,
     /// Stop bisecting when the lowest broken level is within this fraction above the highest
     /// held one (`--precision`, e.g. 0.05).
@@ -46,7 +47,7 @@ pub struct Level {
 /// What to do next.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// Run a level at this many messages per second.
+    /// Run a level at this many messages (or connections) per second.
     Run(f64),
     /// The search is over.
     Done(Verdict),
@@ -68,7 +69,8 @@ pub enum Verdict {
         /// The confirming run of the maximum.
         held: usize,
     },
-    /// mqload's send lag showed mqload was the bottleneck at `at`: the broker's limit is above
+    /// mqload's send lag (or, raising connects, its unstarted connects) showed mqload was the
+    /// bottleneck at `at`: the broker's limit is above
     /// what this host can offer.
     MqloadLimit {
         /// The level where mqload could not keep up.
@@ -164,7 +166,7 @@ impl Search {
         let judgement = judge(&self.config.limits, &result);
         let index = self.levels.len();
         let held = judgement.held();
-        let mqload_bound = matches!(judgement, Judgement::MqloadBound { .. });
+        let mqload_bound = judgement.mqload_bound();
         self.levels.push(Level {
             result,
             judgement,

@@ -7,6 +7,7 @@ use super::*;
 const LIMITS: Limits = Limits {
     p99_us: 20_000,
     failure_percent: 1.0,
+    mode: SearchMode::Messages,
 };
 
 fn config(start: f64) -> SearchConfig {
@@ -40,6 +41,7 @@ fn broker(capacity: f64, offered: f64) -> LevelResult {
         },
         lost: 0,
         send_lag_p99_us: 300,
+        ..LevelResult::default()
     }
 }
 
@@ -137,7 +139,7 @@ fn mqload_lagging_ends_the_search_and_says_so() {
         },
         "8,000 lagged twice"
     );
-    let text = verdict_sentence(&verdict, search.levels());
+    let text = verdict_sentence(&verdict, search.levels(), SearchMode::Messages);
     assert!(text.starts_with("mqload is the bottleneck"), "{text}");
     assert!(
         text.contains("8,000 msg/s") && text.contains("4,000 msg/s"),
@@ -192,7 +194,10 @@ fn nothing_holding_ends_the_search_after_a_bounded_descent() {
         "{verdict:?}"
     );
     assert!(search.levels().len() <= 8, "{}", search.levels().len());
-    assert!(verdict_sentence(&verdict, search.levels()).starts_with("no level held: at "));
+    assert!(
+        verdict_sentence(&verdict, search.levels(), SearchMode::Messages)
+            .starts_with("no level held: at ")
+    );
 }
 
 #[test]
@@ -204,7 +209,7 @@ fn an_interrupted_search_reports_what_it_knew() {
     let Step::Done(verdict) = search.step() else {
         panic!("still running");
     };
-    let text = verdict_sentence(&verdict, search.levels());
+    let text = verdict_sentence(&verdict, search.levels(), SearchMode::Messages);
     assert_eq!(verdict.held(), Some(0));
     assert!(
         text.contains("held 1,000 msg/s") && text.contains("at 2,000 msg/s"),
@@ -268,7 +273,7 @@ fn each_limit_breaks_a_level_on_its_own() {
 #[test]
 fn the_found_sentence_carries_its_evidence() {
     let (verdict, search) = run(Search::new(config(10_000.0)), |r| broker(41_800.0, r));
-    let text = verdict_sentence(&verdict, search.levels());
+    let text = verdict_sentence(&verdict, search.levels(), SearchMode::Messages);
     assert!(text.starts_with("held 4"), "{text}");
     assert!(text.contains("for 10 s with p99 2.0 ms"), "{text}");
     assert!(text.contains("twice; at "), "{text}");
