@@ -4,8 +4,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 
@@ -20,9 +18,15 @@ use crate::stages::{self, Profile};
 use crate::stats::RequestKind;
 
 mod error;
+mod subscribe;
+mod template;
 pub mod transport;
 
 pub use error::PlanError;
+pub use subscribe::SubscribePlan;
+use subscribe::{subscribe_options, subscribe_plan};
+pub use template::expand_template;
+use template::{CLIENT_ID_PLACEHOLDERS, PLACEHOLDERS, random_alphanumerics, template_ok};
 pub use transport::{TransportPlanError, WebSocketPlan};
 
 /// Largest packet mqload accepts from a broker (MQTT allows 256 MiB; nobody sends us that).
@@ -79,61 +83,6 @@ pub struct RunPlan {
     pub stages: Option<Profile>,
 }
 
-/// Subscriber connections of a run (`--subscribers`, `--subscribe-topic`, `--subscribe-qos`).
-#[derive(Debug, Clone)]
-pub struct SubscribePlan {
-    /// How many; subscriber `j` takes user index `users + j` in the client id template.
-    pub subscribers: u64,
-    /// Topic filter each subscribes to (`{run_id}` substituted).
-    pub filter: String,
-    /// Requested QoS.
-    pub qos: QoS,
-    /// Row of `subscribe:<qos>:<filter>` (SUBACK time, refusals) in `request_names`.
-    pub subscribe_name: usize,
-    /// Row of `receive:<qos>:<filter>` (due time to arrival) in `request_names`.
-    pub receive_name: usize,
-    /// SUBSCRIBE options (MQTT 5 no local, retain as published, retain handling).
-    pub options: mqtt::v5::SubscriptionOptions,
-}
-
-/// Checks the subscriber options; `None` when there are no subscribers.
-fn subscribe_options(cli: &Cli) -> Result<Option<(u64, String, QoS)>, PlanError> {
-    let filter = match (cli.subscribers, &cli.subscribe_topic) {
-        (0, None) => return Ok(None),
-        (subscribers, None) | (subscribers @ 0, Some(_)) => {
-            return Err(PlanError::SubscribeIncomplete { subscribers });
-        }
-        (_, Some(filter)) => filter.clone(),
-    };
-    if cli.worker {
-        return Err(PlanError::SubscribersInWorker);
-    }
-    let qos =
-        QoS::from_u8(cli.subscribe_qos).ok_or(PlanError::BadSubscribeQos(cli.subscribe_qos))?;
-    Ok(Some((cli.subscribers, filter, qos)))
-}
-
-/// The filter with `{run_id}` substituted, checked by encoding its SUBSCRIBE.
-fn subscribe_filter(template: &str, run_id: &str, qos: QoS) -> Result<String, PlanError> {
-    let filter = template.replace("{run_id}", run_id);
-    mqtt::Packet::Subscribe {
-        packet_id: 1,
-        filters: vec![(filter.as_str(), qos)],
-    }
-    .encode(&mut Vec::new())
-    .map_err(|e| PlanError::BadSubscribeFilter {
-        filter: filter.clone(),
-        reason: e.to_string(),
-    })?;
-    if !mqtt::topic::is_valid_filter(&filter) {
-        return Err(PlanError::BadSubscribeFilter {
-            reason: "a shared subscription is $share/GROUP/FILTER".into(),
-            filter,
-        });
-    }
-    Ok(filter)
-}
-
 /// Row of `connect` in [`RunPlan::request_names`].
 pub const NAME_CONNECT: usize = 0;
 /// Row of `disconnect`.
@@ -162,57 +111,6 @@ fn positive(option: &'static str, value: f64) -> Result<f64, PlanError> {
     } else {
         Err(PlanError::BadRate { option, value })
     }
-}
-
-/// Every placeholder a template may hold.
-const PLACEHOLDERS: [&str; 4] = ["{i}", "{run_id}", "{client_id}", "{rand}"];
-/// The client id cannot contain itself.
-const CLIENT_ID_PLACEHOLDERS: [&str; 3] = ["{i}", "{run_id}", "{rand}"];
-
-/// Substitutes `{i}`, `{run_id}`, `{client_id}` and `{rand}` (16 random alphanumerics) in a
-/// template; any other `{` is kept as it is.
-pub fn expand_template(template: &str, index: u64, run_id: &str, client_id: &str) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        let Some(placeholder) = PLACEHOLDERS.iter().find(|p| after.starts_with(**p)) else {
-            out.push('{');
-            rest = &after[1..];
-            continue;
-        };
-        match *placeholder {
-            "{i}" => out.push_str(&index.to_string()),
-            "{run_id}" => out.push_str(run_id),
-            "{client_id}" => out.push_str(client_id),
-            _ => out.push_str(&random_alphanumerics(16)),
-        }
-        rest = &after[placeholder.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether every `{` in `template` opens one of `allowed`.
-fn template_ok(template: &str, allowed: &[&str]) -> bool {
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start..];
-        let Some(placeholder) = allowed.iter().find(|p| after.starts_with(**p)) else {
-            return false;
-        };
-        rest = &after[placeholder.len()..];
-    }
-    true
-}
-
-fn random_alphanumerics(n: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
 }
 
 /// Raises the soft open-file limit to the hard one; returns the limit now in force.
@@ -580,30 +478,6 @@ fn session_config(cli: &Cli, timings: &Timings) -> Result<SessionConfig, PlanErr
     })
 }
 
-/// The subscribers' plan from the checked `(subscribers, filter template, qos)`; adds their
-/// two rows to `request_names`.
-fn subscribe_plan(
-    cli: &Cli,
-    (subscribers, template, qos): (u64, String, QoS),
-    run_id: &str,
-    request_names: &mut Vec<String>,
-) -> Result<SubscribePlan, PlanError> {
-    let filter = subscribe_filter(&template, run_id, qos)?;
-    let options = cli.mqtt5.subscription_options(&filter, qos);
-    let options = options.map_err(PlanError::Mqtt5)?;
-    let subscribe_name = request_names.len();
-    request_names.push(RequestKind::Subscribe.row_name(qos, &template));
-    request_names.push(RequestKind::Receive.row_name(qos, &template));
-    Ok(SubscribePlan {
-        subscribers,
-        filter,
-        qos,
-        subscribe_name,
-        receive_name: subscribe_name + 1,
-        options,
-    })
-}
-
 /// `--stages`: the plan for the profile's peak users, carrying the profile; the run lasts the
 /// profile unless `--run-time` says otherwise (shorter cuts it, longer holds its last target).
 fn staged(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
@@ -662,26 +536,5 @@ impl RunPlan {
             Some(ws) => format!("{}, {tls}", ws.describe()),
             None => tls.to_owned(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_expand() {
-        assert_eq!(
-            expand_template("dev/{i}/{run_id}", 7, "R1", "c"),
-            "dev/7/R1"
-        );
-        assert_eq!(expand_template("t/{client_id}", 0, "R", "cid"), "t/cid");
-        let id = expand_template("locust-{rand}", 0, "R", "");
-        assert_eq!(id.len(), 23);
-        assert!(id[7..].chars().all(|c| c.is_ascii_alphanumeric()));
-        assert!(template_ok("a/{i}/{rand}", &PLACEHOLDERS));
-        assert!(!template_ok("a/{user}", &PLACEHOLDERS));
-        assert!(!template_ok("id-{client_id}", &CLIENT_ID_PLACEHOLDERS));
-        assert_eq!(expand_template("{x}/{i}", 3, "R", ""), "{x}/3");
     }
 }
