@@ -1,6 +1,6 @@
 //! From options to a validated, resolved [`RunPlan`]: every user mistake stops here, with a fix.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,19 +10,22 @@ use rustls_pki_types::ServerName;
 use crate::cli::{Cli, PayloadFormatArg};
 pub use crate::duration::{MAX_DURATION, parse_duration};
 use crate::mqtt::{self, Publish, QoS};
-use crate::net::{self, TlsFiles};
 use crate::payload::{PayloadFormat, PayloadRecipe};
 use crate::scale::ScalePlan;
 use crate::session::{Session, SessionConfig};
-use crate::stages::{self, Profile};
+use crate::stages::Profile;
 use crate::stats::RequestKind;
 
+mod connect;
 mod error;
+mod staged;
 mod subscribe;
 mod template;
 pub mod transport;
 
+use connect::{connection_layers, resolve, tls_client_config};
 pub use error::PlanError;
+use staged::staged;
 pub use subscribe::SubscribePlan;
 use subscribe::{subscribe_options, subscribe_plan};
 pub use template::expand_template;
@@ -269,9 +272,6 @@ impl RunPlan {
     }
 }
 
-/// [`RunPlan::tls`]: the client configuration and server name; `None` for plain TCP.
-type TlsPlan = Option<(Arc<ClientConfig>, ServerName<'static>)>;
-
 /// The run's durations and timeouts, each checked.
 struct Timings {
     run_time: Option<Duration>,
@@ -372,78 +372,6 @@ fn check_open_files(cli: &Cli, subscribers: u64) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// The TLS client configuration: the target's, none for `--no-tls`, or built from the TLS
-/// files (whose per-device templates must exist for the first and the last connection).
-fn tls_client_config(
-    cli: &Cli,
-    target: Option<&Target>,
-    subscribers: u64,
-) -> Result<Option<Arc<ClientConfig>>, PlanError> {
-    if let Some(target) = target {
-        return Ok(target.tls.clone());
-    }
-    if cli.no_tls {
-        return Ok(None);
-    }
-    let files = TlsFiles {
-        ca: cli.cafile.clone(),
-        cert: cli.cert.clone(),
-        key: cli.key.clone(),
-    };
-    let alpn = transport::alpn(cli, cli.port);
-    let config = net::client_config(&files, &alpn).map_err(PlanError::Tls)?;
-    let last = cli.users.saturating_add(subscribers).saturating_sub(1);
-    let shared = cli.tls_tickets == crate::cli::TlsTicketsArg::Shared;
-    net::tls::check_device_files(&files, 0, last, shared).map_err(PlanError::Tls)?;
-    Ok(Some(config))
-}
-
-/// The TLS configuration (with the scale's ticket policy) and server name, and the
-/// WebSocket upgrade, for connections to `host:port`.
-fn connection_layers(
-    cli: &Cli,
-    target: Option<&Target>,
-    (host, port): (&str, u16),
-    tls: Option<Arc<ClientConfig>>,
-    scale: &mut ScalePlan,
-) -> Result<(TlsPlan, Option<WebSocketPlan>), PlanError> {
-    let name_text = match target {
-        Some(_) => host.to_owned(),
-        None => cli.server_name.clone().unwrap_or_else(|| host.to_owned()),
-    };
-    let now = crate::unix_time::unix_now() as u64;
-    let websocket = transport::websocket_plan(cli, &name_text, port, tls.is_some(), now)
-        .map_err(PlanError::Transport)?;
-    let tls = match tls {
-        Some(config) => {
-            let config = scale.attach_tickets(config, cli.users);
-            let name = ServerName::try_from(name_text.clone())
-                .map_err(|_| PlanError::BadServerName(name_text))?;
-            Some((config, name))
-        }
-        None => None,
-    };
-    Ok((tls, websocket))
-}
-
-/// The broker's addresses; at least one.
-fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, PlanError> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| PlanError::Unresolvable {
-            host: host.to_owned(),
-            reason: e.to_string(),
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(PlanError::Unresolvable {
-            host: host.to_owned(),
-            reason: "no addresses".into(),
-        });
-    }
-    Ok(addrs)
-}
-
 /// Message bodies from `--payload-format`, `--payload-kb` / `--payload-bytes`.
 fn payload_recipe(cli: &Cli, run_id: &str) -> Result<PayloadRecipe, PlanError> {
     let random_bytes = cli
@@ -476,51 +404,6 @@ fn session_config(cli: &Cli, timings: &Timings) -> Result<SessionConfig, PlanErr
         max_packet_size: MAX_INCOMING_PACKET,
         mqtt5: cli.mqtt5.options().map_err(PlanError::Mqtt5)?,
     })
-}
-
-/// `--stages`: the plan for the profile's peak users, carrying the profile; the run lasts the
-/// profile unless `--run-time` says otherwise (shorter cuts it, longer holds its last target).
-fn staged(cli: &Cli, target: Option<&Target>) -> Result<RunPlan, PlanError> {
-    let text = cli.stages.as_deref().unwrap_or_default();
-    let stages = stages::parse(text).map_err(PlanError::Stages)?;
-    let given = |id: &str| cli.given.iter().any(|g| g == id);
-    let conflicts = [
-        (
-            given("users"),
-            "users",
-            "the profile sets the users; drop --users",
-        ),
-        (
-            cli.subscribers > 0,
-            "subscribers",
-            "a profile runs publishers only; run the subscribers in a second mqload (-u 0 --subscribers N, same --run-id)",
-        ),
-        (
-            cli.reset_stats,
-            "reset-stats",
-            "a profile has no end of spawning to reset at; drop --reset-stats",
-        ),
-        (
-            cli.worker,
-            "worker",
-            "a Locust master sets the load of its workers; drop --stages",
-        ),
-    ];
-    if let Some((_, option, fix)) = conflicts.into_iter().find(|c| c.0) {
-        return Err(PlanError::StagesConflict { option, fix });
-    }
-    let spawn_rate = given("spawn_rate").then_some(positive("spawn-rate", cli.spawn_rate)?);
-    let throughput = positive("throughput", cli.throughput)?;
-    let profile = Profile::new(stages, throughput, spawn_rate);
-    let mut peak = cli.clone();
-    peak.stages = None;
-    peak.users = profile.peak_users();
-    let mut plan = RunPlan::from_cli_with_target(&peak, target)?;
-    if plan.run_time.is_none() {
-        plan.run_time = Some(profile.total());
-    }
-    plan.stages = Some(profile);
-    Ok(plan)
 }
 
 impl RunPlan {
