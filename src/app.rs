@@ -1,28 +1,18 @@
-//! One whole run as the binary performs it: plan, engine, collector, exit code.
+//! One whole run as the binary performs it: the subcommands, a Locust worker, or a plan run
+//! standalone (`standalone`) or as a find-limit search, aimed at `--host` or the built-in broker.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::thread;
 use std::time::Duration;
 
 use crate::broker::Embedded;
 use crate::cli::{Cli, Command, TransportArg};
-use crate::engine::{self, Epoch};
 use crate::guard::{self, GuardError, LoadShape};
-use crate::metrics::{
-    LoadSnapshot, MetricsResponder, ResponderOptions, SnapshotPublisher, snapshot_handoff,
-};
 use crate::plan::{PlanError, RunPlan, Target};
-use crate::report::json::{ReportData, RunParameters, StopReason};
-use crate::report::output::ReportFiles;
-use crate::reporter::{self, ReportOptions};
-use crate::stats::{RequestKind, Snapshot};
-use crate::unix_time::unix_now;
 
 pub use crate::exit_code::EXIT_CONFIG;
 
 mod find_limit;
+mod standalone;
 
 /// Runs what the options say; returns the process exit code (0 clean, 1 failures, 2 config).
 pub fn run(cli: &Cli) -> u8 {
@@ -40,29 +30,8 @@ pub fn run(cli: &Cli) -> u8 {
         return EXIT_CONFIG;
     }
     if cli.worker {
-        if matches!(cli.command, Some(Command::FindLimit)) {
-            eprintln!("mqload: error: find-limit runs standalone: drop --worker");
-            return EXIT_CONFIG;
-        }
-        if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
-            eprintln!(
-                "mqload: error: --json, --json-file, --report-json and --html are not written by a \
-                 --worker (its Locust master reports the run): drop them, or run mqload without --worker"
-            );
-            return EXIT_CONFIG;
-        }
-        if cli.prometheus.is_some() {
-            eprintln!(
-                "mqload: error: --prometheus is not served by a --worker yet (its Locust master's \
-                 web UI shows the run live): drop --prometheus, or run mqload without --worker"
-            );
-            return EXIT_CONFIG;
-        }
-        if cli.dry_run {
-            eprintln!(
-                "mqload: error: --dry-run checks a standalone run, but a --worker's run comes from \
-                 its Locust master: drop --dry-run or --worker"
-            );
+        if let Some(line) = worker_conflict(cli) {
+            eprintln!("mqload: error: {line}");
             return EXIT_CONFIG;
         }
         return crate::locust::run(cli);
@@ -70,22 +39,12 @@ pub fn run(cli: &Cli) -> u8 {
     if let Some(file) = &cli.locustfile {
         eprintln!("mqload: ignoring -f {file}: mqload's engine replaces the locustfile");
     }
-    // No host: aim the run at the built-in broker, started here (see `broker::command`).
-    let embedded = match cli.host {
-        Some(_) => None,
-        None => match Embedded::start(
-            crate::broker::embedded_threads(cli.broker_threads),
-            cli.no_tls,
-            cli.transport == TransportArg::Websockets,
-        ) {
-            Ok(embedded) => Some(embedded),
-            Err(e) => {
-                eprintln!(
-                    "mqload: error: the built-in broker (used when no --host is given) did not start: {e}"
-                );
-                return EXIT_CONFIG;
-            }
-        },
+    let embedded = match start_embedded(cli) {
+        Ok(embedded) => embedded,
+        Err(line) => {
+            eprintln!("mqload: error: {line}");
+            return EXIT_CONFIG;
+        }
     };
     let plan = match plan_for(cli, embedded.as_ref()) {
         Ok(plan) => Arc::new(plan),
@@ -110,7 +69,7 @@ pub fn run(cli: &Cli) -> u8 {
     let code = if matches!(cli.command, Some(Command::FindLimit)) {
         find_limit::run(cli, &plan, embedded.as_ref())
     } else {
-        run_plan(cli, plan, embedded.as_ref())
+        standalone::run_plan(cli, plan, embedded.as_ref())
     };
     if let Some(embedded) = embedded {
         // The run has disconnected; let the broker read what is still in its sockets.
@@ -118,6 +77,47 @@ pub fn run(cli: &Cli) -> u8 {
         eprintln!("mqload: built-in broker: {stats}");
     }
     code
+}
+
+/// Why a `--worker` cannot run with the other options given, as one line naming the fix.
+fn worker_conflict(cli: &Cli) -> Option<&'static str> {
+    if matches!(cli.command, Some(Command::FindLimit)) {
+        return Some("find-limit runs standalone: drop --worker");
+    }
+    if cli.report_json.is_some() || cli.html.is_some() || cli.json || cli.json_file.is_some() {
+        return Some(
+            "--json, --json-file, --report-json and --html are not written by a \
+             --worker (its Locust master reports the run): drop them, or run mqload without --worker",
+        );
+    }
+    if cli.prometheus.is_some() {
+        return Some(
+            "--prometheus is not served by a --worker yet (its Locust master's \
+             web UI shows the run live): drop --prometheus, or run mqload without --worker",
+        );
+    }
+    if cli.dry_run {
+        return Some(
+            "--dry-run checks a standalone run, but a --worker's run comes from \
+             its Locust master: drop --dry-run or --worker",
+        );
+    }
+    None
+}
+
+/// No host: the built-in broker, started here, for the run to aim at (see `broker::command`);
+/// `None` when `--host` is given.
+fn start_embedded(cli: &Cli) -> Result<Option<Embedded>, String> {
+    if cli.host.is_some() {
+        return Ok(None);
+    }
+    Embedded::start(
+        crate::broker::embedded_threads(cli.broker_threads),
+        cli.no_tls,
+        cli.transport == TransportArg::Websockets,
+    )
+    .map(Some)
+    .map_err(|e| format!("the built-in broker (used when no --host is given) did not start: {e}"))
 }
 
 /// The plan, aimed at the built-in broker when one was started.
@@ -135,216 +135,6 @@ fn plan_for(cli: &Cli, embedded: Option<&Embedded>) -> Result<RunPlan, PlanError
             .map_err(PlanError::Tls)?,
     };
     RunPlan::from_cli_with_target(cli, Some(&target))
-}
-
-/// Runs a validated plan: engine, collector, exit code.
-fn run_plan(cli: &Cli, plan: Arc<RunPlan>, embedded: Option<&Embedded>) -> u8 {
-    let report_files = ReportFiles {
-        json: cli.report_json.clone(),
-        html: cli.html.clone(),
-        csv: cli.csv.clone(),
-        csv_full_history: cli.csv_full_history,
-    };
-    if let Err(e) = report_files.check() {
-        eprintln!("mqload: error: {e}");
-        return EXIT_CONFIG;
-    }
-    if let Err(line) = crate::report::locust_json::check(cli) {
-        eprintln!("mqload: error: {line}");
-        return EXIT_CONFIG;
-    }
-    eprintln!("{}", plan_line(&plan));
-    if let Err(e) = guard_run(cli, &plan) {
-        eprintln!("mqload: error: {e}");
-        return EXIT_CONFIG;
-    }
-    if cli.dry_run {
-        eprintln!("mqload: --dry-run: the run would go ahead; nothing was connected");
-        return 0;
-    }
-    let (responder, live_metrics) = match start_metrics(cli.prometheus) {
-        Ok(started) => started.unzip(),
-        Err(line) => {
-            eprintln!("mqload: error: {line}");
-            return EXIT_CONFIG;
-        }
-    };
-    let (stats_tx, stats_rx) = crossbeam_channel::unbounded();
-    let (stats_rx, locust_json) = crate::report::locust_json::tee(cli, &plan, stats_rx);
-    // Before the reporter: a profile's stages are placed in time from it.
-    let epoch = Epoch::now();
-    let collector = reporter::spawn_reporter(
-        plan.request_names.clone(),
-        stats_rx,
-        ReportOptions {
-            csv_prefix: cli.csv.clone(),
-            only_summary: cli.only_summary,
-            print_interval: Duration::from_secs(2),
-            target_users: plan.users,
-            csv_layout: crate::report::csv::CsvLayout {
-                full_history: cli.csv_full_history,
-                users: plan.users,
-                spawn_rate: plan.spawn_rate,
-                stages: plan.stages.clone(),
-            },
-            status_line: std::io::stdout().is_terminal(),
-            run_time: plan.run_time,
-            subscribers: plan.subscribe.as_ref().map_or(0, |s| s.subscribers),
-            live_metrics,
-            stage_spans: plan
-                .stages
-                .as_ref()
-                .map(|p| crate::report::stages::stage_spans(p, epoch.unix)),
-        },
-    );
-    let start_unix = unix_now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let finished = Arc::new(AtomicBool::new(false));
-    let timer = {
-        let (stop, finished, run_time) = (Arc::clone(&stop), Arc::clone(&finished), plan.run_time);
-        thread::spawn(move || engine::stop_after(run_time, &stop, &finished))
-    };
-    let reset = cli
-        .reset_stats
-        .then(|| reset_when_spawned(&plan, &epoch, &stats_tx, &finished));
-    let errors = match &plan.stages {
-        Some(profile) => engine::control::run_profile(&plan, &stats_tx, &stop, epoch, profile),
-        None => engine::run(&plan, &stats_tx, &stop, epoch),
-    };
-    finished.store(true, std::sync::atomic::Ordering::Relaxed);
-    drop(stats_tx);
-    let _ = timer.join();
-    if let Some(reset) = reset {
-        let _ = reset.join();
-    }
-    for e in &errors {
-        eprintln!("mqload: error: {e}");
-    }
-    let summary = match collector.join() {
-        Ok(summary) => summary,
-        Err(_) => {
-            eprintln!("mqload: error: the statistics collector panicked (a bug in mqload)");
-            return 1;
-        }
-    };
-    if let Some(responder) = responder {
-        responder.stop();
-    }
-    if let Err(e) = locust_json.finish() {
-        eprintln!("mqload: error: {e}");
-        return 1;
-    }
-    if report_files.any() {
-        let data = ReportData {
-            parameters: RunParameters::from_plan(&plan),
-            stats: &summary.final_stats,
-            series: &summary.series,
-            start_unix,
-            end_unix: unix_now(),
-            stopped_by: if crate::signals::received() {
-                StopReason::Signal
-            } else {
-                StopReason::RunTime
-            },
-            sections: crate::report::sections::guard_sections(
-                &plan,
-                &summary.final_stats,
-                cli.aws || guard::is_aws_iot_host(&plan.host),
-                cli.price_per_million,
-            )
-            .into_iter()
-            .chain([crate::report::sections::ack_timing(
-                &plan,
-                &summary.final_stats,
-            )])
-            .chain(embedded.map(|e| crate::report::sections::built_in_broker(&e.broker)))
-            .chain(plan.stages.iter().flat_map(|profile| {
-                crate::report::stages::stage_sections(profile, &summary.stages)
-            }))
-            .collect(),
-            find_limit: None,
-        };
-        let failed = report_files.write(&data);
-        for e in &failed {
-            eprintln!("mqload: error: {e}");
-        }
-        if !failed.is_empty() {
-            return 1;
-        }
-    }
-    if !errors.is_empty() {
-        return 1;
-    }
-    if let Some(line) = never_connected(&summary.final_stats) {
-        eprintln!("{line}");
-    }
-    let lost = lost_line(&summary.final_stats);
-    if let Some(line) = &lost {
-        eprintln!("{line}");
-    }
-    if summary.total_failures > 0 || lost.is_some() {
-        return u8::try_from(cli.exit_code_on_error).unwrap_or(1);
-    }
-    0
-}
-
-/// `--prometheus ADDR`: the `/metrics` responder on its own small thread, and the end the
-/// reporter feeds it through; a port that cannot be listened on is the user's to fix.
-fn start_metrics(
-    addr: Option<std::net::SocketAddr>,
-) -> Result<Option<(MetricsResponder, SnapshotPublisher<LoadSnapshot>)>, String> {
-    let Some(addr) = addr else {
-        return Ok(None);
-    };
-    let (publisher, reader) = snapshot_handoff::<LoadSnapshot>();
-    let responder = MetricsResponder::start(addr, reader, ResponderOptions::default())
-        .map_err(|e| format!("--prometheus: {e}"))?;
-    eprintln!(
-        "mqload: serving live metrics at http://{}/metrics",
-        responder.local_addr()
-    );
-    Ok(Some((responder, publisher)))
-}
-
-/// `--reset-stats`: once the last user has been started (user `i` starts at `i / spawn-rate`),
-/// tells the collector to forget the request statistics, as Locust does when spawning
-/// completes. Deltas cover about a second, so the cut is that precise.
-fn reset_when_spawned(
-    plan: &RunPlan,
-    epoch: &Epoch,
-    stats: &crossbeam_channel::Sender<crate::stats::StatsMsg>,
-    finished: &Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
-    let last_start = plan.users.saturating_sub(1) as f64 / plan.spawn_rate;
-    let at = Duration::try_from_secs_f64(last_start)
-        .ok()
-        .and_then(|d| epoch.instant.checked_add(d));
-    let (stats, finished) = (stats.clone(), Arc::clone(finished));
-    thread::spawn(move || {
-        loop {
-            if finished.load(std::sync::atomic::Ordering::Relaxed) {
-                return;
-            }
-            let left = at.map_or(Duration::MAX, |at| {
-                at.saturating_duration_since(std::time::Instant::now())
-            });
-            if left.is_zero() {
-                break;
-            }
-            thread::sleep(left.min(Duration::from_millis(50)));
-        }
-        eprintln!("mqload: all users started: resetting the statistics (--reset-stats)");
-        let _ = stats.send(crate::stats::StatsMsg::ResetRequests);
-    })
-}
-
-/// When subscribers missed messages, one line saying how many: a script reading only the exit
-/// code must not take a lossy run for a clean one.
-fn lost_line(stats: &Snapshot) -> Option<String> {
-    let sentence = stats.delivery.as_ref()?.loss_sentence()?;
-    Some(format!(
-        "mqload: {sentence} (see the Delivery line); exiting with --exit-code-on-error"
-    ))
 }
 
 /// The run in one line: users, spawn rate, threads, broker, QoS, rate, run id and end.
@@ -403,27 +193,6 @@ fn guard_run(cli: &Cli, plan: &RunPlan) -> Result<(), GuardError> {
         eprintln!("mqload: {line}");
     }
     verdict
-}
-
-/// When no connection ever succeeded, one line with the first reason, so the fix is obvious
-/// (a wrong port, an unknown CA, a refused certificate) without reading the error table.
-fn never_connected(stats: &Snapshot) -> Option<String> {
-    let connect = stats
-        .rows
-        .iter()
-        .find(|r| r.kind == Some(RequestKind::Connect))?;
-    if connect.num_requests == 0 || connect.num_failures < connect.num_requests {
-        return None;
-    }
-    let first = stats
-        .errors
-        .iter()
-        .filter(|e| e.name == connect.name)
-        .min_by(|a, b| a.first_seen_unix.total_cmp(&b.first_seen_unix))?;
-    Some(format!(
-        "mqload: error: no connection to the broker succeeded ({} attempts); first error: {}",
-        connect.num_requests, first.error
-    ))
 }
 
 fn humanize(d: Duration) -> String {

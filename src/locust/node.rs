@@ -402,73 +402,13 @@ impl Worker {
     }
 
     fn spawn(&mut self, spawn: &Spawn) {
-        let id = self.config.node_id.clone();
         self.state = WorkerState::Spawning;
-        if self.test.is_none() {
-            match self.start_test(spawn) {
-                Ok(test) => self.test = Some(test),
-                Err(why) => {
-                    let why = why.to_string();
-                    eprintln!("mqload: worker: cannot start the test: {why}");
-                    self.send(&protocol::exception(
-                        &id,
-                        &why,
-                        "(mqload worker configuration)",
-                    ));
-                    self.send(&protocol::spawning_complete(&id, &[]));
-                    self.state = WorkerState::Ready;
-                    return;
-                }
-            }
+        if self.test.is_none() && !self.start_or_refuse(spawn) {
+            return;
         }
-        let mut users: u64 = 0;
-        let mut subs: u64 = 0;
-        let filter = self
-            .test
-            .as_ref()
-            .is_some_and(|t| t.plan.subscribe.is_some());
-        for (class, n) in &spawn.user_classes_count {
-            if subscribers::is_subscriber_class(class) {
-                subs = subs.saturating_add(*n);
-                if *n > 0 && !filter && self.warned_classes.insert(class.clone()) {
-                    let why = format!(
-                        "user class {class}: subscribers need a topic filter: give the master --mqtt-subscribe-topic (or this worker --subscribe-topic); its users are not started"
-                    );
-                    eprintln!("mqload: worker: {why}");
-                    self.send(&protocol::exception(&id, &why, "(mqload worker)"));
-                }
-            } else {
-                users = users.saturating_add(*n);
-            }
-        }
-        // A count from the network is bounded here: past the open-file limit every extra
-        // connection would fail anyway, and each planned user takes memory.
-        let limit = crate::plan::raise_open_file_limit();
-        let over_limit = users.saturating_add(subs).saturating_add(64) > limit;
-        if let Some(test) = self.test.as_ref() {
-            let run_time = budget::master_run_time(&spawn.parsed_options);
-            let (lines, mut verdict) = budget::check(&self.cli, &test.plan, users, run_time);
-            if over_limit {
-                verdict = Err(budget::ShareRefused::OpenFileLimit {
-                    users,
-                    subscribers: subs,
-                    limit,
-                });
-            }
-            if test.users == 0 || verdict.is_err() {
-                for line in lines {
-                    eprintln!("mqload: worker: {line}");
-                }
-            }
-            if let Err(why) = verdict {
-                let why = why.to_string();
-                let kept = test.classes.clone();
-                eprintln!("mqload: worker: refusing {users} users: {why}");
-                self.send(&protocol::exception(&id, &why, "(mqload worker limits)"));
-                self.send(&protocol::spawning_complete(&id, &kept));
-                self.state = WorkerState::Running;
-                return;
-            }
+        let (users, subs) = self.count_classes(spawn);
+        if self.refuse_share(spawn, users, subs) {
+            return;
         }
         if let Some(test) = self.test.as_mut() {
             // The master paces the ramp: what one message adds starts within a second.
@@ -491,8 +431,97 @@ impl Worker {
             while test.stats_rx.try_recv().is_ok() {} // as a Python worker's reset_all
             test.stats.reset();
         }
+        let id = self.config.node_id.clone();
         self.send(&protocol::spawning_complete(&id, &spawn.user_classes_count));
         self.state = WorkerState::Running;
+    }
+
+    /// Starts the test for the first spawn; false (the master told why, the worker ready
+    /// again) when the options do not make a plan.
+    fn start_or_refuse(&mut self, spawn: &Spawn) -> bool {
+        match self.start_test(spawn) {
+            Ok(test) => {
+                self.test = Some(test);
+                true
+            }
+            Err(why) => {
+                let id = self.config.node_id.clone();
+                let why = why.to_string();
+                eprintln!("mqload: worker: cannot start the test: {why}");
+                self.send(&protocol::exception(
+                    &id,
+                    &why,
+                    "(mqload worker configuration)",
+                ));
+                self.send(&protocol::spawning_complete(&id, &[]));
+                self.state = WorkerState::Ready;
+                false
+            }
+        }
+    }
+
+    /// Publishing users and subscribers the spawn asks for; a subscriber class without a
+    /// topic filter is told to the master once and not started.
+    fn count_classes(&mut self, spawn: &Spawn) -> (u64, u64) {
+        let id = self.config.node_id.clone();
+        let mut users: u64 = 0;
+        let mut subs: u64 = 0;
+        let filter = self
+            .test
+            .as_ref()
+            .is_some_and(|t| t.plan.subscribe.is_some());
+        for (class, n) in &spawn.user_classes_count {
+            if subscribers::is_subscriber_class(class) {
+                subs = subs.saturating_add(*n);
+                if *n > 0 && !filter && self.warned_classes.insert(class.clone()) {
+                    let why = format!(
+                        "user class {class}: subscribers need a topic filter: give the master --mqtt-subscribe-topic (or this worker --subscribe-topic); its users are not started"
+                    );
+                    eprintln!("mqload: worker: {why}");
+                    self.send(&protocol::exception(&id, &why, "(mqload worker)"));
+                }
+            } else {
+                users = users.saturating_add(*n);
+            }
+        }
+        (users, subs)
+    }
+
+    /// Checks this worker's share against the open-file limit and the budget; true when it
+    /// is refused (the master told why, the worker keeps its current users).
+    fn refuse_share(&mut self, spawn: &Spawn, users: u64, subs: u64) -> bool {
+        // A count from the network is bounded here: past the open-file limit every extra
+        // connection would fail anyway, and each planned user takes memory.
+        let limit = crate::plan::raise_open_file_limit();
+        let over_limit = users.saturating_add(subs).saturating_add(64) > limit;
+        let Some(test) = self.test.as_ref() else {
+            return false;
+        };
+        let run_time = budget::master_run_time(&spawn.parsed_options);
+        let (lines, mut verdict) = budget::check(&self.cli, &test.plan, users, run_time);
+        if over_limit {
+            verdict = Err(budget::ShareRefused::OpenFileLimit {
+                users,
+                subscribers: subs,
+                limit,
+            });
+        }
+        if test.users == 0 || verdict.is_err() {
+            for line in lines {
+                eprintln!("mqload: worker: {line}");
+            }
+        }
+        let Err(why) = verdict else {
+            return false;
+        };
+        let why = why.to_string();
+        let kept = test.classes.clone();
+        let id = self.config.node_id.clone();
+        eprintln!("mqload: worker: refusing {users} users: {why}");
+        self.send(&protocol::exception(&id, &why, "(mqload worker limits)"));
+        self.send(&protocol::spawning_complete(&id, &kept));
+        self.state = WorkerState::Running;
+        true
     }
 
     fn start_test(&mut self, spawn: &Spawn) -> Result<Test, PlanError> {

@@ -52,36 +52,12 @@ fn text(value: &Value) -> Option<String> {
 pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<String> {
     let mut problems = Vec::new();
     let free = |id: &str| !given.contains(id);
-    if let Some(host) = spawn.host.as_deref().filter(|h| !h.is_empty()) {
-        match HostUrl::parse(host) {
-            Ok(url) => {
-                // A scheme without a port means its default port, as with `-H`.
-                let port = url.port.or(url.tls.map(|tls| match (tls, url.websocket) {
-                    (true, false) => 8883,
-                    (false, false) => 1883,
-                    (true, true) => 443,
-                    (false, true) => 80,
-                }));
-                if url.websocket && free("transport") {
-                    cli.transport = TransportArg::Websockets;
-                    if let Some(path) = url.path.clone().filter(|_| free("ws_path")) {
-                        cli.ws_path = path;
-                    }
-                }
-                if free("host") {
-                    cli.host = Some(url.host);
-                }
-                if let Some(port) = port.filter(|_| free("port")) {
-                    cli.port = port;
-                }
-                if let Some(tls) = url.tls.filter(|_| free("no_tls")) {
-                    cli.no_tls = !tls;
-                }
-            }
-            Err(_) => problems.push(format!(
-                "the master's --host {host:?} is not an MQTT broker (use mqtts://host:8883, mqtt://host:1883 or wss://host/mqtt); ignored"
-            )),
-        }
+    if let Some(host) = spawn.host.as_deref().filter(|h| !h.is_empty())
+        && !apply_host_url(cli, host, free)
+    {
+        problems.push(format!(
+            "the master's --host {host:?} is not an MQTT broker (use mqtts://host:8883, mqtt://host:1883 or wss://host/mqtt); ignored"
+        ));
     }
     if let Some(t) = spawn.stop_timeout.filter(|t| *t > 0.0 && t.is_finite())
         && free("stop_timeout")
@@ -96,44 +72,7 @@ pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<Strin
         if !free(id) {
             continue;
         }
-        let ok = match id {
-            "host" => {
-                cli.host = Some(v.clone());
-                true
-            }
-            "port" => v.parse().map(|p| cli.port = p).is_ok(),
-            "topic" => {
-                cli.topic = v.clone();
-                true
-            }
-            "qos" => v.parse().map(|q| cli.qos = q).is_ok(),
-            "payload_kb" => v.parse().map(|n| cli.payload_kb = n).is_ok(),
-            "payload_bytes" => v.parse().map(|n| cli.payload_bytes = Some(n)).is_ok(),
-            "payload_format" => match v.as_str() {
-                "json" => {
-                    cli.payload_format = PayloadFormatArg::Json;
-                    true
-                }
-                "raw" => {
-                    cli.payload_format = PayloadFormatArg::Raw;
-                    true
-                }
-                _ => false,
-            },
-            "throughput" => v.parse().map(|t| cli.throughput = t).is_ok(),
-            "run_id" => {
-                cli.run_id = Some(v.clone());
-                true
-            }
-            "no_tls" => v.parse().map(|b| cli.no_tls = b).is_ok(),
-            "subscribe_topic" => {
-                cli.subscribe_topic = Some(v.clone());
-                true
-            }
-            "subscribe_qos" => v.parse().map(|q| cli.subscribe_qos = q).is_ok(),
-            _ => false,
-        };
-        if !ok {
+        if !apply_forwarded(cli, id, &v) {
             problems.push(format!(
                 "the master's --{} {v:?} is not usable here; ignored",
                 dest.replace('_', "-")
@@ -141,6 +80,79 @@ pub fn apply(cli: &mut Cli, spawn: &Spawn, given: &HashSet<String>) -> Vec<Strin
         }
     }
     problems
+}
+
+/// The master's `--host` URL: host, port (a scheme's default when absent), TLS and WebSocket,
+/// each unless the worker gave its own (`free` false); false when it is not a broker URL.
+fn apply_host_url(cli: &mut Cli, host: &str, free: impl Fn(&str) -> bool) -> bool {
+    let Ok(url) = HostUrl::parse(host) else {
+        return false;
+    };
+    // A scheme without a port means its default port, as with `-H`.
+    let port = url.port.or(url.tls.map(|tls| match (tls, url.websocket) {
+        (true, false) => 8883,
+        (false, false) => 1883,
+        (true, true) => 443,
+        (false, true) => 80,
+    }));
+    if url.websocket && free("transport") {
+        cli.transport = TransportArg::Websockets;
+        if let Some(path) = url.path.clone().filter(|_| free("ws_path")) {
+            cli.ws_path = path;
+        }
+    }
+    if free("host") {
+        cli.host = Some(url.host);
+    }
+    if let Some(port) = port.filter(|_| free("port")) {
+        cli.port = port;
+    }
+    if let Some(tls) = url.tls.filter(|_| free("no_tls")) {
+        cli.no_tls = !tls;
+    }
+    true
+}
+
+/// Sets the option `id` (a [`FORWARDED`] id) from the master's value; false when the value
+/// does not parse.
+fn apply_forwarded(cli: &mut Cli, id: &str, v: &str) -> bool {
+    match id {
+        "host" => {
+            cli.host = Some(v.to_owned());
+            true
+        }
+        "port" => v.parse().map(|p| cli.port = p).is_ok(),
+        "topic" => {
+            cli.topic = v.to_owned();
+            true
+        }
+        "qos" => v.parse().map(|q| cli.qos = q).is_ok(),
+        "payload_kb" => v.parse().map(|n| cli.payload_kb = n).is_ok(),
+        "payload_bytes" => v.parse().map(|n| cli.payload_bytes = Some(n)).is_ok(),
+        "payload_format" => match v {
+            "json" => {
+                cli.payload_format = PayloadFormatArg::Json;
+                true
+            }
+            "raw" => {
+                cli.payload_format = PayloadFormatArg::Raw;
+                true
+            }
+            _ => false,
+        },
+        "throughput" => v.parse().map(|t| cli.throughput = t).is_ok(),
+        "run_id" => {
+            cli.run_id = Some(v.to_owned());
+            true
+        }
+        "no_tls" => v.parse().map(|b| cli.no_tls = b).is_ok(),
+        "subscribe_topic" => {
+            cli.subscribe_topic = Some(v.to_owned());
+            true
+        }
+        "subscribe_qos" => v.parse().map(|q| cli.subscribe_qos = q).is_ok(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

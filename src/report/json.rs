@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use crate::plan::RunPlan;
 use crate::stats::{
-    DeliveryStats, ErrorRow, PERCENTILE_LABELS, RowStats, SEND_LAG_BOTTLENECK_US, Snapshot,
-    TimeSeries,
+    DeliveryStats, ErrorRow, LagStats, PERCENTILE_LABELS, RowStats, SEND_LAG_BOTTLENECK_US,
+    Snapshot, TimeSeries,
 };
 
 /// The `schema` field. Adding fields or optional sections keeps `/1`; renaming, removing or
@@ -228,29 +228,93 @@ fn series(s: &TimeSeries) -> Value {
 
 /// The report as a JSON value (schema [`SCHEMA`]).
 pub fn build(data: &ReportData) -> Value {
-    let p = &data.parameters;
     let s = data.stats;
     let (kind, text) = verdict(s);
-    let lag = &s.send_lag;
+    let mut report = json!({
+        "schema": SCHEMA,
+        "mqload_version": env!("CARGO_PKG_VERSION"),
+        "parameters": parameters(&data.parameters),
+        "run": run_times(data),
+        "verdict": { "kind": kind, "text": text },
+        "percentile_labels": PERCENTILE_LABELS,
+        "stats": {
+            "rows": s.rows.iter().map(row).collect::<Vec<_>>(),
+            "aggregated": row(&s.total),
+        },
+        "send_lag": send_lag(&s.send_lag),
+        "connections": {
+            "connected_at_end": s.users_connected,
+            "peak_connected": data.series.points.iter().map(|p| p.users).max().unwrap_or(0),
+            "target": s.target_users,
+        },
+        "errors": s.errors.iter().map(error).collect::<Vec<_>>(),
+        "errors_by_kind": errors_by_kind(&s.errors),
+        "series": series(data.series),
+        "sections": sections(data),
+    });
+    if let (Some(find_limit), Value::Object(map)) = (&data.find_limit, &mut report) {
+        map.insert(
+            "find_limit".to_owned(),
+            super::find_limit::build(find_limit),
+        );
+    }
+    report
+}
+
+/// `parameters`: the run as it was asked for.
+fn parameters(p: &RunParameters) -> Value {
+    json!({
+        "host": p.host,
+        "port": p.port,
+        "tls": p.tls,
+        "users": p.users,
+        "spawn_rate": p.spawn_rate,
+        "qos": p.qos,
+        "throughput_per_user": p.throughput_per_user,
+        "payload_bytes": p.payload_bytes,
+        "payload_format": p.payload_format,
+        "run_time_s": p.run_time_s,
+        "threads": p.threads,
+        "run_id": p.run_id,
+        "topic": p.topic,
+        "max_inflight": p.max_inflight,
+    })
+}
+
+/// `run`: when it started and ended, and what stopped it.
+fn run_times(data: &ReportData) -> Value {
+    json!({
+        "start_unix": data.start_unix,
+        "end_unix": data.end_unix,
+        "duration_s": (data.end_unix - data.start_unix).max(0.0),
+        "stopped_by": match data.stopped_by {
+            StopReason::RunTime => "run_time",
+            StopReason::Signal => "signal",
+        },
+    })
+}
+
+/// `send_lag`: how late publishes left against their schedule.
+fn send_lag(lag: &LagStats) -> Value {
+    json!({
+        "count": lag.count,
+        "p50_us": lag.p50_us,
+        "p99_us": lag.p99_us,
+        "max_us": lag.max_us,
+        "held_back": lag.held_back,
+        "held_back_max_us": lag.held_back_max_us,
+        "bottleneck_threshold_us": SEND_LAG_BOTTLENECK_US,
+        "bottleneck": lag.is_bottleneck(),
+    })
+}
+
+/// `sections`: the caller's sections, plus `delivery` (with subscribers) and `connects`
+/// (when connections were counted).
+fn sections(data: &ReportData) -> Map<String, Value> {
+    let s = data.stats;
     let mut sections: Map<String, Value> = data.sections.iter().cloned().collect();
     if let Some(d) = &s.delivery {
-        let n = &d.counts;
-        sections.insert(
-            "delivery".to_owned(),
-            json!({
-                "subscribers": d.subscribers,
-                "sent": n.sent,
-                "expected": n.expected,
-                "received": n.received,
-                "lost": d.lost,
-                "duplicates": n.duplicates,
-                "reordered": n.reordered,
-                "stale": n.stale,
-                "untracked": n.untracked,
-                "foreign": n.foreign,
-                "unparseable": n.unparseable,
-            }),
-        );
+        sections.insert("delivery".to_owned(), delivery(d));
     }
     let (c, life) = (&s.connects, &s.connections);
     if c.total() > 0 || c.queued > 0 || !life.is_empty() {
@@ -269,67 +333,25 @@ pub fn build(data: &ReportData) -> Value {
             }),
         );
     }
-    let mut report = json!({
-        "schema": SCHEMA,
-        "mqload_version": env!("CARGO_PKG_VERSION"),
-        "parameters": {
-            "host": p.host,
-            "port": p.port,
-            "tls": p.tls,
-            "users": p.users,
-            "spawn_rate": p.spawn_rate,
-            "qos": p.qos,
-            "throughput_per_user": p.throughput_per_user,
-            "payload_bytes": p.payload_bytes,
-            "payload_format": p.payload_format,
-            "run_time_s": p.run_time_s,
-            "threads": p.threads,
-            "run_id": p.run_id,
-            "topic": p.topic,
-            "max_inflight": p.max_inflight,
-        },
-        "run": {
-            "start_unix": data.start_unix,
-            "end_unix": data.end_unix,
-            "duration_s": (data.end_unix - data.start_unix).max(0.0),
-            "stopped_by": match data.stopped_by {
-                StopReason::RunTime => "run_time",
-                StopReason::Signal => "signal",
-            },
-        },
-        "verdict": { "kind": kind, "text": text },
-        "percentile_labels": PERCENTILE_LABELS,
-        "stats": {
-            "rows": s.rows.iter().map(row).collect::<Vec<_>>(),
-            "aggregated": row(&s.total),
-        },
-        "send_lag": {
-            "count": lag.count,
-            "p50_us": lag.p50_us,
-            "p99_us": lag.p99_us,
-            "max_us": lag.max_us,
-            "held_back": lag.held_back,
-            "held_back_max_us": lag.held_back_max_us,
-            "bottleneck_threshold_us": SEND_LAG_BOTTLENECK_US,
-            "bottleneck": lag.is_bottleneck(),
-        },
-        "connections": {
-            "connected_at_end": s.users_connected,
-            "peak_connected": data.series.points.iter().map(|p| p.users).max().unwrap_or(0),
-            "target": s.target_users,
-        },
-        "errors": s.errors.iter().map(error).collect::<Vec<_>>(),
-        "errors_by_kind": errors_by_kind(&s.errors),
-        "series": series(data.series),
-        "sections": sections,
-    });
-    if let (Some(find_limit), Value::Object(map)) = (&data.find_limit, &mut report) {
-        map.insert(
-            "find_limit".to_owned(),
-            super::find_limit::build(find_limit),
-        );
-    }
-    report
+    sections
+}
+
+/// The `delivery` section: what the subscribers received against what was sent.
+fn delivery(d: &DeliveryStats) -> Value {
+    let n = &d.counts;
+    json!({
+        "subscribers": d.subscribers,
+        "sent": n.sent,
+        "expected": n.expected,
+        "received": n.received,
+        "lost": d.lost,
+        "duplicates": n.duplicates,
+        "reordered": n.reordered,
+        "stale": n.stale,
+        "untracked": n.untracked,
+        "foreign": n.foreign,
+        "unparseable": n.unparseable,
+    })
 }
 
 /// The report as pretty-printed JSON text.
