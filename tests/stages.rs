@@ -99,8 +99,9 @@ fn users_and_broker_counted_rate_follow_the_profile() {
     for point in report["series"]["points"].as_array().expect("points") {
         let from = point["unix"].as_f64().expect("unix") - start;
         let users = point["users"].as_f64().expect("users");
-        for &(hold_from, hold_to, target, _, _) in &HOLDS {
-            if from >= hold_from + 0.5 && from + 1.0 <= hold_to {
+        for &(hold_from, hold_to, target, _, settle) in &HOLDS {
+            // Connects and drains finish within a second of the orders on a loaded machine.
+            if from >= hold_from + settle.max(1.0) && from + 1.0 <= hold_to {
                 user_seconds += 1;
                 assert!(
                     (users - target).abs() <= target * TOLERANCE,
