@@ -24,7 +24,7 @@ pub fn parse_switch(text: &str) -> Result<bool, String> {
         .ok_or_else(|| "use true, false, yes, no, on, off, 1 or 0 (as Locust)".to_owned())
 }
 
-/// Load-test an MQTT 3.1.1 broker (AWS IoT Core or any other) with thousands of TLS clients.
+/// Load-test an MQTT broker (AWS IoT Core or any other) with thousands of TLS clients, MQTT 3.1.1 or 5.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mqload", version, about, long_about = None)]
 pub struct Cli {
@@ -585,7 +585,7 @@ pub enum TlsTicketsArg {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Run the built-in MQTT 3.1.1 broker alone (until Ctrl-C, or --run-time).
+    /// Run the built-in MQTT broker (3.1.1 and 5) alone (until Ctrl-C, or --run-time).
     Broker(crate::broker::BrokerArgs),
     /// Make certificates for a fleet: `mqload pki devices N [--ca CA.pem --ca-key CA.key] --out DIR`.
     Pki(pki::PkiArgs),
