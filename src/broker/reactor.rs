@@ -12,7 +12,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use rustls::ServerConfig;
 
-use super::conn::{Close, Conn, MAX_OUTGOING};
+use super::conn::{Close, Conn, MAX_BACKLOG, MAX_OUTGOING};
 use super::hub::{ConnRef, Delivery, Hub, Mail};
 use super::ingest::{Ctx, Local, Outgoing, ingest, ingest_wire, route};
 use super::throttle::Throttle;
@@ -404,14 +404,24 @@ impl Worker {
             return;
         };
         conn.dirty = false;
-        match conn.flush() {
-            // A client that publishes QoS 1/2 but never reads its acks.
-            Ok(false) if conn.pending() > 2 * MAX_OUTGOING => {
-                self.ctx.counts.slow += 1;
-                self.close(slot, Some(Close::Slow));
+        loop {
+            match conn.flush() {
+                // A client that publishes QoS 1/2 but never reads its acks.
+                Ok(false) if conn.pending() > 2 * MAX_OUTGOING => {
+                    self.ctx.counts.slow += 1;
+                    return self.close(slot, Some(Close::Slow));
+                }
+                Ok(_) => {}
+                Err(why) => return self.close(slot, Some(why)),
             }
-            Ok(_) => {}
-            Err(why) => self.close(slot, Some(why)),
+            // The socket took some: what waited for room goes next (the writable edge that
+            // follows a full socket brings the connection back here).
+            if conn.backlog.is_empty() || conn.pending() > MAX_OUTGOING {
+                return;
+            }
+            let refilled = conn.refill(self.ctx.now);
+            self.ctx.counts.sent += refilled.sent;
+            self.ctx.counts.dropped += refilled.refused;
         }
     }
 
@@ -427,7 +437,13 @@ impl Worker {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.pending() > MAX_OUTGOING {
+        if !conn.backlog.is_empty() && conn.backlog.len() < MAX_BACKLOG {
+            // Behind what a resumed session brought: it waits its turn, in order.
+            conn.backlog
+                .push_back((delivery.message, delivery.qos, delivery.retain));
+            return self.mark_dirty(slot);
+        }
+        if conn.pending() > MAX_OUTGOING || !conn.backlog.is_empty() {
             if delivery.qos == QoS::AtMostOnce {
                 self.ctx.counts.dropped += 1;
             } else {
@@ -541,7 +557,12 @@ impl Worker {
         }
         if conn.session.is_connected() {
             let keep_for = conn.session.keep_for();
-            let suspended = keep_for.map(|_| conn.session.suspend());
+            let suspended = keep_for.map(|_| {
+                let mut suspended = conn.session.suspend();
+                // Never sent: kept, in order, behind what the Receive Maximum held back.
+                suspended.waiting.extend(conn.backlog.drain(..));
+                suspended
+            });
             let id = &conn.session.client_id;
             let now = self.ctx.now;
             self.ctx.hub.disconnect(id, me, suspended, keep_for, now);
