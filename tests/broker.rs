@@ -889,3 +889,91 @@ fn retained_messages_sent_at_subscribe_are_bounded_like_any_delivery() {
     );
     drop((publisher, greedy));
 }
+
+/// Reads one packet: its first byte and its body (after the remaining length).
+fn read_packet(raw: &mut Raw) -> (u8, Vec<u8>) {
+    let kind = raw.read_exact(1)[0];
+    let mut length = 0usize;
+    for shift in [0, 7, 14, 21] {
+        let byte = raw.read_exact(1)[0];
+        length |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    (kind, raw.read_exact(length))
+}
+
+/// A resumed session's offline queue goes out as the client reads, under the 1 MiB output
+/// cap: before, all of it went into the connection's output at once, and a client that did
+/// not read at once was disconnected as slow (its queue lost).
+#[test]
+fn a_resumed_session_gets_its_large_queue_in_order_as_it_reads() {
+    const COUNT: usize = 150;
+    const PAYLOAD: usize = 100_000;
+    let broker = OurBroker::plain();
+    // CONNECT with clean session off (flags 0x00), keep alive 60; subscribe r/# at QoS 1.
+    let connect_kept = b"\x10\x13\x00\x04MQTT\x04\x00\x00\x3c\x00\x07backlog";
+    let mut away = Raw::connect(&broker);
+    away.send(connect_kept);
+    assert_eq!(away.read_exact(4), [0x20, 2, 0, 0], "new session");
+    away.send(b"\x82\x08\x00\x01\x00\x03r/#\x01");
+    assert_eq!(away.read_exact(5), [0x90, 3, 0, 1, 1]);
+    drop(away);
+    thread::sleep(Duration::from_millis(200)); // the broker sees it gone
+    // 150 QoS 1 messages of 100 kB (15 MB) queued while it is away: more than loopback
+    // socket buffers take, and far past the 1 MiB output cap.
+    let mut publisher = Raw::mqtt_connect(&broker, "bulk", 60);
+    let publish_numbered = |publisher: &mut Raw, n: usize| {
+        let mut payload = format!("{n:06}").into_bytes();
+        payload.resize(PAYLOAD, b'x');
+        let mut packet = Vec::new();
+        let publish = mqload::mqtt::Publish {
+            dup: false,
+            qos: mqload::mqtt::QoS::AtLeastOnce,
+            retain: false,
+            topic: "r/big",
+            packet_id: n as u16 + 1,
+            payload: &payload,
+        };
+        mqload::mqtt::encode_publish_into(&publish, &mut packet).expect("encode");
+        publisher.send(&packet);
+        let id = (n as u16 + 1).to_be_bytes();
+        assert_eq!(publisher.read_exact(4), [0x40, 2, id[0], id[1]], "PUBACK");
+    };
+    for n in 0..COUNT {
+        publish_numbered(&mut publisher, n);
+    }
+    // It comes back and does not read for a moment; one more message arrives meanwhile.
+    let mut back = Raw::connect(&broker);
+    back.send(connect_kept);
+    assert_eq!(back.read_exact(4), [0x20, 2, 1, 0], "session present");
+    thread::sleep(Duration::from_secs(1));
+    publish_numbered(&mut publisher, COUNT);
+    thread::sleep(Duration::from_millis(500));
+    // Then it reads (and acknowledges) everything: all of it, in order.
+    let mut order = Vec::new();
+    while order.len() <= COUNT {
+        let (kind, body) = read_packet(&mut back);
+        assert_eq!(kind & 0xf6, 0x32, "a QoS 1 PUBLISH, got {kind:#x}");
+        let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+        let id = &body[2 + topic_len..4 + topic_len];
+        let payload = &body[4 + topic_len..];
+        assert_eq!(payload.len(), PAYLOAD);
+        order.push(utf8_number(&payload[..6]));
+        back.send(&[0x40, 2, id[0], id[1]]);
+    }
+    let exit = broker.stop();
+    assert_eq!(order, (0..=COUNT).collect::<Vec<_>>(), "{exit}");
+    assert_eq!(counter(&exit, "slow subscribers disconnected"), 0, "{exit}");
+    assert_eq!(counter(&exit, "dropped"), 0, "{exit}");
+    assert_eq!(counter(&exit, "messages sent"), COUNT as u64 + 1, "{exit}");
+    drop((publisher, back));
+}
+
+fn utf8_number(digits: &[u8]) -> usize {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX)
+}

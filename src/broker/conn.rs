@@ -1,6 +1,7 @@
 //! One accepted connection's IO: socket, optional rustls server side, input and output
 //! buffers with a cap, and the MQTT session over them.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,13 +9,18 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
+use super::message::Message;
 use super::session::ServerSession;
 use super::ws::WsLink;
+use crate::mqtt::QoS;
 use crate::net::flush;
 
 /// Plaintext a connection may have waiting to be sent (beyond this, QoS 0 deliveries are
 /// dropped and QoS 1/2 deliveries disconnect the subscriber).
 pub const MAX_OUTGOING: usize = 1 << 20;
+/// Most deliveries waiting in [`Conn::backlog`] besides what a resumed session brought
+/// (the same bound as an absent client's queue); beyond, a live delivery is refused.
+pub const MAX_BACKLOG: usize = super::hub::MAX_OFFLINE_QUEUE;
 /// Encrypted bytes rustls may hold for a slow socket.
 const MAX_TLS_BUFFER: usize = 1 << 20;
 
@@ -61,6 +67,19 @@ pub struct Conn {
     /// A PUBLISH waits for its turn under `--max-msg-rate`: what follows it waits in `inbuf`
     /// and the socket is not read until it has gone through.
     pub held: bool,
+    /// Deliveries waiting for room under [`MAX_OUTGOING`], oldest first (message, QoS,
+    /// retain): what a resumed session had queued, and live deliveries behind them, so
+    /// that order holds. Taken into `out` as the socket drains ([`Conn::refill`]).
+    pub backlog: VecDeque<(Arc<Message>, QoS, bool)>,
+}
+
+/// What [`Conn::refill`] did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Refilled {
+    /// Deliveries written (or, MQTT 5, handed to the Receive Maximum's queue).
+    pub sent: u64,
+    /// Deliveries the session refused (too many unacknowledged, or one that does not encode).
+    pub refused: u64,
 }
 
 impl Conn {
@@ -92,6 +111,7 @@ impl Conn {
             last_heard: now,
             dirty: false,
             held: false,
+            backlog: VecDeque::new(),
         })
     }
 
@@ -179,6 +199,25 @@ impl Conn {
             Ok(done) => Ok(done && self.pending() == 0),
             Err(_) => Err(Close::Gone),
         }
+    }
+
+    /// Moves deliveries from [`Conn::backlog`] into `out`, in order, while fewer than
+    /// [`MAX_OUTGOING`] bytes wait to be sent.
+    pub fn refill(&mut self, now: Instant) -> Refilled {
+        let mut done = Refilled::default();
+        while self.pending() <= MAX_OUTGOING {
+            let Some((message, qos, retain)) = self.backlog.pop_front() else {
+                break;
+            };
+            match self
+                .session
+                .deliver(&message, qos, retain, &mut self.out, now)
+            {
+                true => done.sent += 1,
+                false => done.refused += 1,
+            }
+        }
+        done
     }
 
     /// Bytes waiting to go out (before TLS): MQTT bytes, and frames on a WebSocket.

@@ -219,15 +219,20 @@ fn connected(conn: &mut Conn, ctx: &mut Ctx, me: ConnRef) {
         session.keep_for(),
     );
     session.put_connack(outcome.session_present, &mut conn.out);
-    if let Some(suspended) = outcome.resumed {
+    if let Some(mut suspended) = outcome.resumed {
+        // Never sent yet: they queue behind the resent in-flight ones, like the rest.
+        let waiting = std::mem::take(&mut suspended.waiting);
         session.resume(suspended, &mut conn.out, ctx.now);
+        conn.backlog.extend(waiting);
     }
-    for (message, qos) in &outcome.queued {
-        match session.deliver(message, *qos, false, &mut conn.out, ctx.now) {
-            true => ctx.counts.sent += 1,
-            false => ctx.counts.dropped += 1,
-        }
-    }
+    // Up to 1000 messages of up to the largest packet each: they go out as the client
+    // reads, not all into `out` at once.
+    let queued = outcome.queued.into_iter();
+    conn.backlog
+        .extend(queued.map(|(message, qos)| (message, qos, false)));
+    let refilled = conn.refill(ctx.now);
+    ctx.counts.sent += refilled.sent;
+    ctx.counts.dropped += refilled.refused;
     if let Some(old) = outcome.took_over {
         kick(ctx, old);
     }

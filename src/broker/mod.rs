@@ -26,7 +26,8 @@
 //! most 100,000 retained topics and 256 MiB of retained payload; 1,000 subscriptions per
 //! connection (more get SUBACK failure); 1,024 unreleased inbound QoS 2 messages per client;
 //! 100,000 stored sessions (clean session off), each keeping at most 1,000 QoS 1/2 messages
-//! while its client is away (more are dropped, counted).
+//! while its client is away (more are dropped, counted); on its return they go out as the
+//! client reads, under the 1 MiB cap, live deliveries waiting behind them in order.
 //!
 //! Sessions: with clean session off, a client's subscriptions outlive its connection and
 //! QoS 1/2 messages matching them are kept until it returns (CONNACK then says session
