@@ -924,32 +924,15 @@ fn a_resumed_session_gets_its_large_queue_in_order_as_it_reads() {
     // 150 QoS 1 messages of 100 kB (15 MB) queued while it is away: more than loopback
     // socket buffers take, and far past the 1 MiB output cap.
     let mut publisher = Raw::mqtt_connect(&broker, "bulk", 60);
-    let publish_numbered = |publisher: &mut Raw, n: usize| {
-        let mut payload = format!("{n:06}").into_bytes();
-        payload.resize(PAYLOAD, b'x');
-        let mut packet = Vec::new();
-        let publish = mqload::mqtt::Publish {
-            dup: false,
-            qos: mqload::mqtt::QoS::AtLeastOnce,
-            retain: false,
-            topic: "r/big",
-            packet_id: n as u16 + 1,
-            payload: &payload,
-        };
-        mqload::mqtt::encode_publish_into(&publish, &mut packet).expect("encode");
-        publisher.send(&packet);
-        let id = (n as u16 + 1).to_be_bytes();
-        assert_eq!(publisher.read_exact(4), [0x40, 2, id[0], id[1]], "PUBACK");
-    };
     for n in 0..COUNT {
-        publish_numbered(&mut publisher, n);
+        publish_numbered(&mut publisher, n, PAYLOAD);
     }
     // It comes back and does not read for a moment; one more message arrives meanwhile.
     let mut back = Raw::connect(&broker);
     back.send(connect_kept);
     assert_eq!(back.read_exact(4), [0x20, 2, 1, 0], "session present");
     thread::sleep(Duration::from_secs(1));
-    publish_numbered(&mut publisher, COUNT);
+    publish_numbered(&mut publisher, COUNT, PAYLOAD);
     thread::sleep(Duration::from_millis(500));
     // Then it reads (and acknowledges) everything: all of it, in order.
     let mut order = Vec::new();
@@ -968,6 +951,83 @@ fn a_resumed_session_gets_its_large_queue_in_order_as_it_reads() {
     assert_eq!(counter(&exit, "slow subscribers disconnected"), 0, "{exit}");
     assert_eq!(counter(&exit, "dropped"), 0, "{exit}");
     assert_eq!(counter(&exit, "messages sent"), COUNT as u64 + 1, "{exit}");
+    drop((publisher, back));
+}
+
+/// Publishes QoS 1 message `n` on `r/big`: its number in six digits, padded to `size`
+/// bytes; waits for the PUBACK.
+fn publish_numbered(publisher: &mut Raw, n: usize, size: usize) {
+    let mut payload = format!("{n:06}").into_bytes();
+    payload.resize(size, b'x');
+    let mut packet = Vec::new();
+    let publish = mqload::mqtt::Publish {
+        dup: false,
+        qos: mqload::mqtt::QoS::AtLeastOnce,
+        retain: false,
+        topic: "r/big",
+        packet_id: n as u16 + 1,
+        payload: &payload,
+    };
+    mqload::mqtt::encode_publish_into(&publish, &mut packet).expect("encode");
+    publisher.send(&packet);
+    let id = (n as u16 + 1).to_be_bytes();
+    assert_eq!(publisher.read_exact(4), [0x40, 2, id[0], id[1]], "PUBACK");
+}
+
+/// A QoS 1 PUBLISH read from `raw`: (DUP flag, packet id, the number its payload starts
+/// with); checks the payload is `size` bytes.
+fn read_numbered(raw: &mut Raw, size: usize) -> (bool, [u8; 2], usize) {
+    let (kind, body) = read_packet(raw);
+    assert_eq!(kind & 0xf6, 0x32, "a QoS 1 PUBLISH, got {kind:#x}");
+    let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let id = [body[2 + topic_len], body[3 + topic_len]];
+    let payload = &body[4 + topic_len..];
+    assert_eq!(payload.len(), size);
+    (kind & 0x08 != 0, id, utf8_number(&payload[..6]))
+}
+
+/// A resumed session's unacknowledged deliveries go out again as the client reads, under
+/// the 1 MiB output cap: before, all of them went into the connection's output at once,
+/// and a client that did not read at once was disconnected as slow.
+#[test]
+fn a_resumed_session_resends_its_large_unacknowledged_deliveries_as_it_reads() {
+    const COUNT: usize = 150;
+    const PAYLOAD: usize = 100_000;
+    let broker = OurBroker::plain();
+    // CONNECT with clean session off (flags 0x00), keep alive 60; subscribe r/# at QoS 1.
+    let connect_kept = b"\x10\x13\x00\x04MQTT\x04\x00\x00\x3c\x00\x07unacked";
+    let mut first = Raw::connect(&broker);
+    first.send(connect_kept);
+    assert_eq!(first.read_exact(4), [0x20, 2, 0, 0], "new session");
+    first.send(b"\x82\x08\x00\x01\x00\x03r/#\x01");
+    assert_eq!(first.read_exact(5), [0x90, 3, 0, 1, 1]);
+    // 150 QoS 1 messages of 100 kB (15 MB: more than loopback socket buffers take, far
+    // past the 1 MiB output cap), read as they come and never acknowledged.
+    let mut publisher = Raw::mqtt_connect(&broker, "bulk", 60);
+    for n in 0..COUNT {
+        publish_numbered(&mut publisher, n, PAYLOAD);
+        assert_eq!(read_numbered(&mut first, PAYLOAD).2, n);
+    }
+    drop(first);
+    thread::sleep(Duration::from_millis(200)); // the broker sees it gone
+    // It comes back and does not read for a while.
+    let mut back = Raw::connect(&broker);
+    back.send(connect_kept);
+    assert_eq!(back.read_exact(4), [0x20, 2, 1, 0], "session present");
+    thread::sleep(Duration::from_millis(1500));
+    // Then it reads (and acknowledges) everything again: all of it, with DUP, in order.
+    let mut order = Vec::new();
+    while order.len() < COUNT {
+        let (dup, id, n) = read_numbered(&mut back, PAYLOAD);
+        assert!(dup, "message {n} sent again with DUP");
+        order.push(n);
+        back.send(&[0x40, 2, id[0], id[1]]);
+    }
+    let exit = broker.stop();
+    assert_eq!(order, (0..COUNT).collect::<Vec<_>>(), "{exit}");
+    assert_eq!(counter(&exit, "slow subscribers disconnected"), 0, "{exit}");
+    assert_eq!(counter(&exit, "dropped"), 0, "{exit}");
+    assert_eq!(counter(&exit, "messages sent"), COUNT as u64, "{exit}");
     drop((publisher, back));
 }
 

@@ -201,10 +201,17 @@ impl Conn {
         }
     }
 
-    /// Moves deliveries from [`Conn::backlog`] into `out`, in order, while fewer than
-    /// [`MAX_OUTGOING`] bytes wait to be sent.
+    /// Whether deliveries wait for room: a resumed session's unacknowledged ones to send
+    /// again, or [`Conn::backlog`]. A live delivery then queues behind them.
+    pub fn has_backlog(&self) -> bool {
+        self.session.resending() || !self.backlog.is_empty()
+    }
+
+    /// Moves a resumed session's unacknowledged deliveries, then those in [`Conn::backlog`],
+    /// into `out`, in order, while at most [`MAX_OUTGOING`] bytes wait to be sent.
     pub fn refill(&mut self, now: Instant) -> Refilled {
         let mut done = Refilled::default();
+        while self.pending() <= MAX_OUTGOING && self.session.resend_next(&mut self.out, now) {}
         while self.pending() <= MAX_OUTGOING {
             let Some((message, qos, retain)) = self.backlog.pop_front() else {
                 break;

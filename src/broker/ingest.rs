@@ -219,10 +219,10 @@ fn connected(conn: &mut Conn, ctx: &mut Ctx, me: ConnRef) {
         session.keep_for(),
     );
     session.put_connack(outcome.session_present, &mut conn.out);
-    if let Some(mut suspended) = outcome.resumed {
-        // Never sent yet: they queue behind the resent in-flight ones, like the rest.
-        let waiting = std::mem::take(&mut suspended.waiting);
-        session.resume(suspended, &mut conn.out, ctx.now);
+    if let Some(suspended) = outcome.resumed {
+        // The unacknowledged ones go out again first (up to MAX_INFLIGHT of up to the
+        // largest packet each); what was never sent yet queues behind them.
+        let waiting = session.resume(suspended);
         conn.backlog.extend(waiting);
     }
     // Up to 1000 messages of up to the largest packet each: they go out as the client

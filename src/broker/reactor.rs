@@ -299,7 +299,7 @@ impl Worker {
             }
             // The socket took some: what waited for room goes next (the writable edge that
             // follows a full socket brings the connection back here).
-            if conn.backlog.is_empty() || conn.pending() > MAX_OUTGOING {
+            if !conn.has_backlog() || conn.pending() > MAX_OUTGOING {
                 return;
             }
             let refilled = conn.refill(self.ctx.now);
@@ -320,13 +320,13 @@ impl Worker {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        if !conn.backlog.is_empty() && conn.backlog.len() < MAX_BACKLOG {
+        if conn.has_backlog() && conn.backlog.len() < MAX_BACKLOG {
             // Behind what a resumed session brought: it waits its turn, in order.
             conn.backlog
                 .push_back((delivery.message, delivery.qos, delivery.retain));
             return self.mark_dirty(slot);
         }
-        if conn.pending() > MAX_OUTGOING || !conn.backlog.is_empty() {
+        if conn.pending() > MAX_OUTGOING || conn.has_backlog() {
             if delivery.qos == QoS::AtMostOnce {
                 self.ctx.counts.dropped += 1;
             } else {

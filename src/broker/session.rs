@@ -17,6 +17,7 @@ use crate::mqtt::v5::SubscriptionOptions;
 use crate::mqtt::{
     ConnectReturnCode, DecodeError, EncodeError, FixedPacket, Packet, ProtocolVersion, Publish, QoS,
 };
+use resend::Resend;
 
 /// Most QoS 1/2 messages sent to one client and not yet acknowledged; a delivery beyond this
 /// is refused (the broker then disconnects the client as too slow).
@@ -126,6 +127,8 @@ pub struct ServerSession {
     pub(super) inflight: VecDeque<InFlight>,
     /// The will, until a DISCONNECT discards it.
     pub will: Option<Will>,
+    /// Which of `inflight` a resumed session still has to send again.
+    resend: Resend,
 }
 
 impl Default for ServerSession {
@@ -148,6 +151,7 @@ impl ServerSession {
             qos2_pending: Vec::new(),
             inflight: VecDeque::new(),
             will: None,
+            resend: Resend::default(),
         }
     }
 
@@ -223,7 +227,7 @@ impl ServerSession {
             // Acks of what we sent.
             Packet::PubAck(id) | Packet::PubComp(id) => {
                 if let Some(at) = self.inflight_position(id) {
-                    self.inflight.remove(at);
+                    self.forget_inflight(at);
                 }
                 Ok(Event::Nothing)
             }
@@ -374,34 +378,12 @@ impl ServerSession {
 
     /// Hands over what is in flight, for a stored session (the connection is ending).
     pub fn suspend(&mut self) -> Suspended {
+        self.resend = Resend::default();
         Suspended {
             inflight: std::mem::take(&mut self.inflight),
             next_packet_id: self.next_packet_id,
             qos2_pending: std::mem::take(&mut self.qos2_pending),
             waiting: std::mem::take(&mut self.v5.waiting),
-        }
-    }
-
-    /// Takes up a stored session's deliveries (MQTT-4.4.0-1): each unacknowledged PUBLISH
-    /// again with DUP and its original packet id, PUBREL for those already received; then
-    /// (MQTT 5) what the Receive Maximum held back.
-    pub fn resume(&mut self, suspended: Suspended, out: &mut Vec<u8>, now: Instant) {
-        let mut inflight = suspended.inflight;
-        inflight.retain(|sent| {
-            if sent.received {
-                self.put_pubrel(sent.id, out);
-                return true;
-            }
-            // Sent once already, so it encodes; one that did not, or is too large for the
-            // client's new connection, is not kept waiting for an ack.
-            self.encode_delivery(&sent.message, sent.qos, false, true, sent.id, out, now)
-                == Encoded::Written
-        });
-        self.inflight = inflight;
-        self.next_packet_id = suspended.next_packet_id.max(1);
-        self.qos2_pending = suspended.qos2_pending;
-        for (message, qos, retain) in suspended.waiting {
-            self.deliver(&message, qos, retain, out, now);
         }
     }
 
@@ -483,6 +465,8 @@ fn refuse(code: ConnectReturnCode, out: &mut Vec<u8>) {
 }
 
 /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62), PUBCOMP (0x70), UNSUBACK (0xB0).
+mod resend;
+
 #[cfg(test)]
 mod tests;
 

@@ -188,7 +188,7 @@ impl ServerSession {
     /// Maximum held back while there is room.
     fn acknowledged(&mut self, id: u16, out: &mut Vec<u8>, now: Instant) {
         if let Some(at) = self.inflight.iter().position(|s| s.id == id) {
-            self.inflight.remove(at);
+            self.forget_inflight(at);
         }
         while self.v5.may_send(self.inflight.len()) {
             let Some((message, qos, retain)) = self.v5.waiting.pop_front() else {

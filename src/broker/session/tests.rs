@@ -194,7 +194,9 @@ fn unacknowledged_deliveries_are_kept_and_bounded() {
     );
     let mut again = ServerSession::new();
     let mut resent = Vec::new();
-    again.resume(suspended, &mut resent, now());
+    assert!(again.resume(suspended).is_empty());
+    while again.resend_next(&mut resent, now()) {}
+    assert!(!again.resending());
     let packets: Vec<_> = replies(&resent)
         .into_iter()
         .map(|p| match p {
@@ -229,7 +231,7 @@ fn unacknowledged_deliveries_are_kept_and_bounded() {
     ));
     let mut back = ServerSession::new();
     assert!(back.on_packet(connect("pub", false), &mut out).is_ok());
-    back.resume(s.suspend(), &mut out, now());
+    back.resume(s.suspend());
     let again = Publish { dup: true, ..q2 };
     assert!(matches!(
         back.on_packet(Packet::Publish(again), &mut out),
@@ -260,4 +262,37 @@ fn deliveries_number_their_packets() {
         })
         .collect();
     assert_eq!(ids, vec![(1, false), (0, true), (2, false)]);
+}
+
+#[test]
+fn a_resumed_session_resends_one_at_a_time_and_skips_what_gets_acked_meanwhile() {
+    let mut s = ServerSession::new();
+    let mut out = Vec::new();
+    assert!(s.on_packet(connect("sub", false), &mut out).is_ok());
+    for n in 1..=4u8 {
+        assert!(s.deliver(&message(&[n]), QoS::AtLeastOnce, false, &mut out, now()));
+    }
+    let mut back = ServerSession::new();
+    assert!(back.on_packet(connect("sub", false), &mut out).is_ok());
+    assert!(back.resume(s.suspend()).is_empty());
+    assert!(back.resending());
+    let mut resent = Vec::new();
+    assert!(back.resend_next(&mut resent, now()));
+    // Acks for one already sent again and for one still waiting to be.
+    assert!(back.on_packet(Packet::PubAck(1), &mut out).is_ok());
+    assert!(back.on_packet(Packet::PubAck(3), &mut out).is_ok());
+    // A new delivery meanwhile is not sent again.
+    assert!(back.deliver(&message(b"new"), QoS::AtLeastOnce, false, &mut out, now()));
+    while back.resend_next(&mut resent, now()) {}
+    assert!(!back.resending());
+    let ids: Vec<_> = replies(&resent)
+        .into_iter()
+        .map(|p| match p {
+            Packet::Publish(p) if p.dup => p.packet_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [1, 2, 4]);
+    let kept: Vec<_> = back.suspend().inflight.iter().map(|f| f.id).collect();
+    assert_eq!(kept, [2, 4, 5]);
 }

@@ -110,13 +110,18 @@ fn the_receive_maximum_holds_deliveries_until_acks() {
     again.version = ProtocolVersion::V5;
     again.v5.client_receive_max = 1;
     let mut resent = Vec::new();
-    again.resume(s.suspend(), &mut resent, now);
+    let held = again.resume(s.suspend());
+    while again.resend_next(&mut resent, now) {}
     let packets = replies(&resent);
     assert!(
         matches!(&packets[..], [Packet::Publish(p)] if p.dup && p.packet_id == 2),
         "{packets:?}"
     );
-    assert_eq!(again.v5.waiting.len(), 1);
+    assert_eq!(
+        held.len(),
+        1,
+        "the held one is handed back, to queue behind"
+    );
 }
 
 #[test]
