@@ -486,3 +486,70 @@ fn a_raw_client_sees_the_reason_codes_and_limits() {
         "the alias abuse only: {exit}"
     );
 }
+
+/// What the Receive Maximum held back goes out as the client reads, under the 1 MiB output
+/// cap: before, each ack released a held message straight into the connection's output,
+/// so a client that acknowledged many at once and then did not read at once was
+/// disconnected as slow.
+#[test]
+fn held_back_deliveries_released_by_many_acks_go_out_as_the_client_reads() {
+    const WINDOW: u16 = 150;
+    const COUNT: usize = 2 * WINDOW as usize;
+    const PAYLOAD: usize = 100_000;
+    let _one = serial();
+    let broker = Broker::start();
+    let window = Properties {
+        receive_maximum: Some(WINDOW),
+        ..Properties::default()
+    };
+    let mut sub = Raw::connect(&broker, "window", window);
+    sub.expect("CONNACK");
+    let reasons = sub.subscribe("r/#", SubscriptionOptions::qos(QoS::AtLeastOnce));
+    assert_eq!(reasons, [ReasonCode::GrantedQoS1]);
+    let mut publisher = Raw::connect(&broker, "bulk", Properties::default());
+    publisher.expect("CONNACK");
+    // 300 QoS 1 messages of 100 kB: the first 150 (15 MB, more than loopback socket
+    // buffers take) are read as they come and not acknowledged; the rest are held back.
+    let mut first_ids = Vec::new();
+    for n in 0..COUNT {
+        let mut payload = format!("{n:06}").into_bytes();
+        payload.resize(PAYLOAD, b'x');
+        publisher.publish("r/big", n as u16 + 1, None, &payload);
+        let puback = publisher.expect("PUBACK");
+        assert!(puback.starts_with("PubAck"), "{puback}");
+        if n < usize::from(WINDOW) {
+            first_ids.push(read_numbered(&mut sub, n));
+        }
+    }
+    // All 150 acknowledged at once; then it does not read for a while.
+    let mut acks = Vec::new();
+    for id in first_ids {
+        Packet::PubAck(Ack::success(id))
+            .encode(&mut acks)
+            .expect("encode");
+    }
+    sub.stream.write_all(&acks).expect("send acks");
+    thread::sleep(Duration::from_millis(1500));
+    // Then it reads (and acknowledges) the held ones: all of them, in order.
+    for n in usize::from(WINDOW)..COUNT {
+        let id = read_numbered(&mut sub, n);
+        sub.send(&Packet::PubAck(Ack::success(id)));
+    }
+    let exit = broker.stop();
+    let sent = format!("messages sent {COUNT}, dropped 0, slow subscribers disconnected 0,");
+    assert!(exit.contains(&sent), "{exit}");
+}
+
+/// Reads a QoS 1 PUBLISH of 100 kB whose payload starts with `n` in six digits; its id.
+fn read_numbered(raw: &mut Raw, n: usize) -> u16 {
+    raw.next(|p| match p {
+        Packet::Publish(p) => {
+            assert_eq!(p.payload.len(), 100_000);
+            let expected = format!("{n:06}");
+            assert_eq!(&p.payload[..6], expected.as_bytes(), "in order");
+            p.packet_id
+        }
+        other => panic!("{other:?}"),
+    })
+    .unwrap_or_else(|| panic!("closed before message {n}"))
+}

@@ -202,16 +202,19 @@ impl Conn {
     }
 
     /// Whether deliveries wait for room: a resumed session's unacknowledged ones to send
-    /// again, or [`Conn::backlog`]. A live delivery then queues behind them.
+    /// again, (MQTT 5) held ones whose turn has come, or [`Conn::backlog`]. A live delivery then queues behind them.
     pub fn has_backlog(&self) -> bool {
-        self.session.resending() || !self.backlog.is_empty()
+        self.session.resending() || self.session.may_release_held() || !self.backlog.is_empty()
     }
 
-    /// Moves a resumed session's unacknowledged deliveries, then those in [`Conn::backlog`],
-    /// into `out`, in order, while at most [`MAX_OUTGOING`] bytes wait to be sent.
+    /// Moves a resumed session's unacknowledged deliveries, then (MQTT 5) held ones whose
+    /// turn has come, then those in [`Conn::backlog`], into `out`, in order, while at most [`MAX_OUTGOING`] bytes wait to be sent.
     pub fn refill(&mut self, now: Instant) -> Refilled {
         let mut done = Refilled::default();
         while self.pending() <= MAX_OUTGOING && self.session.resend_next(&mut self.out, now) {}
+        // MQTT 5: held back by the Receive Maximum, they are older than the backlog.
+        // (Counted as sent when they were held.)
+        while self.pending() <= MAX_OUTGOING && self.session.release_held(&mut self.out, now) {}
         while self.pending() <= MAX_OUTGOING {
             let Some((message, qos, retain)) = self.backlog.pop_front() else {
                 break;

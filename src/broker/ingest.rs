@@ -151,7 +151,7 @@ fn handle_packets(conn: &mut Conn, buf: &[u8], ctx: &mut Ctx, me: ConnRef) -> Re
         pos += used;
         let event = match packet {
             Decoded::V311(packet) => conn.session.on_packet(packet, &mut conn.out),
-            Decoded::V5(packet) => conn.session.on_packet_v5(packet, &mut conn.out, ctx.now),
+            Decoded::V5(packet) => conn.session.on_packet_v5(packet, &mut conn.out),
         };
         let event = event.map_err(|why| Close::Bad(why.to_string()))?;
         act(conn, event, ctx, me)?;

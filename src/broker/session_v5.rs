@@ -17,10 +17,9 @@ impl ServerSession {
         &mut self,
         packet: Packet<'a>,
         out: &mut Vec<u8>,
-        now: Instant,
     ) -> Result<Event<'a>, Violation> {
         let connected = self.is_connected();
-        let result = self.handle_v5(packet, out, now);
+        let result = self.handle_v5(packet, out);
         if let Err(violation) = &result
             && connected
         {
@@ -54,7 +53,6 @@ impl ServerSession {
         &mut self,
         packet: Packet<'a>,
         out: &mut Vec<u8>,
-        now: Instant,
     ) -> Result<Event<'a>, Violation> {
         if !self.is_connected() {
             let Packet::Connect(connect) = packet else {
@@ -77,12 +75,12 @@ impl ServerSession {
                 Ok(Event::Nothing)
             }
             Packet::PubAck(ack) | Packet::PubComp(ack) => {
-                self.acknowledged(ack.packet_id, out, now);
+                self.acknowledged(ack.packet_id);
                 Ok(Event::Nothing)
             }
             Packet::PubRec(ack) if ack.reason as u8 >= 0x80 => {
                 // Refused: the exchange ends here (MQTT-4.3.3).
-                self.acknowledged(ack.packet_id, out, now);
+                self.acknowledged(ack.packet_id);
                 Ok(Event::Nothing)
             }
             Packet::PubRec(ack) => {
@@ -184,18 +182,30 @@ impl ServerSession {
         }))
     }
 
-    /// An outbound QoS 1/2 exchange ended: frees its place, and sends what the Receive
-    /// Maximum held back while there is room.
-    fn acknowledged(&mut self, id: u16, out: &mut Vec<u8>, now: Instant) {
+    /// An outbound QoS 1/2 exchange ended: frees its place. What the Receive Maximum held
+    /// back goes out through [`ServerSession::release_held`], as the connection has room.
+    fn acknowledged(&mut self, id: u16) {
         if let Some(at) = self.inflight.iter().position(|s| s.id == id) {
             self.forget_inflight(at);
         }
-        while self.v5.may_send(self.inflight.len()) {
-            let Some((message, qos, retain)) = self.v5.waiting.pop_front() else {
-                break;
-            };
-            self.deliver(&message, qos, retain, out, now);
+    }
+
+    /// Whether a delivery the Receive Maximum held back may go out now.
+    pub fn may_release_held(&self) -> bool {
+        !self.v5.waiting.is_empty() && self.v5.may_send(self.inflight.len())
+    }
+
+    /// Sends the oldest delivery the Receive Maximum held back, if its turn has come;
+    /// `false` when none may go.
+    pub fn release_held(&mut self, out: &mut Vec<u8>, now: Instant) -> bool {
+        if !self.v5.may_send(self.inflight.len()) {
+            return false;
         }
+        let Some((message, qos, retain)) = self.v5.waiting.pop_front() else {
+            return false;
+        };
+        self.deliver(&message, qos, retain, out, now);
+        true
     }
 }
 

@@ -24,7 +24,7 @@ fn connected(receive_maximum: Option<u16>) -> (ServerSession, Vec<u8>) {
         },
     });
     let mut out = Vec::new();
-    let event = session.on_packet_v5(connect, &mut out, Instant::now());
+    let event = session.on_packet_v5(connect, &mut out);
     assert!(matches!(event, Ok(Event::Connected)));
     assert_eq!(session.keep_for(), Some(Duration::from_secs(60)));
     (session, out)
@@ -58,21 +58,17 @@ fn publish(topic: &str, alias: Option<u16>) -> Packet<'_> {
 #[test]
 fn topic_aliases_are_set_used_and_bounded() {
     let (mut s, mut out) = connected(None);
-    let now = Instant::now();
     let topic = |e: Result<Event<'_>, Violation>| match e {
         Ok(Event::Publish(p)) => p.topic.as_str().to_string(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
-        topic(s.on_packet_v5(publish("a/b", Some(7)), &mut out, now)),
+        topic(s.on_packet_v5(publish("a/b", Some(7)), &mut out)),
         "a/b"
     );
-    assert_eq!(
-        topic(s.on_packet_v5(publish("", Some(7)), &mut out, now)),
-        "a/b"
-    );
+    assert_eq!(topic(s.on_packet_v5(publish("", Some(7)), &mut out)), "a/b");
     out.clear();
-    let unknown = s.on_packet_v5(publish("", Some(8)), &mut out, now);
+    let unknown = s.on_packet_v5(publish("", Some(8)), &mut out);
     assert_eq!(unknown.err(), Some(Violation::TopicAliasInvalid));
     assert_eq!(
         replies(&out),
@@ -99,7 +95,12 @@ fn the_receive_maximum_holds_deliveries_until_acks() {
     assert_eq!(replies(&out).len(), 1, "one in flight at most");
     out.clear();
     let ack = Packet::PubAck(Ack::success(1));
-    assert!(s.on_packet_v5(ack, &mut out, now).is_ok());
+    assert!(s.on_packet_v5(ack, &mut out).is_ok());
+    assert!(out.is_empty(), "released by the connection, as it has room");
+    assert!(s.may_release_held());
+    assert!(s.release_held(&mut out, now));
+    assert!(!s.may_release_held(), "one slot, taken again");
+    assert!(!s.release_held(&mut out, now));
     let sent = replies(&out);
     assert!(
         matches!(&sent[..], [Packet::Publish(p)] if p.packet_id == 2),
@@ -127,10 +128,9 @@ fn the_receive_maximum_holds_deliveries_until_acks() {
 #[test]
 fn pubrel_for_an_unknown_id_and_a_will_kept_by_disconnect_0x04() {
     let (mut s, _) = connected(None);
-    let now = Instant::now();
     let mut out = Vec::new();
     let pubrel = Packet::PubRel(Ack::success(5));
-    assert!(s.on_packet_v5(pubrel, &mut out, now).is_ok());
+    assert!(s.on_packet_v5(pubrel, &mut out).is_ok());
     assert!(matches!(
         &replies(&out)[..],
         [Packet::PubComp(a)] if a.reason == ReasonCode::PacketIdentifierNotFound
@@ -143,7 +143,7 @@ fn pubrel_for_an_unknown_id_and_a_will_kept_by_disconnect_0x04() {
     });
     let mut goodbye = v5::Disconnect::with_reason(ReasonCode::DisconnectWithWill);
     goodbye.properties.session_expiry_interval = Some(0);
-    let event = s.on_packet_v5(Packet::Disconnect(goodbye), &mut out, now);
+    let event = s.on_packet_v5(Packet::Disconnect(goodbye), &mut out);
     assert!(matches!(event, Ok(Event::Disconnect)));
     assert!(s.will.is_some(), "0x04 keeps the will");
     assert_eq!(s.keep_for(), None, "session expiry set to 0 by DISCONNECT");
@@ -178,12 +178,11 @@ fn feed(bytes: &[u8]) -> usize {
     let mut session = ServerSession::new();
     session.version = ProtocolVersion::V5;
     let (mut out, mut rest, mut accepted) = (Vec::new(), bytes, 0);
-    let now = Instant::now();
     loop {
         match v5::decode(rest, 1 << 16) {
             Ok(Some((packet, used))) => {
                 rest = &rest[used..];
-                if session.on_packet_v5(packet, &mut out, now).is_err() {
+                if session.on_packet_v5(packet, &mut out).is_err() {
                     return accepted;
                 }
                 accepted += 1;
