@@ -5,20 +5,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{mqload_bin, require_broker_tools, run_mqload, serial, tool_path, wait_until};
+use common::{
+    BrokerProcess, exit_counter, require_broker_tools, run_mqload, serial, tool_path, wait_until,
+};
 
 /// `mqload broker --no-tls` on a free port with `--max-msg-rate rate`, stopped by SIGTERM.
 struct Throttled {
-    child: Child,
+    process: BrokerProcess,
     addr: SocketAddr,
-    stdout: BufReader<ChildStdout>,
 }
 
 impl Throttled {
@@ -28,29 +29,20 @@ impl Throttled {
 
     /// The broker with `limit` at `rate`; its first line must say `at most {rate} {unit}`.
     fn with(limit: &str, rate: u64, unit: &str) -> Throttled {
-        let mut child = Command::new(mqload_bin())
-            .args(["broker", "--no-tls", "--port", "0", "--threads", "2"])
-            .args(["--run-time", "120s", limit, &rate.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mqload broker");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("the broker's first line");
+        let rate_text = rate.to_string();
+        let process = BrokerProcess::start(&[
+            "--no-tls",
+            "--port",
+            "0",
+            "--threads",
+            "2",
+            limit,
+            &rate_text,
+        ]);
+        let line = &process.first_line;
         assert!(line.contains(&format!("at most {rate} {unit}")), "{line}");
-        let addr = line
-            .split_whitespace()
-            .find_map(|word| word.parse::<SocketAddr>().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Throttled {
-            child,
-            addr,
-            stdout,
-        }
+        let addr = process.addrs[0];
+        Throttled { process, addr }
     }
 
     fn port(&self) -> String {
@@ -58,31 +50,9 @@ impl Throttled {
     }
 
     /// SIGTERM; returns the exit line with the counters.
-    fn stop(mut self) -> String {
-        // SAFETY: kill(2) on our own child, not reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let mut rest = String::new();
-        let _ = self.stdout.read_to_string(&mut rest);
-        let status = self.child.wait().expect("wait for mqload broker");
-        assert!(status.success(), "mqload broker exited with {status}");
-        rest
+    fn stop(self) -> String {
+        self.process.stop()
     }
-}
-
-impl Drop for Throttled {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A counter from the broker's exit line ("messages received 12, ...").
-fn counter(exit_line: &str, name: &str) -> u64 {
-    exit_line
-        .split_once(name)
-        .and_then(|(_, after)| after.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name:?} in {exit_line:?}"))
 }
 
 fn assert_near(what: &str, got: f64, want: f64, tolerance: f64) {
@@ -188,11 +158,11 @@ fn mosquitto_clients_are_paced_to_the_rate_in_order_without_loss() {
     assert_near("delivered msg/s", rate, RATE as f64, 0.04);
     let exit = broker.stop();
     assert_eq!(
-        counter(&exit, "messages received"),
+        exit_counter(&exit, "messages received"),
         2 * EACH as u64,
         "{exit}"
     );
-    assert_eq!(counter(&exit, "dropped"), 0, "{exit}");
+    assert_eq!(exit_counter(&exit, "dropped"), 0, "{exit}");
 }
 
 /// mqload offers 3,000 msg/s at QoS 1 to a 1,500/s broker with one checking subscriber: every
@@ -265,7 +235,11 @@ fn mqload_sees_the_rate_each_second_and_loses_nothing() {
     let published: u64 = per_second.iter().sum();
     assert_eq!(delivery["sent"], published, "{delivery}");
     let exit = broker.stop();
-    assert_eq!(counter(&exit, "messages received"), published, "{exit}");
+    assert_eq!(
+        exit_counter(&exit, "messages received"),
+        published,
+        "{exit}"
+    );
 }
 
 #[test]
@@ -348,5 +322,5 @@ fn a_connect_storm_is_answered_at_the_connect_rate_and_none_refused() {
         out.describe()
     );
     let exit = broker.stop();
-    assert_eq!(counter(&exit, "connections accepted"), 900, "{exit}");
+    assert_eq!(exit_counter(&exit, "connections accepted"), 900, "{exit}");
 }

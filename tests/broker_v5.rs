@@ -6,11 +6,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::{mqload_bin, require_broker_tools, serial, tool_path};
+use common::{BrokerProcess, require_broker_tools, serial, tool_path};
 use mqload::mqtt::QoS;
 use mqload::mqtt::v5::{
     self, Ack, Connect, Disconnect, Packet, Properties, ReasonCode, Subscribe, SubscriptionOptions,
@@ -21,56 +21,23 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// `mqload broker --no-tls` on a free port, stopped by SIGTERM.
 struct Broker {
-    child: Child,
+    process: BrokerProcess,
     addr: SocketAddr,
-    stdout: BufReader<ChildStdout>,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let mut child = Command::new(mqload_bin())
-            .args(["broker", "--no-tls", "--port", "0", "--threads", "2"])
-            .args(["--run-time", "120s"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mqload broker");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("the broker's first line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|word| word.parse::<SocketAddr>().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Broker {
-            child,
-            addr,
-            stdout,
-        }
+        let process = BrokerProcess::start(&["--no-tls", "--port", "0", "--threads", "2"]);
+        let addr = process.addrs[0];
+        Broker { process, addr }
     }
 
     fn port(&self) -> String {
         self.addr.port().to_string()
     }
 
-    fn stop(mut self) -> String {
-        // SAFETY: kill(2) on our own child, not reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let mut rest = String::new();
-        let _ = self.stdout.read_to_string(&mut rest);
-        let status = self.child.wait().expect("wait for mqload broker");
-        assert!(status.success(), "mqload broker exited with {status}");
-        rest
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) -> String {
+        self.process.stop()
     }
 }
 

@@ -9,78 +9,38 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::{mqload_bin, require_broker_tools, serial, tool_path, wait_until};
+use common::{BrokerProcess, exit_counter, require_broker_tools, serial, tool_path, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// `mqload broker --ws-port 0` with `extra`; the TCP and WebSocket addresses from its first line.
 struct WsBroker {
-    child: Child,
+    process: BrokerProcess,
     tcp: SocketAddr,
     ws: SocketAddr,
-    stdout: BufReader<ChildStdout>,
 }
 
 impl WsBroker {
     fn start(extra: &[&str]) -> WsBroker {
-        let mut child = Command::new(mqload_bin())
-            .args(["broker", "--port", "0", "--ws-port", "0", "--threads", "2"])
-            .args(["--run-time", "120s"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mqload broker");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("the broker's first line");
-        let addrs: Vec<SocketAddr> = line
-            .split_whitespace()
-            .filter_map(|word| word.trim_end_matches(';').parse().ok())
-            .collect();
-        assert_eq!(addrs.len(), 2, "two addresses in {line:?}");
+        let mut args = vec!["--port", "0", "--ws-port", "0", "--threads", "2"];
+        args.extend_from_slice(extra);
+        let process = BrokerProcess::start(&args);
+        let line = &process.first_line;
+        assert_eq!(process.addrs.len(), 2, "two addresses in {line:?}");
         assert!(line.contains("WebSocket"), "{line}");
-        WsBroker {
-            child,
-            tcp: addrs[0],
-            ws: addrs[1],
-            stdout,
-        }
+        let (tcp, ws) = (process.addrs[0], process.addrs[1]);
+        WsBroker { process, tcp, ws }
     }
 
     /// SIGTERM; returns the exit line with the counters.
-    fn stop(mut self) -> String {
-        // SAFETY: kill(2) on our own child, not reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let mut rest = String::new();
-        let _ = self.stdout.read_to_string(&mut rest);
-        let status = self.child.wait().expect("wait for mqload broker");
-        assert!(status.success(), "mqload broker exited with {status}");
-        rest
+    fn stop(self) -> String {
+        self.process.stop()
     }
-}
-
-impl Drop for WsBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn counter(exit_line: &str, name: &str) -> u64 {
-    exit_line
-        .split_once(name)
-        .and_then(|(_, after)| after.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name:?} in {exit_line:?}"))
 }
 
 /// mosquitto_sub -v on the TCP listener, its message lines collected as they come.
@@ -284,8 +244,8 @@ fn chromium_publishes_and_subscribes_over_websocket_alongside_tcp_clients() {
     drop(watcher);
     let exit = broker.stop();
     let received = (FROM_BROWSER + FROM_TCP + 2) as u64;
-    assert_eq!(counter(&exit, "messages received"), received, "{exit}");
-    assert_eq!(counter(&exit, "bad packets"), 0, "{exit}");
+    assert_eq!(exit_counter(&exit, "messages received"), received, "{exit}");
+    assert_eq!(exit_counter(&exit, "bad packets"), 0, "{exit}");
 }
 
 /// Python's websocket-client (a dependency of the pinned Locust) over `wss://` with the
@@ -382,8 +342,8 @@ fn python_websocket_client_over_wss_gets_every_ack_and_message() {
         .expect("run python");
     assert!(!refused.status.success(), "a ws:// client on the wss port");
     let exit = broker.stop();
-    assert_eq!(counter(&exit, "messages received"), 500, "{exit}");
-    assert_eq!(counter(&exit, "bad packets"), 1, "{exit}");
+    assert_eq!(exit_counter(&exit, "messages received"), 500, "{exit}");
+    assert_eq!(exit_counter(&exit, "bad packets"), 1, "{exit}");
 }
 
 #[test]
@@ -397,5 +357,5 @@ fn a_request_that_is_no_upgrade_gets_400_and_is_counted() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
     let exit = broker.stop();
-    assert_eq!(counter(&exit, "bad packets"), 1, "{exit}");
+    assert_eq!(exit_counter(&exit, "bad packets"), 1, "{exit}");
 }

@@ -846,3 +846,73 @@ pub fn count(row: &BTreeMap<String, String>, column: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{column} in {row:?}"))
 }
+
+/// `mqload broker ARGS` as a child process, its first line read (the listening addresses);
+/// [`BrokerProcess::stop`] sends SIGTERM and returns the exit line with the counters.
+pub struct BrokerProcess {
+    child: Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// The broker's first line.
+    pub first_line: String,
+    /// Every socket address in the first line, in order (TCP, then WebSocket if any).
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl BrokerProcess {
+    /// Starts `mqload broker` with `args` (bounded by `--run-time 120s`).
+    pub fn start(args: &[&str]) -> BrokerProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(mqload_bin())
+            .arg("broker")
+            .args(args)
+            .args(["--run-time", "120s"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn mqload broker");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first_line = String::new();
+        stdout
+            .read_line(&mut first_line)
+            .expect("the broker's first line");
+        let addrs: Vec<SocketAddr> = first_line
+            .split_whitespace()
+            .filter_map(|word| word.trim_end_matches(';').parse().ok())
+            .collect();
+        assert!(!addrs.is_empty(), "no address in {first_line:?}");
+        BrokerProcess {
+            child,
+            stdout,
+            first_line,
+            addrs,
+        }
+    }
+
+    /// SIGTERM; returns the exit line with the counters.
+    pub fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child, not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let mut rest = String::new();
+        let _ = self.stdout.read_to_string(&mut rest);
+        let status = self.child.wait().expect("wait for mqload broker");
+        assert!(status.success(), "mqload broker exited with {status}");
+        rest
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A counter from the broker's exit line ("messages received 12, ...").
+pub fn exit_counter(exit_line: &str, name: &str) -> u64 {
+    exit_line
+        .split_once(name)
+        .and_then(|(_, after)| after.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name:?} in {exit_line:?}"))
+}
